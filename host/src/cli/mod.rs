@@ -1,0 +1,203 @@
+//! The `seam` command line: one file per subcommand; this file parses arguments and
+//! holds the helpers they share (reading payloads, settings and formats).
+
+mod check;
+mod describe;
+mod route;
+
+use std::io::Read;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+
+use seam_host::runtime::{Limits, Runtime, RuntimeConfig};
+use seam_host::types::Handoff;
+
+/// Exit codes: the contract with scripts and orchestrators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Every gate passed (or the command succeeded).
+    Passed = 0,
+    /// A gate rejected the payload.
+    Rejected = 1,
+    /// Usage, configuration or plugin error.
+    Error = 2,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "seam",
+    version,
+    about = "Sandboxed verification gates and routers for AI pipelines",
+    long_about = "Runs gate and router plugins (WebAssembly components) in a sandbox at the \
+                  handoffs between the steps of an AI pipeline.\n\nExit codes: 0 passed, \
+                  1 rejected by a gate, 2 usage, configuration or plugin error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a payload with one or more gates.
+    Check(check::CheckArgs),
+    /// Print a plugin's description and settings schema.
+    Describe(describe::DescribeArgs),
+    /// Ask a router where a handoff goes next, given gate verdicts.
+    Route(route::RouteArgs),
+}
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// For people.
+    #[default]
+    Pretty,
+    /// One JSON document on stdout (stable; see docs/cli.md).
+    Json,
+}
+
+/// Runtime options shared by every command that runs plugins.
+#[derive(Args, Debug, Clone)]
+pub struct RuntimeArgs {
+    /// Deadline of each plugin call, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = seam_host::runtime::limits::DEFAULT_DEADLINE_MS)]
+    deadline_ms: u64,
+    /// Memory limit of each plugin instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = seam_host::runtime::limits::DEFAULT_MEMORY_BYTES >> 20)]
+    memory_mib: usize,
+    /// Instruction budget of each plugin call (turns on fuel metering).
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Do not read or write the compiled-component cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl RuntimeArgs {
+    fn runtime(&self) -> Result<Runtime> {
+        let mut config = RuntimeConfig {
+            fuel_metering: self.fuel.is_some(),
+            ..RuntimeConfig::default()
+        };
+        if self.no_cache {
+            config.cache = None;
+        }
+        config.max_memory_bytes = config.max_memory_bytes.max(self.memory_mib << 20);
+        Runtime::new(config).context("starting the wasm runtime")
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            deadline_ms: self.deadline_ms,
+            memory_bytes: self.memory_mib << 20,
+            fuel: self.fuel,
+            ..Limits::default()
+        }
+    }
+}
+
+/// Parses the command line and runs the command; returns the exit code.
+pub fn run() -> Result<Exit> {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Passed
+                }
+                _ => Exit::Error,
+            };
+            e.print()?;
+            return Ok(code);
+        }
+    };
+    let cli = Cli::from_arg_matches(&matches)?;
+    match cli.command {
+        Command::Check(args) => {
+            let sub = matches
+                .subcommand_matches("check")
+                .expect("clap matched check");
+            check::run(args, sub)
+        }
+        Command::Describe(args) => describe::run(args),
+        Command::Route(args) => route::run(args),
+    }
+}
+
+/// Reads `-` (stdin) or a file, naming the file in any error.
+fn read_input(spec: &str, what: &str) -> Result<String> {
+    if spec == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .with_context(|| format!("reading the {what} from stdin"))?;
+        return Ok(text);
+    }
+    std::fs::read_to_string(spec).with_context(|| format!("reading the {what} from {spec}"))
+}
+
+/// A JSON value given inline or as `@FILE`.
+fn json_arg(spec: &str, what: &str) -> Result<serde_json::Value> {
+    let (text, origin) = match spec.strip_prefix('@') {
+        Some(path) => (read_input(path, what)?, path.to_string()),
+        None => (spec.to_string(), "the command line".to_string()),
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "the {what} from {origin} is not valid JSON (line {}, column {}): {e}; \
+             give JSON inline ('{{\"max_words\": 40}}') or as @FILE",
+            e.line(),
+            e.column()
+        )
+    })
+}
+
+/// How a payload file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PayloadFormat {
+    /// JSON when the file is `.json` or starts with `{`, `[` or `"`; text otherwise.
+    #[default]
+    Auto,
+    /// Always JSON.
+    Json,
+    /// Always plain text (sent as a JSON string).
+    Text,
+}
+
+/// Reads the payload (and optional context) into a handoff.
+fn read_handoff(payload: &str, format: PayloadFormat, context: Option<&str>) -> Result<Handoff> {
+    let text = read_input(payload, "payload")?;
+    let looks_json = Path::new(payload).extension().is_some_and(|e| e == "json")
+        || text.trim_start().starts_with(['{', '[', '"']);
+    let as_json = match format {
+        PayloadFormat::Json => true,
+        PayloadFormat::Text => false,
+        PayloadFormat::Auto => looks_json,
+    };
+    let mut handoff = if as_json {
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            anyhow::anyhow!(
+                "the payload {payload} is not valid JSON (line {}, column {}): {e}; \
+                 pass --payload-format text to check it as plain text",
+                e.line(),
+                e.column()
+            )
+        })?;
+        Handoff::new(value.to_string())
+    } else {
+        // A text file's final newline is a file convention, not part of the payload.
+        let body = text
+            .strip_suffix('\n')
+            .map(|t| t.strip_suffix('\r').unwrap_or(t))
+            .unwrap_or(&text);
+        Handoff::text(body)
+    };
+    if let Some(context) = context {
+        let value = json_arg(&format!("@{context}"), "context")?;
+        handoff = handoff.with_context(value.to_string());
+    }
+    Ok(handoff)
+}

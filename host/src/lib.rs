@@ -1,0 +1,11 @@
+//! `seam-host`: the seam runtime as a library, used by the `seam` binary.
+//!
+//! - [`runtime`] loads gate and router plugins (WebAssembly components) and runs every
+//!   call in a fresh sandboxed instance;
+//! - [`types`] is the data of the `seam:plugin` contract (handoff, verdict, finding,
+//!   route) on the host side;
+//! - [`std_plugins`] are the standard plugins embedded in the binary.
+
+pub mod runtime;
+pub mod std_plugins;
+pub mod types;

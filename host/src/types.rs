@@ -1,0 +1,152 @@
+//! The data of the `seam:plugin` contract on the host side, with serde for the CLI,
+//! files and (later) the ledger. Mirrors the WIT `types` interface one to one.
+
+use serde::{Deserialize, Serialize};
+
+/// One handoff between two pipeline steps: the payload on its way downstream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Handoff {
+    #[serde(default)]
+    pub pipeline: String,
+    #[serde(default)]
+    pub run_id: String,
+    #[serde(default)]
+    pub from_step: String,
+    #[serde(default)]
+    pub to_step: String,
+    #[serde(default = "one")]
+    pub attempt: u32,
+    /// The payload as JSON text.
+    pub payload: String,
+    /// What the upstream step was given, as JSON text (`null` when unknown).
+    #[serde(default = "null")]
+    pub context: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn null() -> String {
+    "null".to_string()
+}
+
+impl Handoff {
+    /// A handoff outside any pipeline, carrying `payload` (JSON text).
+    pub fn new(payload: impl Into<String>) -> Self {
+        Handoff {
+            pipeline: String::new(),
+            run_id: String::new(),
+            from_step: String::new(),
+            to_step: String::new(),
+            attempt: 1,
+            payload: payload.into(),
+            context: null(),
+        }
+    }
+
+    /// A handoff whose payload is the plain text `text` (encoded as a JSON string).
+    pub fn text(text: &str) -> Self {
+        Self::new(serde_json::Value::String(text.to_string()).to_string())
+    }
+
+    /// Sets the context (JSON text).
+    pub fn with_context(mut self, context: impl Into<String>) -> Self {
+        self.context = context.into();
+        self
+    }
+
+    /// `from → to` for messages, or `""` outside a pipeline.
+    pub fn seam_label(&self) -> String {
+        if self.from_step.is_empty() && self.to_step.is_empty() {
+            String::new()
+        } else {
+            format!(" at seam {} → {}", self.from_step, self.to_step)
+        }
+    }
+}
+
+/// How much a finding matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// A byte range `[start, end)` in the string a finding points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Span {
+    pub start: u32,
+    pub end: u32,
+}
+
+/// One thing a gate found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub span: Option<Span>,
+    pub severity: Severity,
+}
+
+/// A gate's answer about one handoff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub passed: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+    /// Repaired payload (JSON text) the gate would pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix: Option<String>,
+}
+
+/// One gate's verdict, as a router receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateVerdict {
+    pub gate: String,
+    pub verdict: Verdict,
+}
+
+/// A router's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    pub target: String,
+    pub reason: String,
+}
+
+/// Gate or router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PluginKind {
+    Gate,
+    Router,
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PluginKind::Gate => "gate",
+            PluginKind::Router => "router",
+        })
+    }
+}
+
+/// What a plugin says about itself in `describe()`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PluginInfo {
+    pub name: String,
+    pub version: String,
+    pub kind: PluginKind,
+    pub description: String,
+    /// The settings schema, parsed.
+    pub settings_schema: serde_json::Value,
+}

@@ -1,0 +1,562 @@
+//! `pii`: finds personal data in the payload's text — e-mail addresses, phone numbers,
+//! payment card numbers (Luhn-checked), IBANs (mod-97-checked), IPv4 and IPv6
+//! addresses — and offers a fix that replaces each with a token such as `[EMAIL]`.
+//!
+//! The scanners are hand-written single passes over the bytes (no regex engine), so a
+//! check of a few kilobytes costs microseconds.
+use seam_guest::prelude::*;
+use std::net::Ipv6Addr;
+
+/// A kind of personal data.
+#[derive(Deserialize, JsonSchema, Clone, Copy, PartialEq, Eq, Debug)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Email,
+    Phone,
+    CreditCard,
+    Iban,
+    Ipv4,
+    Ipv6,
+}
+
+impl Kind {
+    const ALL: [Kind; 6] = [
+        Kind::Email,
+        Kind::CreditCard,
+        Kind::Iban,
+        Kind::Ipv6,
+        Kind::Ipv4,
+        Kind::Phone,
+    ];
+
+    fn code(self) -> &'static str {
+        match self {
+            Kind::Email => "pii.email",
+            Kind::Phone => "pii.phone",
+            Kind::CreditCard => "pii.credit-card",
+            Kind::Iban => "pii.iban",
+            Kind::Ipv4 => "pii.ipv4",
+            Kind::Ipv6 => "pii.ipv6",
+        }
+    }
+
+    fn token(self) -> &'static str {
+        match self {
+            Kind::Email => "[EMAIL]",
+            Kind::Phone => "[PHONE]",
+            Kind::CreditCard => "[CREDIT-CARD]",
+            Kind::Iban => "[IBAN]",
+            Kind::Ipv4 | Kind::Ipv6 => "[IP]",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Kind::Email => "e-mail address",
+            Kind::Phone => "phone number",
+            Kind::CreditCard => "payment card number",
+            Kind::Iban => "IBAN",
+            Kind::Ipv4 => "IPv4 address",
+            Kind::Ipv6 => "IPv6 address",
+        }
+    }
+
+    fn scan(self, text: &str) -> Vec<(usize, usize)> {
+        match self {
+            Kind::Email => emails(text),
+            Kind::Phone => phones(text),
+            Kind::CreditCard => cards(text),
+            Kind::Iban => ibans(text),
+            Kind::Ipv4 => ipv4s(text),
+            Kind::Ipv6 => ipv6s(text),
+        }
+    }
+}
+
+/// What to look for and where.
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Kinds to look for; default: all of them.
+    pub kinds: Option<Vec<Kind>>,
+    /// Whether the verdict carries a redacted payload as its fix (default true).
+    #[serde(default = "yes")]
+    pub redact: bool,
+    /// JSON pointer to the text to scan; default `""`, the whole payload.
+    #[serde(default)]
+    pub pointer: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub struct Pii;
+
+impl Gate for Pii {
+    type Settings = Settings;
+    const NAME: &'static str = "pii";
+    const DESCRIPTION: &'static str = "Finds e-mail addresses, phone numbers, payment card numbers (Luhn), IBANs (mod 97) and IP addresses; the fix replaces each with a token such as [EMAIL].";
+
+    fn check(s: &Settings, handoff: &Handoff) -> Result<Verdict, String> {
+        let kinds: Vec<Kind> = match &s.kinds {
+            // Scan in the fixed priority order so that overlaps resolve the same way.
+            Some(wanted) => Kind::ALL
+                .into_iter()
+                .filter(|k| wanted.contains(k))
+                .collect(),
+            None => Kind::ALL.to_vec(),
+        };
+        let mut verdict = Verdict::new();
+        let mut fixes = Vec::new();
+        for t in handoff.texts(&s.pointer)? {
+            let mut hits: Vec<(usize, usize, Kind)> = Vec::new();
+            for &kind in &kinds {
+                for (start, end) in kind.scan(t.text) {
+                    // Earlier kinds win overlaps (an IBAN's digits are not also a phone).
+                    if !hits.iter().any(|&(s2, e2, _)| start < e2 && s2 < end) {
+                        hits.push((start, end, kind));
+                    }
+                }
+            }
+            if hits.is_empty() {
+                continue;
+            }
+            hits.sort_unstable_by_key(|h| h.0);
+            let mut fixed = String::with_capacity(t.text.len());
+            let mut last = 0;
+            for &(start, end, kind) in &hits {
+                verdict.push(
+                    Finding::error(kind.code(), format!("{} found", kind.label()))
+                        .at(&t.pointer)
+                        .span(start, end),
+                );
+                fixed.push_str(&t.text[last..start]);
+                fixed.push_str(kind.token());
+                last = end;
+            }
+            fixed.push_str(&t.text[last..]);
+            fixes.push((t.pointer.clone(), fixed));
+        }
+        if s.redact && !fixes.is_empty() {
+            verdict = verdict.with_fix(&handoff.payload_with(fixes));
+        }
+        Ok(verdict)
+    }
+}
+
+export_gate!(Pii);
+
+fn is_local(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-')
+}
+
+fn is_domain(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-')
+}
+
+fn emails(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut floor = 0; // never start a match inside the previous one
+    for at in memchr_all(b, b'@') {
+        if at < floor {
+            continue;
+        }
+        let mut start = at;
+        while start > floor && is_local(b[start - 1]) {
+            start -= 1;
+        }
+        while start < at && b[start] == b'.' {
+            start += 1;
+        }
+        let mut end = at + 1;
+        while end < b.len() && is_domain(b[end]) {
+            end += 1;
+        }
+        while end > at + 1 && matches!(b[end - 1], b'.' | b'-') {
+            end -= 1;
+        }
+        let domain = &text[at + 1..end];
+        let tld = domain.rsplit('.').next().unwrap_or("");
+        let valid = start < at
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.contains("..")
+            && tld.len() >= 2
+            && tld.bytes().all(|c| c.is_ascii_alphabetic());
+        if valid {
+            out.push((start, end));
+            floor = end;
+        }
+    }
+    out
+}
+
+fn memchr_all(b: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
+    b.iter()
+        .enumerate()
+        .filter(move |(_, &c)| c == needle)
+        .map(|(i, _)| i)
+}
+
+/// Runs of digits joined by single separators from `seps`; yields (start, end, digits).
+fn digit_runs<'a>(
+    b: &'a [u8],
+    seps: &'a [u8],
+) -> impl Iterator<Item = (usize, usize, Vec<u8>)> + 'a {
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < b.len() {
+            if !b[i].is_ascii_digit() || (i > 0 && (b[i - 1].is_ascii_alphanumeric())) {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            let mut digits = Vec::new();
+            let mut end = i;
+            while i < b.len() {
+                if b[i].is_ascii_digit() {
+                    digits.push(b[i] - b'0');
+                    i += 1;
+                    end = i;
+                } else if seps.contains(&b[i]) && i + 1 < b.len() && b[i + 1].is_ascii_digit() {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            if end < b.len() && b[end].is_ascii_alphabetic() {
+                continue;
+            }
+            return Some((start, end, digits));
+        }
+        None
+    })
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+fn cards(text: &str) -> Vec<(usize, usize)> {
+    digit_runs(text.as_bytes(), b" -")
+        .filter(|(_, _, d)| (13..=19).contains(&d.len()) && luhn(d))
+        .map(|(s, e, _)| (s, e))
+        .collect()
+}
+
+fn phones(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let starts = b[i] == b'+' || b[i] == b'(' || b[i].is_ascii_digit();
+        if !starts || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.')) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let plus = b[i] == b'+';
+        let (mut digits, mut seps, mut end) = (0usize, 0usize, i);
+        let mut j = i;
+        while j < b.len() {
+            match b[j] {
+                c if c.is_ascii_digit() => {
+                    digits += 1;
+                    end = j + 1;
+                }
+                b'+' if j == start => {}
+                b' ' | b'-' | b'.' | b'(' | b')' => {
+                    seps += 1;
+                    if b[j] == b' ' && b.get(j + 1) == Some(&b' ') {
+                        break;
+                    }
+                }
+                _ => break,
+            }
+            j += 1;
+        }
+        let tail_ok = end >= b.len() || !(b[end].is_ascii_alphanumeric());
+        let dotted_only =
+            text[start..end].contains('.') && !text[start..end].contains([' ', '-', '(']);
+        let plausible = (plus && (8..=15).contains(&digits))
+            || ((10..=15).contains(&digits) && seps > 0)
+            || (digits == 7 && end - start == 8 && b[start + 3] == b'-');
+        if plausible && tail_ok && !dotted_only {
+            out.push((start, end));
+            i = end;
+        } else {
+            i = j.max(i + 1);
+        }
+    }
+    out
+}
+
+fn ibans(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 4 <= b.len() {
+        let head = b[i].is_ascii_uppercase()
+            && b[i + 1].is_ascii_uppercase()
+            && b[i + 2].is_ascii_digit()
+            && b[i + 3].is_ascii_digit()
+            && (i == 0 || !b[i - 1].is_ascii_alphanumeric());
+        if !head {
+            i += 1;
+            continue;
+        }
+        // Collect alphanumerics, allowing single spaces between groups.
+        let mut chars = Vec::new();
+        let mut j = i;
+        let mut end = i;
+        while j < b.len() && chars.len() < 34 {
+            if b[j].is_ascii_uppercase() || b[j].is_ascii_digit() {
+                chars.push(b[j]);
+                j += 1;
+                end = j;
+            } else if b[j] == b' '
+                && j + 1 < b.len()
+                && (b[j + 1].is_ascii_uppercase() || b[j + 1].is_ascii_digit())
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        // Longest prefix (from 15 characters) that passes the checksum and ends a word.
+        let found = (15..=chars.len())
+            .rev()
+            .find(|&n| iban_ok(&chars[..n]))
+            .map(|n| {
+                let mut k = i;
+                let mut seen = 0;
+                while seen < n {
+                    if b[k] != b' ' {
+                        seen += 1;
+                    }
+                    k += 1;
+                }
+                k
+            });
+        match found {
+            Some(e) if e >= b.len() || !b[e].is_ascii_alphanumeric() || e < end => {
+                out.push((i, e));
+                i = e;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+fn iban_ok(chars: &[u8]) -> bool {
+    let rearranged = chars[4..].iter().chain(&chars[..4]);
+    let mut rem: u32 = 0;
+    for &c in rearranged {
+        let v = if c.is_ascii_digit() {
+            u32::from(c - b'0')
+        } else {
+            u32::from(c - b'A') + 10
+        };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
+    }
+    rem == 1
+}
+
+fn ipv4s(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit()
+            || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'.'))
+        {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        let mut octets = 0;
+        let mut ok = true;
+        loop {
+            let s = j;
+            while j < b.len() && b[j].is_ascii_digit() && j - s < 4 {
+                j += 1;
+            }
+            let part = &text[s..j];
+            if part.is_empty()
+                || part.len() > 3
+                || (part.len() > 1 && part.starts_with('0'))
+                || part.parse::<u16>().map_or(true, |v| v > 255)
+            {
+                ok = false;
+                break;
+            }
+            octets += 1;
+            if octets == 4 || j >= b.len() || b[j] != b'.' {
+                break;
+            }
+            j += 1;
+        }
+        let tail_ok = j >= b.len()
+            || !(b[j].is_ascii_alphanumeric()
+                || (b[j] == b'.' && b.get(j + 1).is_some_and(u8::is_ascii_digit)));
+        if ok && octets == 4 && tail_ok {
+            out.push((i, j));
+            i = j;
+        } else {
+            i += 1;
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn ipv6s(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let is_part = |c: u8| c.is_ascii_hexdigit() || c == b':' || c == b'.';
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !is_part(b[i]) || (i > 0 && (is_part(b[i - 1]) || b[i - 1].is_ascii_alphanumeric())) {
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < b.len() && is_part(b[j]) {
+            j += 1;
+        }
+        let mut end = j;
+        // Trailing sentence punctuation is not part of the address.
+        while end > i && b[end - 1] == b'.' {
+            end -= 1;
+        }
+        let candidate = &text[i..end];
+        let alnum_after = j < b.len() && b[j].is_ascii_alphanumeric();
+        if candidate.matches(':').count() >= 2
+            && !alnum_after
+            && candidate.parse::<Ipv6Addr>().is_ok()
+        {
+            out.push((i, end));
+        }
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use seam_guest::testing::{check, spanned};
+
+    fn found(text: &str) -> Vec<(String, String)> {
+        let h = Handoff::text(text);
+        let v = check::<Pii>(json!({}), &h).unwrap();
+        v.findings
+            .iter()
+            .map(|f| (f.code.clone(), spanned(&h, f).unwrap().to_string()))
+            .collect()
+    }
+
+    fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn finds_each_kind_with_exact_spans() {
+        let text = "Mail jane.doe+x@example.co.uk, call +44 20 7946 0958, card 4111 1111 1111 1111, \
+                    IBAN GB82 WEST 1234 5698 7654 32, host 192.168.0.1 and 2001:db8::8a2e:370:7334.";
+        assert_eq!(
+            found(text),
+            pairs(&[
+                ("pii.email", "jane.doe+x@example.co.uk"),
+                ("pii.phone", "+44 20 7946 0958"),
+                ("pii.credit-card", "4111 1111 1111 1111"),
+                ("pii.iban", "GB82 WEST 1234 5698 7654 32"),
+                ("pii.ipv4", "192.168.0.1"),
+                ("pii.ipv6", "2001:db8::8a2e:370:7334"),
+            ])
+        );
+    }
+
+    #[test]
+    fn fix_redacts_with_tokens() {
+        let h = Handoff::text("write to a@b.io or 10.0.0.1");
+        let v = check::<Pii>(json!({}), &h).unwrap();
+        assert_eq!(v.fix.as_deref(), Some(r#""write to [EMAIL] or [IP]""#));
+        let v = check::<Pii>(json!({"redact": false}), &h).unwrap();
+        assert_eq!(v.fix, None);
+        assert!(!v.passed);
+    }
+
+    #[test]
+    fn checksums_reject_lookalikes() {
+        // Luhn fails, mod 97 fails, octet out of range, no TLD.
+        assert_eq!(found("card 4111 1111 1111 1112"), vec![]);
+        assert_eq!(found("GB82 WEST 1234 5698 7654 33"), vec![]);
+        assert_eq!(found("version 1.2.3.400 and user@localhost"), vec![]);
+    }
+
+    #[test]
+    fn prices_dates_and_versions_are_not_phones() {
+        assert_eq!(
+            found("These $89 headphones, 30-hour battery, shipped 2024-01-05, v1.2.3."),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn kinds_setting_limits_the_scan() {
+        let h = Handoff::text("a@b.io 10.0.0.1");
+        let v = check::<Pii>(json!({"kinds": ["ipv4"]}), &h).unwrap();
+        assert_eq!(v.findings.len(), 1);
+        assert_eq!(v.findings[0].code, "pii.ipv4");
+    }
+
+    #[test]
+    fn json_payload_fix_keeps_structure() {
+        let h = Handoff::new(json!({"to": "x@y.org", "n": 1}));
+        let v = check::<Pii>(json!({}), &h).unwrap();
+        assert_eq!(v.findings[0].path.as_deref(), Some("/to"));
+        assert_eq!(v.fix.as_deref(), Some(r#"{"n":1,"to":"[EMAIL]"}"#));
+    }
+
+    #[test]
+    fn clean_text_passes() {
+        let v = check::<Pii>(
+            json!({}),
+            &Handoff::text("Block the noise, keep the music."),
+        )
+        .unwrap();
+        assert!(v.passed);
+        assert!(v.findings.is_empty());
+    }
+}
