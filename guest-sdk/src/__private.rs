@@ -4,6 +4,7 @@
 pub use wit_bindgen;
 
 /// Bindings of the `gate` world. Its export macro is `__export_gate_world!`.
+#[allow(clippy::too_many_arguments)]
 pub mod gate {
     wit_bindgen::generate!({
         path: "../wit",

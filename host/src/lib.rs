@@ -4,8 +4,10 @@
 //!   call in a fresh sandboxed instance;
 //! - [`types`] is the data of the `seam:plugin` contract (handoff, verdict, finding,
 //!   route) on the host side;
-//! - [`std_plugins`] are the standard plugins embedded in the binary.
+//! - [`std_plugins`] are the standard plugins embedded in the binary;
+//! - [`cli`] is the `seam` command line, callable in-process.
 
+pub mod cli;
 pub mod runtime;
 pub mod std_plugins;
 pub mod types;

@@ -6,8 +6,8 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args};
 
-use seam_host::runtime::{check_all, CheckReport, Outcome, PluginSource};
-use seam_host::types::{Handoff, PluginKind, Severity};
+use crate::runtime::{check_all, CheckReport, Outcome, PluginSource};
+use crate::types::{Handoff, PluginKind, Severity};
 
 use super::{json_arg, read_handoff, Exit, Format, PayloadFormat, RuntimeArgs};
 
@@ -69,7 +69,7 @@ fn pair_settings(
         .collect())
 }
 
-pub fn run(args: CheckArgs, matches: &ArgMatches) -> Result<Exit> {
+pub fn run(args: CheckArgs, matches: &ArgMatches, out: &mut dyn Write) -> Result<Exit> {
     let pairs = pair_settings(&args, matches)?;
     let handoff = read_handoff(&args.payload, args.payload_format, args.context.as_deref())?;
     let runtime = args.runtime.runtime()?;
@@ -102,7 +102,6 @@ pub fn run(args: CheckArgs, matches: &ArgMatches) -> Result<Exit> {
     } else {
         Exit::Passed
     };
-    let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({

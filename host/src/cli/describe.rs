@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use seam_host::runtime::PluginSource;
+use crate::runtime::PluginSource;
 
 use super::{Exit, Format, RuntimeArgs};
 
@@ -22,13 +22,12 @@ pub struct DescribeArgs {
     runtime: RuntimeArgs,
 }
 
-pub fn run(args: DescribeArgs) -> Result<Exit> {
+pub fn run(args: DescribeArgs, out: &mut dyn Write) -> Result<Exit> {
     let runtime = args.runtime.runtime()?;
     let source = PluginSource::resolve(&args.plugin)?;
     let (info, digest) = runtime
         .describe(&source)
         .with_context(|| format!("describing plugin `{}`", args.plugin))?;
-    let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
             let doc = serde_json::json!({"info": info, "sha256": digest});

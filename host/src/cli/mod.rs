@@ -1,18 +1,22 @@
-//! The `seam` command line: one file per subcommand; this file parses arguments and
-//! holds the helpers they share (reading payloads, settings and formats).
+//! The `seam` command line: one file per subcommand; this file parses arguments, maps
+//! outcomes to exit codes, prints errors, and holds the helpers the subcommands share.
+//!
+//! It lives in the library so that tests drive exactly what the binary runs, with
+//! their own output buffers: [`main`] is the whole program.
 
 mod check;
 mod describe;
 mod route;
 
-use std::io::Read;
+use std::ffi::OsString;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use seam_host::runtime::{Limits, Runtime, RuntimeConfig};
-use seam_host::types::Handoff;
+use crate::runtime::{Limits, Runtime, RuntimeConfig};
+use crate::types::Handoff;
 
 /// Exit codes: the contract with scripts and orchestrators.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +67,10 @@ pub enum Format {
 #[derive(Args, Debug, Clone)]
 pub struct RuntimeArgs {
     /// Deadline of each plugin call, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = seam_host::runtime::limits::DEFAULT_DEADLINE_MS)]
+    #[arg(long, value_name = "MS", default_value_t = crate::runtime::limits::DEFAULT_DEADLINE_MS)]
     deadline_ms: u64,
     /// Memory limit of each plugin instance, in MiB.
-    #[arg(long, value_name = "MIB", default_value_t = seam_host::runtime::limits::DEFAULT_MEMORY_BYTES >> 20)]
+    #[arg(long, value_name = "MIB", default_value_t = crate::runtime::limits::DEFAULT_MEMORY_BYTES >> 20)]
     memory_mib: usize,
     /// Instruction budget of each plugin call (turns on fuel metering).
     #[arg(long, value_name = "N")]
@@ -99,19 +103,53 @@ impl RuntimeArgs {
     }
 }
 
+/// The whole program: parses `args` (program name first), runs the command writing its
+/// output to `out`, prints any error with its cause chain to `err`, and returns the exit
+/// code. Never panics on input; a broken pipe on `out` counts as success.
+pub fn main(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    match run(args, out, err) {
+        Ok(code) => code as u8,
+        Err(e) => {
+            let broken_pipe = e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            });
+            if broken_pipe {
+                return Exit::Passed as u8;
+            }
+            let _ = writeln!(err, "seam: error: {e}");
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(err, "  caused by: {cause}");
+            }
+            Exit::Error as u8
+        }
+    }
+}
+
 /// Parses the command line and runs the command; returns the exit code.
-pub fn run() -> Result<Exit> {
-    let matches = match Cli::command().try_get_matches() {
+fn run(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<Exit> {
+    let matches = match Cli::command().try_get_matches_from(args) {
         Ok(m) => m,
         Err(e) => {
-            let code = match e.kind() {
+            let text = e.render().to_string();
+            return Ok(match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    out.write_all(text.as_bytes())?;
                     Exit::Passed
                 }
-                _ => Exit::Error,
-            };
-            e.print()?;
-            return Ok(code);
+                _ => {
+                    err.write_all(text.as_bytes())?;
+                    Exit::Error
+                }
+            });
         }
     };
     let cli = Cli::from_arg_matches(&matches)?;
@@ -120,10 +158,10 @@ pub fn run() -> Result<Exit> {
             let sub = matches
                 .subcommand_matches("check")
                 .expect("clap matched check");
-            check::run(args, sub)
+            check::run(args, sub, out)
         }
-        Command::Describe(args) => describe::run(args),
-        Command::Route(args) => route::run(args),
+        Command::Describe(args) => describe::run(args, out),
+        Command::Route(args) => route::run(args, out),
     }
 }
 

@@ -5,8 +5,8 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use seam_host::runtime::PluginSource;
-use seam_host::types::{Finding, GateVerdict, PluginKind, Severity, Verdict};
+use crate::runtime::PluginSource;
+use crate::types::{Finding, GateVerdict, PluginKind, Severity, Verdict};
 
 use super::{json_arg, read_handoff, Exit, Format, PayloadFormat, RuntimeArgs};
 
@@ -39,7 +39,7 @@ pub struct RouteArgs {
     runtime: RuntimeArgs,
 }
 
-pub fn run(args: RouteArgs) -> Result<Exit> {
+pub fn run(args: RouteArgs, out: &mut dyn Write) -> Result<Exit> {
     let settings = match &args.settings {
         Some(spec) => json_arg(spec, &format!("settings for router `{}`", args.router))?,
         None => serde_json::json!({}),
@@ -57,7 +57,6 @@ pub fn run(args: RouteArgs) -> Result<Exit> {
         )
         .with_context(|| format!("loading router `{}`", args.router))?;
     let report = router.route(&handoff, &verdicts);
-    let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Pretty => match &report.route {

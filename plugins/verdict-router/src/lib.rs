@@ -68,14 +68,14 @@ impl Rule {
     fn describe(&self, gate: &str) -> String {
         let mut parts = vec![format!("gate `{gate}`")];
         if let Some(o) = self.outcome {
-            parts.push(format!(
-                "{}",
+            parts.push(
                 if o == Outcome::Passed {
                     "passed"
                 } else {
                     "failed"
                 }
-            ));
+                .to_string(),
+            );
         }
         if let Some(t) = self.score_below {
             parts.push(format!("scored below {t}"));

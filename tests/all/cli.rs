@@ -1,0 +1,268 @@
+//! The `seam` command line, run in-process exactly as the binary runs it: output,
+//! exit codes (0 passed, 1 rejected, 2 error) and error messages.
+
+use seam_test_artifacts as fixtures;
+
+use crate::{repo, seam};
+
+fn headphones(draft: &str, extra: &[&str]) -> (u8, String, String) {
+    let payload = repo(&format!("examples/headphones/{draft}"));
+    let mut args = vec![
+        "check",
+        "--gate",
+        "max-words",
+        "--settings",
+        r#"{"max_words": 40}"#,
+        "--gate",
+        "contains",
+        "--settings",
+        r#"{"required": ["$89"]}"#,
+        "--payload",
+        &payload,
+    ];
+    args.extend_from_slice(extra);
+    seam(&args)
+}
+
+fn temp_file(name: &str, text: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("seam-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn headphone_good_draft_passes_with_exit_0() {
+    let (code, out, err) = headphones("draft-2.txt", &[]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("✓ max-words  passed"), "{out}");
+    assert!(out.contains("✓ contains  passed"), "{out}");
+    assert!(out.ends_with("\npassed: 2 of 2 gates passed\n"), "{out}");
+    assert_eq!(err, "");
+}
+
+#[test]
+fn headphone_long_draft_fails_with_two_findings_and_exit_1() {
+    let (code, out, _) = headphones("draft-1.txt", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("    error   length.words  46 words, at most 40 allowed\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    error   contains.missing  required text \"$89\" not found\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\nrejected: 2 of 2 gates failed\n"), "{out}");
+}
+
+#[test]
+fn json_output_is_one_document_with_every_finding() {
+    let (code, out, _) = headphones("draft-1.txt", &["--format", "json"]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["passed"], false);
+    let gates = doc["gates"].as_array().unwrap();
+    assert_eq!(gates.len(), 2);
+    assert_eq!(gates[0]["gate"], "max-words");
+    assert_eq!(gates[0]["outcome"], "verdict");
+    assert_eq!(gates[0]["findings"][0]["code"], "length.words");
+    assert_eq!(
+        gates[1]["findings"][0]["message"],
+        "required text \"$89\" not found"
+    );
+    assert!(gates[0]["duration"].as_u64().is_some());
+}
+
+#[test]
+fn invalid_settings_exit_2_naming_the_plugin_and_setting() {
+    let payload = repo("examples/headphones/draft-2.txt");
+    let (code, out, err) = seam(&[
+        "check",
+        "--gate",
+        "max-words",
+        "--settings",
+        r#"{"max_words": "forty"}"#,
+        "--payload",
+        &payload,
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(out, "");
+    assert!(err.starts_with("seam: error: loading gate `max-words`\n  caused by: settings for plugin `max-words` are invalid:\n  - at `/max_words`: "), "{err}");
+}
+
+#[test]
+fn settings_that_are_not_json_say_where() {
+    let payload = repo("examples/headphones/draft-2.txt");
+    let (code, _, err) = seam(&[
+        "check",
+        "--gate",
+        "max-words",
+        "--settings",
+        "{max_words: 4}",
+        "--payload",
+        &payload,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("seam: error: the settings for gate `max-words` from the command line is not valid JSON (line 1, column 2)"), "{err}");
+}
+
+#[test]
+fn settings_before_any_gate_is_a_usage_error() {
+    let (code, _, err) = seam(&[
+        "check",
+        "--settings",
+        "{}",
+        "--gate",
+        "max-words",
+        "--payload",
+        "x",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("comes before any --gate"), "{err}");
+}
+
+#[test]
+fn an_unknown_gate_lists_the_standard_plugins() {
+    let payload = repo("examples/headphones/draft-2.txt");
+    let (code, _, err) = seam(&["check", "--gate", "max-wordz", "--payload", &payload]);
+    assert_eq!(code, 2);
+    assert!(err.contains("could not read plugin `max-wordz`"), "{err}");
+    assert!(
+        err.contains("standard plugins: ban-list, brand-voice,"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_payload_file_is_named() {
+    let (code, _, err) = seam(&[
+        "check",
+        "--gate",
+        "max-words",
+        "--payload",
+        "/no/such/payload.txt",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.starts_with("seam: error: reading the payload from /no/such/payload.txt\n  caused by: No such file or directory"), "{err}");
+}
+
+#[test]
+fn a_broken_json_payload_says_where_and_what_to_do() {
+    let path = temp_file("broken.json", "{\"a\": 1,\n \"b\": }");
+    let (code, _, err) = seam(&["check", "--gate", "max-words", "--payload", &path]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("is not valid JSON (line 2, column 7)"),
+        "{err}"
+    );
+    assert!(err.contains("pass --payload-format text"), "{err}");
+}
+
+#[test]
+fn a_plugin_error_verdict_exits_2_and_names_the_cause() {
+    let payload = repo("examples/headphones/draft-2.txt");
+    let (code, out, _) = seam(&[
+        "check",
+        "--gate",
+        fixtures::INFINITE_LOOP,
+        "--gate",
+        "max-words",
+        "--payload",
+        &payload,
+        "--deadline-ms",
+        "30",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("! infinite_loop  error: timed out after 30 ms (deadline)"),
+        "{out}"
+    );
+    assert!(out.contains("✓ max-words  passed"), "{out}");
+}
+
+#[test]
+fn findings_with_spans_show_the_text_and_the_fix() {
+    let path = temp_file("pii.txt", "Write to jane@example.com today.\n");
+    let (code, out, _) = seam(&["check", "--gate", "pii", "--payload", &path]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("    error   pii.email  e-mail address found  [9..25] \"jane@example.com\"\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    fix: \"Write to [EMAIL] today.\"\n"),
+        "{out}"
+    );
+}
+
+#[test]
+fn describe_prints_info_and_schema() {
+    let (code, out, _) = seam(&["describe", "max-words"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("max-words 0.1.0 (gate)\n  Fails a payload whose text has more words or characters than allowed.\n"), "{out}");
+    assert!(out.contains("\"max_words\""), "{out}");
+    let (code, out, _) = seam(&["describe", "verdict-router", "--format", "json"]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["info"]["kind"], "router");
+}
+
+#[test]
+fn route_reads_verdicts_from_a_list_or_from_check_output() {
+    let payload = repo("examples/headphones/draft-1.txt");
+    let settings = r#"{"rules": [{"gate": "contains", "outcome": "failed", "route": "retry"}]}"#;
+    let list = temp_file(
+        "verdicts.json",
+        r#"[{"gate": "contains", "verdict": {"passed": false}}]"#,
+    );
+    let (code, out, err) = seam(&[
+        "route",
+        "--router",
+        "verdict-router",
+        "--settings",
+        settings,
+        "--payload",
+        &payload,
+        "--verdicts",
+        &list,
+    ]);
+    assert_eq!(
+        (code, out.as_str(), err.as_str()),
+        (0, "→ retry  (rule 1: gate `contains`, failed)\n", "")
+    );
+
+    let (_, check_json, _) = headphones("draft-1.txt", &["--format", "json"]);
+    let from_check = temp_file("check.json", &check_json);
+    let (code, out, _) = seam(&[
+        "route",
+        "--router",
+        "verdict-router",
+        "--settings",
+        settings,
+        "--payload",
+        &payload,
+        "--verdicts",
+        &from_check,
+    ]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "→ retry  (rule 1: gate `contains`, failed)\n")
+    );
+}
+
+#[test]
+fn help_exits_0_and_unknown_flags_exit_2() {
+    let (code, out, _) = seam(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(
+            "Exit codes: 0 passed, 1 rejected by a gate, 2 usage, configuration or plugin error."
+        ),
+        "{out}"
+    );
+    let (code, _, err) = seam(&["check", "--bogus"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+}

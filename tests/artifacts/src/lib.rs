@@ -1,0 +1,3 @@
+//! Paths of the test fixtures built from `tests/fixtures`, and `foreach_fixture!`.
+
+include!(concat!(env!("OUT_DIR"), "/fixtures.rs"));
