@@ -23,7 +23,8 @@ pub(crate) mod router {
 
 pub(crate) use gate::seam::plugin::host::{Host as LogHost, Level};
 use gate::seam::plugin::types as wit;
-pub(crate) use gate::GatePre;
+pub(crate) use gate::seam::plugin::types::Verdict as WitVerdict;
+pub(crate) use gate::{Gate, GatePre};
 pub(crate) use router::RouterPre;
 
 impl From<&types::Handoff> for wit::Handoff {

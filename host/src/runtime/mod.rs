@@ -414,23 +414,28 @@ impl Slots {
             cond: Condvar::new(),
         }
     }
+}
 
-    fn acquire(&self) -> SlotGuard<'_> {
-        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+/// One taken slot of the instance pool, given back on drop.
+struct Slot(Arc<RuntimeInner>);
+
+impl Slot {
+    fn acquire(runtime: &Arc<RuntimeInner>) -> Slot {
+        let slots = &runtime.slots;
+        let mut free = slots.free.lock().unwrap_or_else(|e| e.into_inner());
         while *free == 0 {
-            free = self.cond.wait(free).unwrap_or_else(|e| e.into_inner());
+            free = slots.cond.wait(free).unwrap_or_else(|e| e.into_inner());
         }
         *free -= 1;
-        SlotGuard(self)
+        Slot(runtime.clone())
     }
 }
 
-struct SlotGuard<'a>(&'a Slots);
-
-impl Drop for SlotGuard<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
-        *self.0.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.0.cond.notify_one();
+        let slots = &self.0.slots;
+        *slots.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        slots.cond.notify_one();
     }
 }
 
@@ -479,24 +484,36 @@ struct Call<T> {
 }
 
 impl PluginInner {
-    fn call<T>(
-        &self,
-        f: impl FnOnce(&mut Store<StoreState>, &Pre) -> wasmtime::Result<T>,
-    ) -> Call<T> {
-        let _slot = self.runtime.slots.acquire();
-        let started = Instant::now();
+    /// A fresh store with this plugin's memory limit and log cap.
+    fn new_store(&self) -> Store<StoreState> {
         let limits = &self.limits;
         let mut store = Store::new(
             &self.runtime.engine,
             StoreState::new(limits.memory_bytes, limits.max_log_bytes),
         );
         store.limiter(|s| &mut s.limiter);
-        store.set_epoch_deadline(limits.deadline_ticks());
         store.epoch_deadline_trap();
-        if let Some(fuel) = limits.fuel {
+        store
+    }
+
+    /// Starts the deadline (and fuel budget) for the next call on `store`.
+    fn arm(&self, store: &mut Store<StoreState>) {
+        store.set_epoch_deadline(self.limits.deadline_ticks());
+        if let Some(fuel) = self.limits.fuel {
             // Cannot fail: fuel metering is on whenever a budget is set (checked at load).
             let _ = store.set_fuel(fuel);
         }
+    }
+
+    /// Runs `f` in a fresh store, holding a pool slot, and collects its log.
+    fn call<T>(
+        &self,
+        f: impl FnOnce(&mut Store<StoreState>, &Pre) -> wasmtime::Result<T>,
+    ) -> Call<T> {
+        let _slot = Slot::acquire(&self.runtime);
+        let started = Instant::now();
+        let mut store = self.new_store();
+        self.arm(&mut store);
         let result = f(&mut store, &self.pre).map_err(|e| self.cause(&e, &store));
         let duration = started.elapsed();
         let (log, log_truncated) = store.data().log.take();
@@ -686,14 +703,7 @@ impl Plugin {
                 })
             }
         };
-        let outcome = match call.result {
-            Err(cause) => Outcome::Error(cause),
-            Ok(Err(message)) => Outcome::Error(ErrorCause::Plugin { message }),
-            Ok(Ok(verdict)) => match vet_verdict(verdict.into(), &p.limits) {
-                Ok(v) => Outcome::Verdict(v),
-                Err(cause) => Outcome::Error(cause),
-            },
-        };
+        let outcome = outcome_of(call.result, &p.limits);
         CheckReport {
             gate: p.name.clone(),
             outcome,
@@ -736,6 +746,94 @@ impl Plugin {
             duration: call.duration,
             log: call.log,
             log_truncated: call.log_truncated,
+        }
+    }
+}
+
+/// What a gate's call amounts to: its verdict once vetted, or the error verdict.
+fn outcome_of(
+    result: Result<Result<bindings::WitVerdict, String>, ErrorCause>,
+    limits: &Limits,
+) -> Outcome {
+    match result {
+        Err(cause) => Outcome::Error(cause),
+        Ok(Err(message)) => Outcome::Error(ErrorCause::Plugin { message }),
+        Ok(Ok(verdict)) => match vet_verdict(verdict.into(), limits) {
+            Ok(v) => Outcome::Verdict(v),
+            Err(cause) => Outcome::Error(cause),
+        },
+    }
+}
+
+/// A gate kept in one live instance that serves many checks: the opt-in reuse mode.
+///
+/// Much faster than a fresh instance per check, but state survives from one check to
+/// the next (a plugin could carry data between handoffs), so it is only for one plugin
+/// with one set of settings, owned by one caller. Deadlines, fuel, caps and the log
+/// still apply per check; after an error verdict the instance is dropped and the next
+/// check starts a fresh one. The live instance holds one slot of the instance pool.
+pub struct WarmGate {
+    plugin: Plugin,
+    live: Option<(Slot, Store<StoreState>, bindings::Gate)>,
+}
+
+impl Plugin {
+    /// This gate in reuse mode (see [`WarmGate`]).
+    pub fn warm(&self) -> WarmGate {
+        WarmGate {
+            plugin: self.clone(),
+            live: None,
+        }
+    }
+}
+
+impl WarmGate {
+    /// Checks one handoff on the live instance, starting one first if there is none.
+    pub fn check(&mut self, handoff: &Handoff) -> CheckReport {
+        let p = &self.plugin.inner;
+        let Pre::Gate(pre) = &p.pre else {
+            return self.plugin.check(handoff);
+        };
+        if p.payload_cap(handoff).is_err() {
+            return self.plugin.check(handoff);
+        }
+        let started = Instant::now();
+        if self.live.is_none() {
+            let slot = Slot::acquire(&p.runtime);
+            let mut store = p.new_store();
+            p.arm(&mut store);
+            match pre.instantiate(&mut store) {
+                Ok(gate) => self.live = Some((slot, store, gate)),
+                Err(e) => {
+                    let cause = p.cause(&e, &store);
+                    let (log, log_truncated) = store.data().log.take();
+                    return CheckReport {
+                        gate: p.name.clone(),
+                        outcome: Outcome::Error(cause),
+                        duration: started.elapsed(),
+                        log,
+                        log_truncated,
+                    };
+                }
+            }
+        }
+        let (_, store, gate) = self.live.as_mut().expect("started above");
+        p.arm(store);
+        let result = gate
+            .call_check(&mut *store, &p.settings, &handoff.into())
+            .map_err(|e| p.cause(&e, store));
+        let duration = started.elapsed();
+        let (log, log_truncated) = store.data().log.take();
+        let outcome = outcome_of(result, &p.limits);
+        if outcome.error().is_some() {
+            self.live = None;
+        }
+        CheckReport {
+            gate: p.name.clone(),
+            outcome,
+            duration,
+            log,
+            log_truncated,
         }
     }
 }

@@ -154,11 +154,13 @@ impl Log {
         String::from_utf8_lossy(&buf.bytes).into_owned()
     }
 
-    /// The log text (invalid UTF-8 replaced) and whether it was truncated.
+    /// Takes the log text (invalid UTF-8 replaced) and whether it was truncated,
+    /// leaving the log empty for the next call.
     pub(crate) fn take(&self) -> (String, bool) {
         let mut buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let bytes = std::mem::take(&mut buf.bytes);
-        (String::from_utf8_lossy(&bytes).into_owned(), buf.truncated)
+        let truncated = std::mem::take(&mut buf.truncated);
+        (String::from_utf8_lossy(&bytes).into_owned(), truncated)
     }
 }
 

@@ -522,7 +522,9 @@ mod tests {
         // Luhn fails, mod 97 fails, octet out of range, no TLD.
         assert_eq!(found("card 4111 1111 1111 1112"), vec![]);
         // The broken IBAN is no IBAN; its digit groups may still read as a phone number.
-        assert!(found("GB82 WEST 1234 5698 7654 33").iter().all(|(code, _)| code != "pii.iban"));
+        assert!(found("GB82 WEST 1234 5698 7654 33")
+            .iter()
+            .all(|(code, _)| code != "pii.iban"));
         assert_eq!(found("version 1.2.3.400 and user@localhost"), vec![]);
     }
 
