@@ -196,7 +196,8 @@ impl Runtime {
             &mut linker,
             |s| s,
         )?;
-        spawn_ticker(&engine);
+        spawn_ticker(&engine)
+            .map_err(|e| anyhow::anyhow!("starting the epoch ticker thread: {e}"))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
                 slots: Slots::new(n as usize),
@@ -439,18 +440,28 @@ impl Drop for Slot {
     }
 }
 
-fn spawn_ticker(engine: &Engine) {
+/// Advances the engine's epoch once per [`limits::EPOCH_TICK`] of wall-clock time.
+/// Ticks are counted from the start, not per sleep, so oversleeping does not stretch
+/// deadlines. Stops when the engine is dropped.
+fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
     let weak = engine.weak();
+    let tick = limits::EPOCH_TICK.as_nanos().max(1);
     std::thread::Builder::new()
         .name("seam-epoch".into())
-        .spawn(move || loop {
-            std::thread::sleep(limits::EPOCH_TICK);
-            match weak.upgrade() {
-                Some(engine) => engine.increment_epoch(),
-                None => break,
+        .spawn(move || {
+            let start = Instant::now();
+            let mut done: u128 = 0;
+            loop {
+                std::thread::sleep(limits::EPOCH_TICK);
+                let Some(engine) = weak.upgrade() else { break };
+                let due = start.elapsed().as_nanos() / tick;
+                while done < due {
+                    engine.increment_epoch();
+                    done += 1;
+                }
             }
-        })
-        .expect("spawning the epoch ticker thread");
+        })?;
+    Ok(())
 }
 
 enum Pre {
