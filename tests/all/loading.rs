@@ -141,16 +141,27 @@ fn unknown_and_missing_settings_are_refused() {
 }
 
 #[test]
-fn a_regex_setting_that_is_not_a_regex_is_refused_at_load() {
+fn a_json_schema_setting_that_is_not_a_schema_is_refused_at_load() {
     let err = load(
-        &PluginSource::standard("regex").unwrap(),
+        &PluginSource::standard("json-schema").unwrap(),
         PluginKind::Gate,
-        json!({"must_match": ["("]}),
+        json!({"schema": {"type": 12}}),
     );
     let LoadError::InvalidSettings { problems, .. } = err else {
-        panic!()
+        panic!("{err:?}")
     };
-    assert_eq!(problems[0].pointer, "/must_match/0");
+    assert_eq!(problems[0].pointer, "/schema/type", "{problems:?}");
+}
+
+#[test]
+fn an_invalid_regex_is_an_error_verdict_naming_the_pattern() {
+    let gate = crate::gate("regex", json!({"must_match": ["("]}));
+    let report = gate.check(&seam_host::types::Handoff::text("x"));
+    let cause = report.outcome.error().unwrap().to_string();
+    assert!(
+        cause.starts_with("reported an error: pattern `(` is not a valid regex"),
+        "{cause}"
+    );
 }
 
 #[test]

@@ -189,7 +189,7 @@ fn verdict_router_routes_by_rules() {
             reason: "quality too low".into()
         }
     );
-    assert_eq!(route(&[passed("brand", Some(0.9))]).target, "done");
+    assert_eq!(route(&[passed("brand", Some(0.9))]).target, "next");
 }
 
 #[test]

@@ -41,8 +41,12 @@ use sandbox::StoreState;
 /// Engine-wide settings, fixed for the life of a [`Runtime`].
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Most plugin instances alive at once; further calls wait for a slot (default 128).
+    /// Most plugin instances alive at once (the pooling allocator's size; default 128).
     pub max_instances: u32,
+    /// Most calls running at once (default: the number of CPU cores). A call waits for
+    /// its turn, and its deadline starts when it runs, so a busy host does not make
+    /// well-behaved plugins time out.
+    pub max_running: usize,
     /// Ceiling for any plugin's memory limit, in bytes (default 256 MiB).
     pub max_memory_bytes: usize,
     /// Meter instructions so plugins can be given a fuel budget (default off; costs
@@ -56,6 +60,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             max_instances: 128,
+            max_running: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_memory_bytes: 256 << 20,
             fuel_metering: false,
             cache: Cache::default_dir().map(Cache::new),
@@ -162,7 +167,8 @@ struct RuntimeInner {
     engine: Engine,
     linker: Linker<StoreState>,
     config: RuntimeConfig,
-    slots: Slots,
+    instances: Permits,
+    running: Permits,
 }
 
 impl Runtime {
@@ -200,7 +206,8 @@ impl Runtime {
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker thread: {e}"))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                slots: Slots::new(n as usize),
+                instances: Permits::new(n as usize),
+                running: Permits::new(config.max_running),
                 engine,
                 linker,
                 config,
@@ -402,41 +409,59 @@ impl Runtime {
     }
 }
 
-/// Limits concurrent instances to the pool's size: a call waits for a free slot.
-struct Slots {
+/// A counting semaphore: callers wait for a free permit.
+struct Permits {
     free: Mutex<usize>,
     cond: Condvar,
 }
 
-impl Slots {
+impl Permits {
     fn new(n: usize) -> Self {
-        Slots {
-            free: Mutex::new(n),
+        Permits {
+            free: Mutex::new(n.max(1)),
             cond: Condvar::new(),
         }
     }
 }
 
-/// One taken slot of the instance pool, given back on drop.
-struct Slot(Arc<RuntimeInner>);
+/// Which of the runtime's limits a [`Permit`] counts against.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// A live instance (a slot of the pooling allocator).
+    Instance,
+    /// A running call (a CPU).
+    Running,
+}
 
-impl Slot {
-    fn acquire(runtime: &Arc<RuntimeInner>) -> Slot {
-        let slots = &runtime.slots;
-        let mut free = slots.free.lock().unwrap_or_else(|e| e.into_inner());
+/// One taken permit, given back on drop.
+struct Permit(Arc<RuntimeInner>, Kind);
+
+impl Permit {
+    fn acquire(runtime: &Arc<RuntimeInner>, kind: Kind) -> Permit {
+        let permits = runtime.permits(kind);
+        let mut free = permits.free.lock().unwrap_or_else(|e| e.into_inner());
         while *free == 0 {
-            free = slots.cond.wait(free).unwrap_or_else(|e| e.into_inner());
+            free = permits.cond.wait(free).unwrap_or_else(|e| e.into_inner());
         }
         *free -= 1;
-        Slot(runtime.clone())
+        Permit(runtime.clone(), kind)
     }
 }
 
-impl Drop for Slot {
+impl Drop for Permit {
     fn drop(&mut self) {
-        let slots = &self.0.slots;
-        *slots.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        slots.cond.notify_one();
+        let permits = self.0.permits(self.1);
+        *permits.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        permits.cond.notify_one();
+    }
+}
+
+impl RuntimeInner {
+    fn permits(&self, kind: Kind) -> &Permits {
+        match kind {
+            Kind::Instance => &self.instances,
+            Kind::Running => &self.running,
+        }
     }
 }
 
@@ -521,7 +546,8 @@ impl PluginInner {
         &self,
         f: impl FnOnce(&mut Store<StoreState>, &Pre) -> wasmtime::Result<T>,
     ) -> Call<T> {
-        let _slot = Slot::acquire(&self.runtime);
+        let _instance = Permit::acquire(&self.runtime, Kind::Instance);
+        let _running = Permit::acquire(&self.runtime, Kind::Running);
         let started = Instant::now();
         let mut store = self.new_store();
         self.arm(&mut store);
@@ -785,7 +811,7 @@ fn outcome_of(
 /// check starts a fresh one. The live instance holds one slot of the instance pool.
 pub struct WarmGate {
     plugin: Plugin,
-    live: Option<(Slot, Store<StoreState>, bindings::Gate)>,
+    live: Option<(Permit, Store<StoreState>, bindings::Gate)>,
 }
 
 impl Plugin {
@@ -808,9 +834,14 @@ impl WarmGate {
         if p.payload_cap(handoff).is_err() {
             return self.plugin.check(handoff);
         }
+        // Instance before running, in the same order as fresh calls: no deadlock.
+        let slot = match self.live.is_none() {
+            true => Some(Permit::acquire(&p.runtime, Kind::Instance)),
+            false => None,
+        };
+        let _running = Permit::acquire(&p.runtime, Kind::Running);
         let started = Instant::now();
-        if self.live.is_none() {
-            let slot = Slot::acquire(&p.runtime);
+        if let Some(slot) = slot {
             let mut store = p.new_store();
             p.arm(&mut store);
             match pre.instantiate(&mut store) {

@@ -40,8 +40,9 @@ impl Gate for BanList {
             if hits.is_empty() {
                 continue;
             }
-            hits.sort_unstable();
-            hits.dedup_by(|later, earlier| later.0 < earlier.1); // drop overlaps
+            // The longest hit wins where hits start together; later overlapping ones go.
+            hits.sort_unstable_by_key(|&(start, end)| (start, std::cmp::Reverse(end)));
+            hits.dedup_by(|later, earlier| later.0 < earlier.1);
             let mut fixed = String::with_capacity(t.text.len());
             let mut last = 0;
             for &(start, end) in &hits {
@@ -66,25 +67,38 @@ impl Gate for BanList {
 }
 
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_' || c == '\''
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Whether a word may start at byte `i`: not after a letter, digit or `_`, nor after an
+/// apostrophe inside a word (the `t` of `don't`).
+fn starts_word(text: &str, i: usize) -> bool {
+    let mut before = text[..i].chars().rev();
+    match before.next() {
+        None => true,
+        Some('\'') => before.next().is_none_or(|c| !is_word_char(c)),
+        Some(c) => !is_word_char(c),
+    }
+}
+
+/// Whether a word may end at byte `i`: not before a letter, digit or `_`, nor before an
+/// apostrophe that continues the word (the `'t` of `don't`).
+fn ends_word(text: &str, i: usize) -> bool {
+    let mut after = text[i..].chars();
+    match after.next() {
+        None => true,
+        Some('\'') => after.next().is_none_or(|c| !is_word_char(c)),
+        Some(c) => !is_word_char(c),
+    }
 }
 
 /// Byte ranges where `word` occurs in `text` ignoring case, on word boundaries.
 fn find_word(text: &str, word: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut prev: Option<char> = None;
-    for (start, c) in text.char_indices() {
-        if prev.is_none_or(|p| !is_word_char(p)) {
-            if let Some(end) = match_at(&text[start..], word) {
-                let end = start + end;
-                if text[end..].chars().next().is_none_or(|n| !is_word_char(n)) {
-                    out.push((start, end));
-                }
-            }
-        }
-        prev = Some(c);
-    }
-    out
+    text.char_indices()
+        .filter(|&(start, _)| starts_word(text, start))
+        .filter_map(|(start, _)| match_at(&text[start..], word).map(|len| (start, start + len)))
+        .filter(|&(_, end)| ends_word(text, end))
+        .collect()
 }
 
 /// If `text` starts with `word` ignoring case, the byte length of the match in `text`.
@@ -137,6 +151,22 @@ mod tests {
         let v = check::<BanList>(json!({"words": ["straße"]}), &h).unwrap();
         let hits: Vec<_> = v.findings.iter().map(|f| spanned(&h, f).unwrap()).collect();
         assert_eq!(hits, ["STRAẞE", "straße"]);
+    }
+
+    #[test]
+    fn the_longer_of_two_overlapping_entries_wins() {
+        let h = Handoff::text("flip the kill switch");
+        let v = check::<BanList>(json!({"words": ["kill", "kill switch"]}), &h).unwrap();
+        assert_eq!(v.fix.as_deref(), Some(r#""flip the [REDACTED]""#));
+    }
+
+    #[test]
+    fn quoted_words_are_found_but_not_inside_contractions() {
+        let h = Handoff::text("He said 'darn' but won't darn't");
+        let v = check::<BanList>(json!({"words": ["darn", "won"]}), &h).unwrap();
+        let hits: Vec<_> = v.findings.iter().map(|f| spanned(&h, f).unwrap()).collect();
+        assert_eq!(hits, ["darn"]);
+        assert_eq!(v.findings[0].span, Some(Span { start: 9, end: 13 }));
     }
 
     #[test]

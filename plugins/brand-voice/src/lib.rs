@@ -55,7 +55,7 @@ impl Gate for BrandVoice {
                 Finding::error(
                     "brand-voice.off",
                     format!(
-                        "similarity to the brand's voice is {score:.2}, below the threshold {:.2}",
+                        "similarity to the brand's voice is {score:.3}, below the threshold {}",
                         s.threshold
                     ),
                 )

@@ -5,15 +5,24 @@ use seam_guest::prelude::*;
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
-    /// A JSON Schema (draft 2020-12 unless its `$schema` says otherwise).
+    /// A JSON Schema (draft 2020-12 unless its `$schema` says otherwise). The host
+    /// checks it against the draft 2020-12 meta-schema when the gate is loaded.
+    #[schemars(schema_with = "meta_schema")]
     pub schema: Value,
-    /// Most findings reported (default 50).
+    /// Most findings reported (default 50, at least 1).
     #[serde(default = "default_max")]
+    #[schemars(range(min = 1))]
     pub max_findings: usize,
 }
 
 fn default_max() -> usize {
     50
+}
+
+/// The `schema` setting must itself be a JSON Schema: refer to the meta-schema, which
+/// validators carry with them (no network).
+fn meta_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"$ref": "https://json-schema.org/draft/2020-12/schema"})
 }
 
 pub struct JsonSchemaGate;
@@ -31,9 +40,8 @@ impl Gate for JsonSchemaGate {
             .take(s.max_findings)
             .map(|e| {
                 let path = e.instance_path().to_string();
-                let schema_path = e.schema_path().to_string();
-                let keyword = schema_path.rsplit('/').next().unwrap_or_default();
-                let code = if keyword.is_empty() || keyword.chars().all(|c| c.is_ascii_digit()) {
+                let keyword = e.kind().keyword();
+                let code = if keyword.is_empty() {
                     "schema.invalid".to_string()
                 } else {
                     format!("schema.{keyword}")

@@ -276,13 +276,15 @@ fn phones(text: &str) -> Vec<(usize, usize)> {
         }
         let start = i;
         let plus = b[i] == b'+';
-        let (mut digits, mut seps, mut end) = (0usize, 0usize, i);
+        // Separators count only between digits: a trailing space or dot is not part of it.
+        let (mut digits, mut seps, mut seps_at_end, mut end) = (0usize, 0usize, 0usize, i);
         let mut j = i;
         while j < b.len() {
             match b[j] {
                 c if c.is_ascii_digit() => {
                     digits += 1;
                     end = j + 1;
+                    seps_at_end = seps;
                 }
                 b'+' if j == start => {}
                 b' ' | b'-' | b'.' | b'(' | b')' => {
@@ -295,13 +297,19 @@ fn phones(text: &str) -> Vec<(usize, usize)> {
             }
             j += 1;
         }
+        let seps = seps_at_end;
+        // A date (2024-01-05, 2024-01-05 12:30) is not a phone number.
+        let date_like = end - start >= 10
+            && b[start..start + 4].iter().all(u8::is_ascii_digit)
+            && b[start + 4] == b'-'
+            && b[start + 7] == b'-';
         let tail_ok = end >= b.len() || !(b[end].is_ascii_alphanumeric());
         let dotted_only =
             text[start..end].contains('.') && !text[start..end].contains([' ', '-', '(']);
         let plausible = (plus && (8..=15).contains(&digits))
             || ((10..=15).contains(&digits) && seps > 0)
             || (digits == 7 && end - start == 8 && b[start + 3] == b'-');
-        if plausible && tail_ok && !dotted_only {
+        if plausible && tail_ok && !dotted_only && !date_like {
             out.push((start, end));
             i = end;
         } else {

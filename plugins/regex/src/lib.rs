@@ -25,12 +25,11 @@ pub struct Settings {
 #[derive(Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum Pattern {
-    Bare(#[schemars(extend("format" = "regex"))] String),
+    Bare(String),
     Named {
         /// Name used in findings, e.g. `order-id`.
         name: String,
         /// The regular expression.
-        #[schemars(extend("format" = "regex"))]
         pattern: String,
     },
 }
@@ -80,17 +79,19 @@ impl Gate for RegexGate {
         }
         for p in &s.must_not_match {
             let (name, re) = compile(p)?;
-            for t in &texts {
-                for m in re.find_iter(t.text).take(MAX_MATCHES_PER_PATTERN) {
-                    verdict.push(
-                        Finding::error(
-                            "regex.forbidden",
-                            format!("forbidden pattern `{name}` matches {:?}", m.as_str()),
-                        )
-                        .at(&t.pointer)
-                        .span(m.start(), m.end()),
-                    );
-                }
+            let matches = texts
+                .iter()
+                .flat_map(|t| re.find_iter(t.text).map(move |m| (t, m)))
+                .take(MAX_MATCHES_PER_PATTERN);
+            for (t, m) in matches {
+                verdict.push(
+                    Finding::error(
+                        "regex.forbidden",
+                        format!("forbidden pattern `{name}` matches {:?}", m.as_str()),
+                    )
+                    .at(&t.pointer)
+                    .span(m.start(), m.end()),
+                );
             }
         }
         Ok(verdict)
@@ -154,6 +155,23 @@ mod tests {
         let v = check::<RegexGate>(json!({"must_not_match": ["bad"]}), &h).unwrap();
         assert_eq!(v.findings[0].path.as_deref(), Some("/a/1"));
         assert_eq!(spanned(&h, &v.findings[0]), Some("bad"));
+    }
+
+    #[test]
+    fn at_most_a_hundred_matches_are_reported_per_pattern() {
+        let h = Handoff::new(json!(["x x x", "x".repeat(200)]));
+        let v = check::<RegexGate>(json!({"must_not_match": ["x"]}), &h).unwrap();
+        assert_eq!(v.findings.len(), 100);
+    }
+
+    #[test]
+    fn rust_regex_syntax_is_accepted() {
+        let v = check::<RegexGate>(
+            json!({"must_match": ["(?i)^(?P<word>block)"]}),
+            &Handoff::text("Block it"),
+        )
+        .unwrap();
+        assert!(v.passed);
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub struct Rule {
     pub score_below: Option<f64>,
     /// The verdict has a finding with this code (or code prefix ending in `.`).
     pub finding: Option<String>,
-    /// Where to send the handoff: a step name, or `retry`, `human`, `done`, `reject`.
+    /// Where to send the handoff: a step name, or `next`, `retry`, `human`, `done`,
+    /// `reject`.
+    #[schemars(length(min = 1))]
     pub route: String,
     /// Why, for the ledger; default: a description of the rule.
     pub reason: Option<String>,
@@ -35,13 +37,14 @@ pub struct Settings {
     /// Checked in order; the first match decides.
     #[serde(default)]
     pub rules: Vec<Rule>,
-    /// Route when no rule matches (default `done`).
-    #[serde(default = "done")]
+    /// Route when no rule matches (default `next`: on to the seam's downstream step).
+    #[serde(default = "next")]
+    #[schemars(length(min = 1))]
     pub otherwise: String,
 }
 
-fn done() -> String {
-    "done".to_string()
+fn next() -> String {
+    "next".to_string()
 }
 
 impl Rule {
@@ -165,7 +168,7 @@ mod tests {
         let h = Handoff::text("x");
         let r =
             route::<VerdictRouter>(settings(), &h, &[gv("brand", true, Some(0.9), None)]).unwrap();
-        assert_eq!(r, Route::to("done", "no rule matched"));
+        assert_eq!(r, Route::to("next", "no rule matched"));
         let r = route::<VerdictRouter>(json!({"otherwise": "publish"}), &h, &[]).unwrap();
         assert_eq!(r.target, "publish");
     }
