@@ -152,7 +152,7 @@ pub struct GateVerdict {
 /// Where a handoff goes next.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Route {
-    /// A step name, or `retry`, `human`, `done`, `reject`.
+    /// A step name, or `next`, `retry`, `human`, `done`, `reject`.
     pub target: String,
     pub reason: String,
 }

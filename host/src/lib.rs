@@ -8,6 +8,8 @@
 //! - [`cli`] is the `seam` command line, callable in-process.
 
 pub mod cli;
+pub mod ledger;
+pub mod pipeline;
 pub mod runtime;
 pub mod std_plugins;
 pub mod types;

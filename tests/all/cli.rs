@@ -258,11 +258,158 @@ fn help_exits_0_and_unknown_flags_exit_2() {
     assert_eq!(code, 0);
     assert!(
         out.contains(
-            "Exit codes: 0 passed, 1 rejected by a gate, 2 usage, configuration or plugin error."
+            "Exit codes: 0 passed (a run completed), 1 rejected by a gate, 2 usage, configuration, plugin or step"
         ),
         "{out}"
     );
     let (code, _, err) = seam(&["check", "--bogus"]);
     assert_eq!(code, 2);
     assert!(err.contains("unexpected argument '--bogus'"), "{err}");
+}
+
+#[test]
+fn demo_runs_the_headphone_example_to_completion() {
+    let dir = std::env::temp_dir().join(format!("seam-cli-demo-{}", std::process::id()));
+    let (code, out, err) = seam(&["demo", "--dir", dir.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("        length.words  46 words, at most 40 allowed\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    → retry  (policy: retrying `write` (attempt 2): "),
+        "{out}"
+    );
+    assert!(out.contains("  step write (attempt 2): ok in"), "{out}");
+    assert!(
+        out.contains("    ✓ voice (brand-voice)  score 0.58\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("    → publish  (policy: every gate passed)\n"),
+        "{out}"
+    );
+    assert!(out.contains("■ completed  output: {\"channel\":\"demo\",\"published\":true,\"text\":\"Block the noise"), "{out}");
+}
+
+/// A pipeline in a temp folder whose one seam escalates a too-long payload.
+fn escalating_pipeline(name: &str) -> (std::path::PathBuf, String) {
+    let dir = crate::pipeline::scratch(name);
+    let toml = "[pipeline]\nname = \"esc\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''cat >/dev/null; echo '\"one two three four\"' ''']\n[[steps]]\nname = \"ship\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''cat >/dev/null; echo '{\"shipped\": true}' ''']\n[[seams]]\nfrom = \"w\"\n[[seams.gates]]\nplugin = \"max-words\"\nsettings = { max_words = 3 }\non_fail = \"escalate\"\n";
+    std::fs::write(dir.join("pipeline.toml"), toml).unwrap();
+    let ledger = dir.join("ledger.db").display().to_string();
+    (dir, ledger)
+}
+
+#[test]
+fn run_waits_with_exit_3_and_review_accept_resumes_it() {
+    let (dir, ledger) = escalating_pipeline("cli-review");
+    let pipeline = dir.join("pipeline.toml").display().to_string();
+    let (code, out, err) = seam(&[
+        "run",
+        &pipeline,
+        "--ledger",
+        &ledger,
+        "--input",
+        r#"{"n": 1}"#,
+    ]);
+    assert_eq!(code, 3, "{out}{err}");
+    assert!(
+        out.contains("⏸ waiting for review 1: escalated at seam w → ship: max-words failed"),
+        "{out}"
+    );
+
+    let (code, out, _) = seam(&["review", "list", "--ledger", &ledger]);
+    assert_eq!(code, 0);
+    assert!(out.contains("   1  pending   escalation  run "), "{out}");
+    let (code, out, _) = seam(&["review", "show", "1", "--ledger", &ledger]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("  - max-words length.words  4 words, at most 3 allowed"),
+        "{out}"
+    );
+
+    let (code, out, err) = seam(&[
+        "review", "accept", "1", "--by", "ana", "--note", "fine", "--ledger", &ledger,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("review 1 accepted by ana\n"), "{out}");
+    assert!(
+        out.contains("■ completed  output: {\"shipped\":true}"),
+        "{out}"
+    );
+
+    let (code, _, err) = seam(&["review", "accept", "1", "--ledger", &ledger]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("review 1 is accepted, not pending: it was decided already"),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_reject_in_review_exits_1_and_json_output_is_the_outcome() {
+    let (dir, ledger) = escalating_pipeline("cli-reject");
+    let pipeline = dir.join("pipeline.toml").display().to_string();
+    let (code, out, _) = seam(&["run", &pipeline, "--ledger", &ledger, "--format", "json"]);
+    assert_eq!(code, 3);
+    let outcome: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(outcome["status"], "waiting");
+    let run_id = outcome["run_id"].as_str().unwrap().to_string();
+    let (code, _, _) = seam(&[
+        "review",
+        "reject",
+        "1",
+        "--by",
+        "bo",
+        "--no-resume",
+        "--ledger",
+        &ledger,
+    ]);
+    assert_eq!(code, 0);
+    let (code, out, _) = seam(&["run", &pipeline, "--ledger", &ledger, "--resume", &run_id]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("■ rejected: rejected in review 1 by bo"),
+        "{out}"
+    );
+}
+
+#[test]
+fn run_many_inputs_from_a_jsonl_file() {
+    let dir = crate::pipeline::scratch("cli-many");
+    let toml = "[pipeline]\nname = \"many\"\n[[steps]]\nname = \"echo\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''sed -n 's/.*\"input\":\\([^,]*\\),.*/\\1/p' ''']\n";
+    std::fs::write(dir.join("pipeline.toml"), toml).unwrap();
+    let inputs: String = (0..10).map(|i| format!("{i}\n")).collect();
+    std::fs::write(dir.join("inputs.jsonl"), inputs).unwrap();
+    let (code, out, err) = seam(&[
+        "run",
+        dir.join("pipeline.toml").to_str().unwrap(),
+        "--input-file",
+        dir.join("inputs.jsonl").to_str().unwrap(),
+        "--ledger",
+        dir.join("l.db").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let outcomes: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let outputs: Vec<i64> = outcomes
+        .iter()
+        .map(|o| o["output"].as_i64().unwrap())
+        .collect();
+    assert_eq!(outputs, (0..10).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_bad_pipeline_file_exits_2_with_its_location() {
+    let path = temp_file("bad-pipeline.toml", "[pipeline]\nname = \"x\"\nsteps = 3\n");
+    let (code, _, err) = seam(&["run", &path, "--ledger", "/tmp/unused.db"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with(&format!(
+            "seam: error: {path}:3:9: invalid type: integer `3`, expected a sequence"
+        )) || err.contains(":3:"),
+        "{err}"
+    );
 }

@@ -4,7 +4,9 @@
 mod cli;
 mod concurrency;
 mod hostile;
+mod http;
 mod loading;
+mod pipeline;
 mod std_plugins;
 
 use std::sync::OnceLock;

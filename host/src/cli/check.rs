@@ -118,7 +118,7 @@ pub fn run(args: CheckArgs, matches: &ArgMatches, out: &mut dyn Write) -> Result
             let summary = match exit {
                 Exit::Passed => format!("passed: {n} of {n} gates passed"),
                 Exit::Rejected => format!("rejected: {failed} of {n} gates failed"),
-                Exit::Error => format!(
+                Exit::Error | Exit::Waiting => format!(
                     "error: {errors} of {n} gates could not answer (see above); {failed} failed"
                 ),
             };

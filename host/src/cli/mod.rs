@@ -5,8 +5,11 @@
 //! their own output buffers: [`main`] is the whole program.
 
 mod check;
+mod demo;
 mod describe;
+mod review;
 mod route;
+mod run;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
@@ -27,6 +30,8 @@ pub enum Exit {
     Rejected = 1,
     /// Usage, configuration or plugin error.
     Error = 2,
+    /// A run waits for a person (`seam review`).
+    Waiting = 3,
 }
 
 #[derive(Parser)]
@@ -35,8 +40,9 @@ pub enum Exit {
     version,
     about = "Sandboxed verification gates and routers for AI pipelines",
     long_about = "Runs gate and router plugins (WebAssembly components) in a sandbox at the \
-                  handoffs between the steps of an AI pipeline.\n\nExit codes: 0 passed, \
-                  1 rejected by a gate, 2 usage, configuration or plugin error."
+                  handoffs between the steps of an AI pipeline.\n\nExit codes: 0 passed (a run \
+                  completed), 1 rejected by a gate, 2 usage, configuration, plugin or step \
+                  error, 3 a run waits for a person."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -45,6 +51,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the headphone example pipeline, offline (the quickest way to see seam work).
+    Demo(demo::DemoArgs),
+    /// Run inputs through a pipeline (or resume a run).
+    Run(run::RunArgs),
+    /// List, show and decide what waits for a person.
+    Review(review::ReviewArgs),
     /// Check a payload with one or more gates.
     Check(check::CheckArgs),
     /// Print a plugin's description and settings schema.
@@ -108,7 +120,7 @@ impl RuntimeArgs {
 /// code. Never panics on input; a broken pipe on `out` counts as success.
 pub fn main(
     args: impl IntoIterator<Item = OsString>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     err: &mut dyn Write,
 ) -> u8 {
     match run(args, out, err) {
@@ -133,7 +145,7 @@ pub fn main(
 /// Parses the command line and runs the command; returns the exit code.
 fn run(
     args: impl IntoIterator<Item = OsString>,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
     err: &mut dyn Write,
 ) -> Result<Exit> {
     let matches = match Cli::command().try_get_matches_from(args) {
@@ -161,6 +173,9 @@ fn run(
             check::run(args, sub, out)
         }
         Command::Describe(args) => describe::run(args, out),
+        Command::Demo(args) => demo::run(args, out),
+        Command::Run(args) => run::run(args, out),
+        Command::Review(args) => review::run(args, out),
         Command::Route(args) => route::run(args, out),
     }
 }

@@ -167,6 +167,7 @@ struct RuntimeInner {
     engine: Engine,
     linker: Linker<StoreState>,
     config: RuntimeConfig,
+    ticker: Arc<Ticker>,
     instances: Permits,
     running: Permits,
 }
@@ -202,10 +203,11 @@ impl Runtime {
             &mut linker,
             |s| s,
         )?;
-        spawn_ticker(&engine)
+        let ticker = Ticker::spawn(&engine)
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker thread: {e}"))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
+                ticker,
                 instances: Permits::new(n as usize),
                 running: Permits::new(config.max_running),
                 engine,
@@ -465,28 +467,48 @@ impl RuntimeInner {
     }
 }
 
-/// Advances the engine's epoch once per [`limits::EPOCH_TICK`] of wall-clock time.
-/// Ticks are counted from the start, not per sleep, so oversleeping does not stretch
-/// deadlines. Stops when the engine is dropped.
-fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
-    let weak = engine.weak();
-    let tick = limits::EPOCH_TICK.as_nanos().max(1);
-    std::thread::Builder::new()
-        .name("seam-epoch".into())
-        .spawn(move || {
-            let start = Instant::now();
-            let mut done: u128 = 0;
-            loop {
+/// The wall clock behind every deadline: a thread that advances the engine's epoch
+/// once per [`limits::EPOCH_TICK`], counting ticks from its start (not one per sleep, so
+/// oversleeping does not stretch deadlines). Stops when the engine is dropped.
+struct Ticker {
+    start: Instant,
+    /// Epoch increments made so far (the engine's epoch).
+    done: std::sync::atomic::AtomicU64,
+}
+
+impl Ticker {
+    fn spawn(engine: &Engine) -> std::io::Result<Arc<Ticker>> {
+        let ticker = Arc::new(Ticker {
+            start: Instant::now(),
+            done: std::sync::atomic::AtomicU64::new(0),
+        });
+        let weak = engine.weak();
+        let t = ticker.clone();
+        std::thread::Builder::new()
+            .name("seam-epoch".into())
+            .spawn(move || loop {
                 std::thread::sleep(limits::EPOCH_TICK);
                 let Some(engine) = weak.upgrade() else { break };
-                let due = start.elapsed().as_nanos() / tick;
-                while done < due {
+                let due = t.due();
+                while t.done.load(std::sync::atomic::Ordering::Relaxed) < due {
                     engine.increment_epoch();
-                    done += 1;
+                    t.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
-            }
-        })?;
-    Ok(())
+            })?;
+        Ok(ticker)
+    }
+
+    /// Ticks of wall-clock time since the start.
+    fn due(&self) -> u64 {
+        (self.start.elapsed().as_nanos() / limits::EPOCH_TICK.as_nanos().max(1)) as u64
+    }
+
+    /// How far the engine's epoch is behind the wall clock: a deadline set now must add
+    /// it, or the ticker catching up would end the call early.
+    fn lag(&self) -> u64 {
+        self.due()
+            .saturating_sub(self.done.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 enum Pre {
@@ -534,7 +556,7 @@ impl PluginInner {
 
     /// Starts the deadline (and fuel budget) for the next call on `store`.
     fn arm(&self, store: &mut Store<StoreState>) {
-        store.set_epoch_deadline(self.limits.deadline_ticks());
+        store.set_epoch_deadline(self.limits.deadline_ticks() + self.runtime.ticker.lag());
         if let Some(fuel) = self.limits.fuel {
             // Cannot fail: fuel metering is on whenever a budget is set (checked at load).
             let _ = store.set_fuel(fuel);

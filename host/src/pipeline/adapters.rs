@@ -1,0 +1,399 @@
+//! Step adapters: how a step is run. `command` (a subprocess: JSON on stdin, JSON on
+//! stdout), `http` (POST JSON, JSON back) and `openai` (an OpenAI-compatible
+//! chat-completions endpoint). The `human` step is not run here: the runner pauses.
+//!
+//! Every adapter has a timeout, and every failure says which step failed and why,
+//! with the tail of the step's stderr where there is one.
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::config::{Adapter, Step};
+
+/// Most bytes read from a step's stdout or an HTTP response.
+pub const MAX_OUTPUT_BYTES: usize = 16 << 20;
+/// Bytes of stderr kept for messages and the ledger.
+pub const STDERR_TAIL_BYTES: usize = 2048;
+
+/// What a step is given: the run's input, the upstream payload, and on a retry the
+/// findings that caused it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepInput {
+    pub run_id: String,
+    pub pipeline: String,
+    pub step: String,
+    pub attempt: u32,
+    pub input: Value,
+    pub payload: Value,
+    pub feedback: Vec<Value>,
+}
+
+/// A step's output, with what the ledger records about the execution.
+#[derive(Debug)]
+pub struct StepOutput {
+    pub output: Value,
+    pub exit_code: Option<i32>,
+    pub stderr_tail: String,
+}
+
+/// Why a step failed.
+#[derive(Debug, thiserror::Error)]
+#[error("step `{step}` failed: {message}{}", tail_note(stderr_tail))]
+pub struct StepFailure {
+    pub step: String,
+    pub message: String,
+    pub exit_code: Option<i32>,
+    pub stderr_tail: String,
+}
+
+fn tail_note(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\n  stderr (last lines):\n{}", indent(tail.trim_end()))
+    }
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("    {l}\n"))
+        .collect::<String>()
+        .trim_end()
+        .to_string()
+}
+
+/// Runs `step` (not a human step) with `input`.
+pub fn run(step: &Step, input: &StepInput) -> Result<StepOutput, StepFailure> {
+    let fail = |message: String| StepFailure {
+        step: step.name.clone(),
+        message,
+        exit_code: None,
+        stderr_tail: String::new(),
+    };
+    match &step.adapter {
+        Adapter::Command {
+            argv,
+            cwd,
+            env,
+            text_output,
+        } => run_command(step, argv, cwd, env, *text_output, input),
+        Adapter::Http { url, headers } => {
+            let body = serde_json::to_string(input).map_err(|e| fail(e.to_string()))?;
+            let text = post(step, url, headers, &body)?;
+            parse_json(&text, "response")
+                .map_err(fail)
+                .map(|output| StepOutput {
+                    output,
+                    exit_code: None,
+                    stderr_tail: String::new(),
+                })
+        }
+        Adapter::OpenAi {
+            base_url,
+            model,
+            prompt,
+            system,
+            api_key_env,
+            temperature,
+            max_tokens,
+            json_output,
+        } => {
+            let mut headers = std::collections::HashMap::new();
+            if let Some(var) = api_key_env {
+                let key = std::env::var(var).map_err(|_| {
+                    fail(format!(
+                        "the environment variable {var} (named by `api_key_env`) is not set; export it with the API key"
+                    ))
+                })?;
+                headers.insert("Authorization".to_string(), format!("Bearer {key}"));
+            }
+            let mut messages = Vec::new();
+            if let Some(system) = system {
+                messages
+                    .push(serde_json::json!({"role": "system", "content": render(system, input)}));
+            }
+            messages.push(serde_json::json!({"role": "user", "content": render(prompt, input)}));
+            let mut body = serde_json::json!({"model": model, "messages": messages});
+            if let Some(t) = temperature {
+                body["temperature"] = serde_json::json!(t);
+            }
+            if let Some(m) = max_tokens {
+                body["max_tokens"] = serde_json::json!(m);
+            }
+            let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
+            let text = post(step, &url, &headers, &body.to_string())?;
+            let response = parse_json(&text, "response").map_err(fail)?;
+            let content = response
+                .pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    fail(format!(
+                        "the response has no choices[0].message.content: {}",
+                        head(&text, 300)
+                    ))
+                })?;
+            let output = if *json_output {
+                parse_json(strip_fences(content), "model's answer").map_err(fail)?
+            } else {
+                Value::String(content.trim().to_string())
+            };
+            Ok(StepOutput {
+                output,
+                exit_code: None,
+                stderr_tail: String::new(),
+            })
+        }
+        Adapter::Human { .. } => Err(fail("a human step is decided in review, not run".into())),
+    }
+}
+
+/// Fills `{{input}}`, `{{input.KEY}}`, `{{payload}}`, `{{feedback}}`, `{{attempt}}` and
+/// `{{step}}` in a prompt template. Strings are inserted as they are, other values as JSON.
+pub fn render(template: &str, input: &StepInput) -> String {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let feedback = if input.feedback.is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<String> = input
+            .feedback
+            .iter()
+            .map(|f| {
+                format!(
+                    "- {} ({}): {}",
+                    f["gate"].as_str().unwrap_or("gate"),
+                    f["code"].as_str().unwrap_or(""),
+                    f["message"].as_str().unwrap_or("")
+                )
+            })
+            .collect();
+        format!("Your previous answer was rejected:\n{}", lines.join("\n"))
+    };
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 2..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let key = after[..close].trim();
+        let value = match key {
+            "input" => Some(text(&input.input)),
+            "payload" => Some(text(&input.payload)),
+            "feedback" => Some(feedback.clone()),
+            "attempt" => Some(input.attempt.to_string()),
+            "step" => Some(input.step.clone()),
+            _ => key
+                .strip_prefix("input.")
+                .map(|k| input.input.get(k).map(text).unwrap_or_default()),
+        };
+        match value {
+            Some(v) => out.push_str(&v),
+            None => out.push_str(&rest[open..open + 2 + close + 2]),
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A model's answer with Markdown code fences around it, unwrapped.
+fn strip_fences(text: &str) -> &str {
+    let t = text.trim();
+    let Some(inner) = t.strip_prefix("```") else {
+        return t;
+    };
+    let inner = inner.split_once('\n').map_or("", |(_, rest)| rest);
+    inner.strip_suffix("```").unwrap_or(inner).trim()
+}
+
+fn head(text: &str, n: usize) -> String {
+    let mut s: String = text.chars().take(n).collect();
+    if text.chars().count() > n {
+        s.push('…');
+    }
+    s
+}
+
+fn parse_json(text: &str, what: &str) -> Result<Value, String> {
+    serde_json::from_str(text).map_err(|e| {
+        format!(
+            "its {what} is not JSON ({e}); it began: {:?}",
+            head(text.trim(), 200)
+        )
+    })
+}
+
+fn post(
+    step: &Step,
+    url: &str,
+    headers: &std::collections::HashMap<String, String>,
+    body: &str,
+) -> Result<String, StepFailure> {
+    let fail = |message: String| StepFailure {
+        step: step.name.clone(),
+        message,
+        exit_code: None,
+        stderr_tail: String::new(),
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(step.timeout))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut request = agent.post(url).header("Content-Type", "application/json");
+    for (k, v) in headers {
+        request = request.header(k, v);
+    }
+    let mut response = request.send(body).map_err(|e| match e {
+        ureq::Error::Timeout(_) => fail(format!(
+            "no answer from {url} within {} ms (timeout_ms)",
+            step.timeout.as_millis()
+        )),
+        other => fail(format!("POST {url} failed: {other}")),
+    })?;
+    let status = response.status();
+    let text = response
+        .body_mut()
+        .with_config()
+        .limit(MAX_OUTPUT_BYTES as u64)
+        .read_to_string()
+        .map_err(|e| fail(format!("reading the answer of {url} failed: {e}")))?;
+    if !status.is_success() {
+        return Err(fail(format!(
+            "POST {url} answered {status}: {}",
+            head(text.trim(), 300)
+        )));
+    }
+    Ok(text)
+}
+
+fn run_command(
+    step: &Step,
+    argv: &[String],
+    cwd: &std::path::Path,
+    env: &std::collections::HashMap<String, String>,
+    text_output: bool,
+    input: &StepInput,
+) -> Result<StepOutput, StepFailure> {
+    let fail = |message: String, exit_code: Option<i32>, stderr_tail: String| StepFailure {
+        step: step.name.clone(),
+        message,
+        exit_code,
+        stderr_tail,
+    };
+    let mut child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .current_dir(cwd)
+        .envs(env)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            fail(
+                format!("could not start `{}` (in {}): {e}", argv[0], cwd.display()),
+                None,
+                String::new(),
+            )
+        })?;
+    let body = serde_json::to_vec(input).unwrap_or_default();
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let writer = std::thread::spawn(move || {
+        // A step that exits without reading its input is not an error of ours.
+        let _ = stdin.write_all(&body);
+    });
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let n = (&mut stdout)
+            .take(MAX_OUTPUT_BYTES as u64 + 1)
+            .read_to_end(&mut buf);
+        // Drain the rest so the child never blocks on a full pipe.
+        let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        n.map(|_| buf)
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut tail: Vec<u8> = Vec::new();
+        let mut chunk = [0u8; 8192];
+        while let Ok(n) = stderr.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            tail.extend_from_slice(&chunk[..n]);
+            if tail.len() > STDERR_TAIL_BYTES * 2 {
+                tail.drain(..tail.len() - STDERR_TAIL_BYTES);
+            }
+        }
+        let start = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+        String::from_utf8_lossy(&tail[start..]).into_owned()
+    });
+    let deadline = Instant::now() + step.timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Ok(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break Err(format!(
+                    "it did not finish within {} ms (timeout_ms) and was killed",
+                    step.timeout.as_millis()
+                ));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(2)),
+            Err(e) => break Err(format!("waiting for it failed: {e}")),
+        }
+    };
+    let _ = writer.join();
+    let stdout = out_reader
+        .join()
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let stderr_tail = err_reader.join().unwrap_or_default();
+    let status = status.map_err(|m| fail(m, None, stderr_tail.clone()))?;
+    let code = status.code();
+    if !status.success() {
+        let how = match code {
+            Some(c) => format!("it exited with status {c}"),
+            None => "it was killed by a signal".to_string(),
+        };
+        return Err(fail(how, code, stderr_tail));
+    }
+    if stdout.len() > MAX_OUTPUT_BYTES {
+        return Err(fail(
+            format!("its output is over {} bytes", MAX_OUTPUT_BYTES),
+            code,
+            stderr_tail,
+        ));
+    }
+    let text = String::from_utf8(stdout)
+        .map_err(|_| fail("its output is not UTF-8".into(), code, stderr_tail.clone()))?;
+    let output = if text_output {
+        Value::String(text.strip_suffix('\n').unwrap_or(&text).to_string())
+    } else if text.trim().is_empty() {
+        return Err(fail(
+            "it printed nothing; a command step prints its output as JSON on stdout (or set output = \"text\")".into(),
+            code,
+            stderr_tail,
+        ));
+    } else {
+        parse_json(&text, "output").map_err(|m| fail(m, code, stderr_tail.clone()))?
+    };
+    Ok(StepOutput {
+        output,
+        exit_code: code,
+        stderr_tail,
+    })
+}
