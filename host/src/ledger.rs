@@ -569,18 +569,24 @@ pub mod tx {
         Ok(())
     }
 
-    /// Moves a run's cursor and status (and output and reason, when it ends).
+    /// Moves a run's cursor from `from` to `cursor` and sets its status (and output and
+    /// reason, when it ends). Fails with `QueryReturnedNoRows` when the run is no longer
+    /// at `from`: another process moved it on meanwhile, and this transaction must not
+    /// record anything.
+    #[allow(clippy::too_many_arguments)]
     pub fn update_run(
         tx: &Transaction,
         id: &str,
+        from: &str,
         status: &str,
         cursor: &str,
         output: Option<&str>,
         reason: Option<&str>,
     ) -> rusqlite::Result<()> {
         let n = tx.execute(
-            "UPDATE runs SET status = ?2, cursor = ?3, output = COALESCE(?4, output), reason = COALESCE(?5, reason), updated_at = ?6 WHERE id = ?1",
-            params![id, status, cursor, output, reason, now_ms()],
+            "UPDATE runs SET status = ?2, cursor = ?3, output = COALESCE(?4, output), reason = COALESCE(?5, reason), updated_at = ?6
+             WHERE id = ?1 AND cursor = ?7",
+            params![id, status, cursor, output, reason, now_ms(), from],
         )?;
         if n != 1 {
             return Err(rusqlite::Error::QueryReturnedNoRows);

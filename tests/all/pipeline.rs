@@ -686,7 +686,7 @@ fn a_finished_run_cannot_be_resumed() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("run `{}` has completed () and cannot be resumed", o.run_id)
+        format!("run `{}` has completed and cannot be resumed", o.run_id)
     );
 }
 
@@ -761,4 +761,114 @@ fn a_ledger_write_that_fails_stops_the_run_with_an_error() {
         ),
         ("running", 1)
     );
+}
+
+#[test]
+fn a_step_timeout_kills_what_the_step_started_too() {
+    let dir = scratch("grandchild");
+    // The shell does not exec: `sleep` is its child, and holds stdout open.
+    let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"sleep 30; echo 1\"]\ntimeout_ms = 200\n";
+    let p = load(&dir, toml);
+    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let started = std::time::Instant::now();
+    let o = run(&p, &ledger, json!(null));
+    assert_eq!(
+        o.reason.as_deref(),
+        Some("step `w` failed: it did not finish within 200 ms (timeout_ms) and was killed")
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn defaults_max_retries_applies_to_a_step_without_a_seam() {
+    let dir = scratch("default-retries");
+    let toml = format!(
+        "[pipeline]\nname = \"t\"\n[defaults]\nmax_retries = 0\n{}output_schema = {{ type = \"object\" }}\n",
+        echo_step("w", "\"text\"")
+    );
+    let p = load(&dir, &toml);
+    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let o = run(&p, &ledger, json!(null));
+    assert_eq!(o.status, RunStatus::Rejected);
+    assert_eq!(steps_of(&ledger, &o.run_id).len(), 1);
+}
+
+#[test]
+fn on_invalid_fix_is_refused_at_load() {
+    let dir = scratch("invalid-fix");
+    let toml = format!(
+        "[pipeline]\nname = \"t\"\n{}on_invalid = \"fix\"\n",
+        echo_step("w", "1")
+    );
+    assert!(
+        load_err(&dir, &toml).starts_with("pipeline.toml:7:14: on_invalid cannot be `fix`"),
+        "{}",
+        load_err(&dir, &toml)
+    );
+}
+
+#[test]
+fn resuming_with_a_file_that_lost_the_step_refuses() {
+    let dir = scratch("renamed");
+    let toml = format!(
+        "[pipeline]\nname = \"t\"\n{}{}[[seams]]\nfrom = \"w\"\n{MAX3}on_fail = \"escalate\"\n",
+        echo_step("w", "\"one two three four\""),
+        echo_step("ship", "1")
+    );
+    let p = load(&dir, &toml);
+    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let o = run(&p, &ledger, json!(null));
+    let review = ledger.reviews(Some("pending")).unwrap()[0].id;
+    decide_review(&ledger, review, true, "ana", None, None).unwrap();
+    let renamed = load(&dir, &toml.replace("\"w\"", "\"draft\""));
+    let err = Runner::new(&renamed, &ledger, &Silent, tokio().handle().clone())
+        .resume(&o.run_id)
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!("run `{}` cannot continue with this pipeline file: its review is about step `w`, which this file does not have", o.run_id)
+    );
+}
+
+#[test]
+fn two_resumes_of_one_run_record_it_once() {
+    let dir = scratch("double-resume");
+    let toml = format!(
+        "[pipeline]\nname = \"t\"\n{}[[steps]]\nname = \"ship\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; sleep 0.5; echo 1\"]\n[[seams]]\nfrom = \"w\"\n{MAX3}on_fail = \"escalate\"\n",
+        echo_step("w", "\"one two three four\"")
+    );
+    let p = load(&dir, &toml);
+    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let o = run(&p, &ledger, json!(null));
+    let review = ledger.reviews(Some("pending")).unwrap()[0].id;
+    decide_review(&ledger, review, true, "ana", None, None).unwrap();
+    let results: Vec<Result<RunOutcome, String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, path, id) = (&p, dir.join("l.db"), o.run_id.clone());
+                s.spawn(move || {
+                    let ledger = Ledger::open(&path).unwrap();
+                    Runner::new(p, &ledger, &Silent, tokio().handle().clone())
+                        .resume(&id)
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let completed = results
+        .iter()
+        .filter(|r| matches!(r, Ok(o) if o.status == RunStatus::Completed))
+        .count();
+    assert_eq!(completed, 1, "{results:?}");
+    let steps: Vec<String> = steps_of(&ledger, &o.run_id)
+        .into_iter()
+        .map(|s| s.0)
+        .collect();
+    assert_eq!(steps, ["w", "ship"], "{results:?}");
+    assert_eq!(ledger.run(&o.run_id).unwrap().status, "completed");
 }

@@ -11,7 +11,7 @@ use crate::ledger::Ledger;
 use crate::pipeline::Pipeline;
 
 use super::run::{execute, exit_for, Printer};
-use super::{Exit, Format, RuntimeArgs};
+use super::{EngineArgs, Exit, Format};
 
 const FILES: &[(&str, &str)] = &[
     (
@@ -42,7 +42,7 @@ pub struct DemoArgs {
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     #[command(flatten)]
-    runtime: RuntimeArgs,
+    runtime: EngineArgs,
 }
 
 pub fn run(args: DemoArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {

@@ -81,7 +81,7 @@ pub struct RuntimeArgs {
     /// Deadline of each plugin call, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = crate::runtime::limits::DEFAULT_DEADLINE_MS)]
     deadline_ms: u64,
-    /// Memory limit of each plugin instance, in MiB.
+    /// Memory limit of each plugin instance, in MiB (raises the 256 MiB ceiling if higher).
     #[arg(long, value_name = "MIB", default_value_t = crate::runtime::limits::DEFAULT_MEMORY_BYTES >> 20)]
     memory_mib: usize,
     /// Instruction budget of each plugin call (turns on fuel metering).
@@ -139,6 +139,30 @@ pub fn main(
             }
             Exit::Error as u8
         }
+    }
+}
+
+/// Engine options of the commands whose limits come from a pipeline file.
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// Meter instructions, so the pipeline's `limits.fuel` budgets can apply.
+    #[arg(long)]
+    fuel_metering: bool,
+    /// Do not read or write the compiled-component cache.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl EngineArgs {
+    fn runtime(&self) -> Result<Runtime> {
+        let mut config = RuntimeConfig {
+            fuel_metering: self.fuel_metering,
+            ..RuntimeConfig::default()
+        };
+        if self.no_cache {
+            config.cache = None;
+        }
+        Runtime::new(config).context("starting the wasm runtime")
     }
 }
 

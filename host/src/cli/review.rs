@@ -12,7 +12,7 @@ use crate::ledger::{Ledger, ReviewRow};
 use crate::pipeline::{decide_review, Pipeline};
 
 use super::run::{execute, exit_for, LedgerArgs, Printer};
-use super::{json_arg, Exit, Format, RuntimeArgs};
+use super::{json_arg, EngineArgs, Exit, Format};
 
 /// Arguments of `seam review`.
 #[derive(Args, Debug)]
@@ -62,7 +62,7 @@ struct Decide {
     #[arg(long)]
     no_resume: bool,
     #[command(flatten)]
-    runtime: RuntimeArgs,
+    runtime: EngineArgs,
 }
 
 fn reviewer(by: &Option<String>) -> String {
@@ -229,19 +229,25 @@ fn decide(
         payload.as_ref(),
     )?;
     writeln!(out, "review {} {} by {by}", r.id, r.status)?;
+    let run = ledger.run(&r.run_id)?;
+    let resume_hint = format!(
+        "seam run {} --resume {} --ledger {}",
+        run.pipeline_file,
+        r.run_id,
+        path.display()
+    );
     if d.no_resume {
-        writeln!(
-            out,
-            "resume the run with: seam run PIPELINE --resume {} --ledger {}",
-            r.run_id,
-            path.display()
-        )?;
+        writeln!(out, "resume the run with: {resume_hint}")?;
         return Ok(Exit::Passed);
     }
-    let run = ledger.run(&r.run_id)?;
     let runtime = d.runtime.runtime()?;
     let pipeline = Pipeline::load(&PathBuf::from(&run.pipeline_file), &runtime)
-        .with_context(|| format!("loading the pipeline of run {} to resume it", r.run_id))?;
+        .with_context(|| {
+            format!(
+                "the decision is recorded, but the pipeline of run {} did not load; fix it, then resume with: {resume_hint}",
+                r.run_id
+            )
+        })?;
     let printer = Printer::new(out, true, false);
     let outcomes = execute(&pipeline, ledger, &printer, Some(&r.run_id), Vec::new(), 1)?;
     Ok(exit_for(&outcomes))

@@ -13,7 +13,7 @@ use crate::ledger::Ledger;
 use crate::pipeline::{Event, Observer, Pipeline, RunOutcome, RunStatus, Runner};
 use crate::runtime::Outcome;
 
-use super::{json_arg, Exit, Format, RuntimeArgs};
+use super::{json_arg, EngineArgs, Exit, Format};
 
 /// Arguments of `seam run`.
 #[derive(Args, Debug)]
@@ -39,7 +39,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     #[command(flatten)]
-    runtime: RuntimeArgs,
+    runtime: EngineArgs,
 }
 
 /// Where the ledger is.
@@ -252,8 +252,18 @@ impl<'w> Printer<'w> {
                 "▶ run {run_id}  input: {}",
                 short(&input.to_string())
             )],
-            Event::Resumed { status } => {
-                vec![format!("▶ run {run_id} resumed ({})", status.as_str())]
+            Event::Resumed {
+                status,
+                pipeline_changed,
+            } => {
+                let mut lines = vec![format!("▶ run {run_id} resumed ({})", status.as_str())];
+                if *pipeline_changed {
+                    lines.push(
+                        "  note: the pipeline file changed since this run started; it goes on with the file as it is now"
+                            .into(),
+                    );
+                }
+                lines
             }
             Event::StepStarted { .. } => vec![],
             Event::StepDone {

@@ -292,21 +292,24 @@ fn run_command(
         exit_code,
         stderr_tail,
     };
-    let mut child = Command::new(&argv[0])
+    let mut command = Command::new(&argv[0]);
+    command
         .args(&argv[1..])
         .current_dir(cwd)
         .envs(env)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            fail(
-                format!("could not start `{}` (in {}): {e}", argv[0], cwd.display()),
-                None,
-                String::new(),
-            )
-        })?;
+        .stderr(Stdio::piped());
+    // Its own process group, so a timeout kills everything the step started.
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn().map_err(|e| {
+        fail(
+            format!("could not start `{}` (in {}): {e}", argv[0], cwd.display()),
+            None,
+            String::new(),
+        )
+    })?;
     let body = serde_json::to_vec(input).unwrap_or_default();
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let writer = std::thread::spawn(move || {
@@ -315,16 +318,18 @@ fn run_command(
     });
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
-    let out_reader = std::thread::spawn(move || {
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    let (err_tx, err_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
         let mut buf = Vec::new();
         let n = (&mut stdout)
             .take(MAX_OUTPUT_BYTES as u64 + 1)
             .read_to_end(&mut buf);
         // Drain the rest so the child never blocks on a full pipe.
         let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-        n.map(|_| buf)
+        let _ = out_tx.send(n.map(|_| buf));
     });
-    let err_reader = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let mut tail: Vec<u8> = Vec::new();
         let mut chunk = [0u8; 8192];
         while let Ok(n) = stderr.read(&mut chunk) {
@@ -337,14 +342,14 @@ fn run_command(
             }
         }
         let start = tail.len().saturating_sub(STDERR_TAIL_BYTES);
-        String::from_utf8_lossy(&tail[start..]).into_owned()
+        let _ = err_tx.send(String::from_utf8_lossy(&tail[start..]).into_owned());
     });
     let deadline = Instant::now() + step.timeout;
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break Ok(status),
             Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
+                kill_group(&mut child);
                 let _ = child.wait();
                 break Err(format!(
                     "it did not finish within {} ms (timeout_ms) and was killed",
@@ -355,13 +360,17 @@ fn run_command(
             Err(e) => break Err(format!("waiting for it failed: {e}")),
         }
     };
+    // Whatever the step left running in the background goes too: it would hold the
+    // pipes open (and outlive the step).
+    kill_group(&mut child);
     let _ = writer.join();
-    let stdout = out_reader
-        .join()
+    let grace = Duration::from_secs(2);
+    let stdout = out_rx
+        .recv_timeout(grace)
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let stderr_tail = err_reader.join().unwrap_or_default();
+    let stderr_tail = err_rx.recv_timeout(grace).unwrap_or_default();
     let status = status.map_err(|m| fail(m, None, stderr_tail.clone()))?;
     let code = status.code();
     if !status.success() {
@@ -396,4 +405,19 @@ fn run_command(
         exit_code: code,
         stderr_tail,
     })
+}
+
+/// Kills the step's process group (the step and everything it started).
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        let pgid = child.id() as i32;
+        // SAFETY: kill(2) with a negative pid signals the process group we created for
+        // this step with `process_group(0)`; it touches no memory.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+    }
+    let _ = child.kill();
 }

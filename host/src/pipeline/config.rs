@@ -312,6 +312,8 @@ pub struct Pipeline {
     pub steps: Vec<Step>,
     /// Seams by the name of their upstream step.
     pub seams: HashMap<String, Seam>,
+    /// Retries of a step whose seam does not say (`defaults.max_retries`).
+    pub max_retries: u32,
     pub when_retries_exhausted: Policy,
     pub max_fixes: u32,
     pub max_step_runs: u32,
@@ -616,6 +618,7 @@ impl Ctx<'_> {
             ledger: f.pipeline.ledger.as_ref().map(|l| dir.join(l)),
             steps,
             seams,
+            max_retries: d.max_retries,
             when_retries_exhausted,
             max_fixes: d.max_fixes,
             max_step_runs: d.max_step_runs,
@@ -755,7 +758,15 @@ impl Ctx<'_> {
             None => None,
         };
         let on_invalid = match &s.on_invalid {
-            Some(p) => self.policy(p, names)?,
+            Some(p) => match self.policy(p, names)? {
+                Policy::Fix => {
+                    return Err(self.err(
+                        p.span(),
+                        "on_invalid cannot be `fix`: the output schema offers no repaired payload; use retry, escalate, block, warn or route:<step>",
+                    ))
+                }
+                policy => policy,
+            },
             None => Policy::Retry,
         };
         Ok(Step {

@@ -31,10 +31,18 @@ enum Cursor {
     },
     /// Check the seam after the recorded handoff.
     Seam { handoff_id: i64, fixes: u32 },
-    /// Wait for a person's decision on the review.
-    Review { review_id: i64 },
+    /// Wait for a person's decision on the review (`attempt`: of a human step).
+    Review {
+        review_id: i64,
+        #[serde(default = "first_attempt")]
+        attempt: u32,
+    },
     /// The run is over.
     End,
+}
+
+fn first_attempt() -> u32 {
+    1
 }
 
 /// Where a run stands.
@@ -98,8 +106,10 @@ pub enum Event<'a> {
     Started {
         input: &'a Value,
     },
+    /// `pipeline_changed`: the file differs from the one the run started with.
     Resumed {
         status: RunStatus,
+        pipeline_changed: bool,
     },
     StepStarted {
         step: &'a str,
@@ -163,6 +173,8 @@ pub enum RunError {
     },
     #[error("run `{run}` cannot continue with this pipeline file: {reason}")]
     Mismatch { run: String, reason: String },
+    #[error("run `{run}` was moved on by another process meanwhile; nothing was recorded twice (see `seam review list` or the ledger for where it is)")]
+    Conflict { run: String },
     #[error("review {review} is {status}, not pending: it was decided already")]
     AlreadyDecided { review: i64, status: String },
 }
@@ -173,7 +185,6 @@ pub struct Runner<'a> {
     ledger: &'a Ledger,
     observer: &'a dyn Observer,
     tokio: tokio::runtime::Handle,
-    default_max_retries: u32,
 }
 
 enum Decision {
@@ -256,18 +267,11 @@ impl<'a> Runner<'a> {
         observer: &'a dyn Observer,
         tokio: tokio::runtime::Handle,
     ) -> Self {
-        let default_max_retries = pipeline
-            .seams
-            .values()
-            .map(|s| s.max_retries)
-            .max()
-            .unwrap_or(2);
         Runner {
             pipeline,
             ledger,
             observer,
             tokio,
-            default_max_retries,
         }
     }
 
@@ -294,7 +298,7 @@ impl<'a> Runner<'a> {
             )
         })?;
         self.observer.event(&id, &Event::Started { input: &input });
-        self.drive(&id, &input, cursor)
+        self.drive(&id, &input, cursor, cursor_text)
     }
 
     /// Continues a recorded run from where it stopped.
@@ -313,9 +317,10 @@ impl<'a> Runner<'a> {
             status,
             RunStatus::Completed | RunStatus::Rejected | RunStatus::Failed
         ) {
+            let why = row.reason.map(|r| format!(" ({r})")).unwrap_or_default();
             return Err(RunError::Finished {
                 run: run_id.into(),
-                status: format!("{} ({})", row.status, row.reason.unwrap_or_default()),
+                status: format!("{}{why}", row.status),
             });
         }
         let cursor: Cursor = serde_json::from_str(&row.cursor).map_err(|e| RunError::Mismatch {
@@ -323,8 +328,15 @@ impl<'a> Runner<'a> {
             reason: format!("its recorded position is unreadable: {e}"),
         })?;
         let input: Value = serde_json::from_str(&row.input).unwrap_or(Value::Null);
-        self.observer.event(run_id, &Event::Resumed { status });
-        self.drive(run_id, &input, cursor)
+        let pipeline_changed = row.pipeline_digest != self.pipeline.digest;
+        self.observer.event(
+            run_id,
+            &Event::Resumed {
+                status,
+                pipeline_changed,
+            },
+        );
+        self.drive(run_id, &input, cursor, row.cursor)
     }
 
     fn finish(
@@ -353,6 +365,7 @@ impl<'a> Runner<'a> {
     fn end(
         &self,
         id: &str,
+        at: &str,
         status: RunStatus,
         output: Option<Value>,
         reason: Option<String>,
@@ -363,6 +376,7 @@ impl<'a> Runner<'a> {
             tx::update_run(
                 t,
                 id,
+                at,
                 status.as_str(),
                 &end,
                 out_text.as_deref(),
@@ -372,26 +386,26 @@ impl<'a> Runner<'a> {
         Ok(self.finish(id, status, output, reason))
     }
 
-    fn drive(&self, id: &str, input: &Value, mut cursor: Cursor) -> Result<RunOutcome, RunError> {
+    /// Drives the run from `cursor`, which the ledger records as the text `at`.
+    fn drive(
+        &self,
+        id: &str,
+        input: &Value,
+        mut cursor: Cursor,
+        mut at: String,
+    ) -> Result<RunOutcome, RunError> {
         loop {
-            cursor = match cursor {
+            let step = match cursor {
                 Cursor::Step {
                     step,
                     attempt,
                     payload,
                     feedback,
-                } => match self.step(id, input, &step, attempt, payload, feedback)? {
-                    Ok(next) => next,
-                    Err(outcome) => return Ok(outcome),
-                },
-                Cursor::Seam { handoff_id, fixes } => match self.seam(id, handoff_id, fixes)? {
-                    Ok(next) => next,
-                    Err(outcome) => return Ok(outcome),
-                },
-                Cursor::Review { review_id } => match self.after_review(id, review_id)? {
-                    Ok(next) => next,
-                    Err(outcome) => return Ok(outcome),
-                },
+                } => self.step(id, &at, input, &step, attempt, payload, feedback),
+                Cursor::Seam { handoff_id, fixes } => self.seam(id, &at, handoff_id, fixes),
+                Cursor::Review { review_id, attempt } => {
+                    self.after_review(id, &at, review_id, attempt)
+                }
                 Cursor::End => {
                     let row = self.ledger.run(id)?;
                     return Ok(RunOutcome {
@@ -402,13 +416,30 @@ impl<'a> Runner<'a> {
                     });
                 }
             };
+            // The ledger refuses a move from a position the run is no longer at.
+            let step = step.map_err(|e| match e {
+                RunError::Ledger(LedgerError::Write {
+                    source: rusqlite::Error::QueryReturnedNoRows,
+                    ..
+                }) => RunError::Conflict { run: id.into() },
+                other => other,
+            })?;
+            match step {
+                Ok(next) => {
+                    at = serde_json::to_string(&next).expect("cursor serializes");
+                    cursor = next;
+                }
+                Err(outcome) => return Ok(outcome),
+            }
         }
     }
 
     /// Runs one step; `Ok(Err(outcome))` when the run stops (failed or waiting).
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
         id: &str,
+        at: &str,
         input: &Value,
         name: &str,
         attempt: u32,
@@ -427,7 +458,9 @@ impl<'a> Runner<'a> {
             let reason = format!(
                 "the run has executed {done} steps, the most allowed (max_step_runs); check the routes for a loop"
             );
-            return self.end(id, RunStatus::Failed, None, Some(reason)).map(Err);
+            return self
+                .end(id, at, RunStatus::Failed, None, Some(reason))
+                .map(Err);
         }
         if let Adapter::Human { instructions } = &step.adapter {
             let reason = if instructions.is_empty() {
@@ -448,9 +481,12 @@ impl<'a> Runner<'a> {
                     &findings,
                     &reason,
                 )?;
-                let cursor =
-                    serde_json::to_string(&Cursor::Review { review_id: rid }).expect("cursor");
-                tx::update_run(t, id, "waiting", &cursor, None, None)?;
+                let cursor = serde_json::to_string(&Cursor::Review {
+                    review_id: rid,
+                    attempt,
+                })
+                .expect("cursor");
+                tx::update_run(t, id, at, "waiting", &cursor, None, None)?;
                 Ok(rid)
             })?;
             self.observer.event(
@@ -509,7 +545,7 @@ impl<'a> Runner<'a> {
                         started_at,
                         ms,
                     )?;
-                    tx::update_run(t, id, "failed", &end, None, Some(&reason))
+                    tx::update_run(t, id, at, "failed", &end, None, Some(&reason))
                 })?;
                 self.observer
                     .event(id, &Event::StepFailed { failure: &failure });
@@ -552,7 +588,7 @@ impl<'a> Runner<'a> {
                         fixes: 0,
                     })
                     .expect("cursor");
-                    tx::update_run(t, id, "running", &cursor, None, None)?;
+                    tx::update_run(t, id, at, "running", &cursor, None, None)?;
                     Ok(hid)
                 })?;
                 self.observer.event(
@@ -575,11 +611,21 @@ impl<'a> Runner<'a> {
     fn seam(
         &self,
         id: &str,
+        at: &str,
         handoff_id: i64,
         fixes: u32,
     ) -> Result<Result<Cursor, RunOutcome>, RunError> {
         let p = self.pipeline;
         let h = self.ledger.handoff(handoff_id)?;
+        if p.step(&h.from_step).is_none() {
+            return Err(RunError::Mismatch {
+                run: id.into(),
+                reason: format!(
+                    "its handoff comes from step `{}`, which this file does not have",
+                    h.from_step
+                ),
+            });
+        }
         let payload: Value = serde_json::from_str(&h.payload).unwrap_or(Value::Null);
         let next = p.next_after(&h.from_step);
         let mut results = Vec::new();
@@ -666,6 +712,7 @@ impl<'a> Runner<'a> {
         }
         self.apply(
             id,
+            at,
             &h,
             &results,
             decision,
@@ -718,7 +765,7 @@ impl<'a> Runner<'a> {
                     .collect::<Vec<_>>()
             })
             .collect();
-        let max_retries = seam.map_or(self.default_max_retries, |s| s.max_retries);
+        let max_retries = seam.map_or(p.max_retries, |s| s.max_retries);
         let retry_or_exhausted = |by: String, feedback: Vec<Value>| -> (String, Decision, String) {
             if h.attempt > max_retries {
                 let why = format!(
@@ -908,6 +955,7 @@ impl<'a> Runner<'a> {
     fn apply(
         &self,
         id: &str,
+        at: &str,
         h: &HandoffRow,
         results: &[GateResult],
         decision: Decision,
@@ -1024,7 +1072,10 @@ impl<'a> Runner<'a> {
                         &Value::Array(findings.clone()).to_string(),
                         reason,
                     )?;
-                    Cursor::Review { review_id: rid }
+                    Cursor::Review {
+                        review_id: rid,
+                        attempt: h.attempt,
+                    }
                 }
                 _ => Cursor::End,
             };
@@ -1033,6 +1084,7 @@ impl<'a> Runner<'a> {
             tx::update_run(
                 t,
                 id,
+                at,
                 status.as_str(),
                 &text,
                 out_text.as_deref(),
@@ -1042,7 +1094,7 @@ impl<'a> Runner<'a> {
         })?;
         Ok(match next_cursor {
             Cursor::End => Err(self.finish(id, status, output, end_reason)),
-            Cursor::Review { review_id } => {
+            Cursor::Review { review_id, .. } => {
                 self.observer
                     .event(id, &Event::Waiting { review_id, reason });
                 Err(RunOutcome {
@@ -1060,7 +1112,9 @@ impl<'a> Runner<'a> {
     fn after_review(
         &self,
         id: &str,
+        at: &str,
         review_id: i64,
+        attempt: u32,
     ) -> Result<Result<Cursor, RunOutcome>, RunError> {
         let r = self.ledger.review(review_id)?;
         let by = r.decided_by.clone().unwrap_or_default();
@@ -1074,7 +1128,7 @@ impl<'a> Runner<'a> {
                     .unwrap_or_default();
                 let reason = format!("rejected in review {review_id} by {by}{note}");
                 return self
-                    .end(id, RunStatus::Rejected, None, Some(reason))
+                    .end(id, at, RunStatus::Rejected, None, Some(reason))
                     .map(Err);
             }
             _ => {
@@ -1085,6 +1139,15 @@ impl<'a> Runner<'a> {
                     reason: Some(r.reason),
                 }))
             }
+        }
+        if self.pipeline.step(&r.step).is_none() {
+            return Err(RunError::Mismatch {
+                run: id.into(),
+                reason: format!(
+                    "its review is about step `{}`, which this file does not have",
+                    r.step
+                ),
+            });
         }
         let payload_text = r.output.clone().unwrap_or_else(|| r.payload.clone());
         let payload: Value = serde_json::from_str(&payload_text).unwrap_or(Value::Null);
@@ -1102,7 +1165,7 @@ impl<'a> Runner<'a> {
                     t,
                     id,
                     &r.step,
-                    1,
+                    attempt,
                     "human",
                     &input,
                     Some(&payload_text),
@@ -1118,7 +1181,7 @@ impl<'a> Runner<'a> {
                     Some(sid),
                     &r.step,
                     &to,
-                    1,
+                    attempt,
                     &payload_text,
                     &input,
                     None,
@@ -1128,7 +1191,7 @@ impl<'a> Runner<'a> {
                     fixes: 0,
                 })
                 .expect("cursor");
-                tx::update_run(t, id, "running", &cursor, None, None)?;
+                tx::update_run(t, id, at, "running", &cursor, None, None)?;
                 Ok(hid)
             })?;
             return Ok(Ok(Cursor::Seam {
@@ -1161,7 +1224,7 @@ impl<'a> Runner<'a> {
         let out_text = output.as_ref().map(Value::to_string);
         self.ledger.write("a review's decision", |t| {
             tx::insert_route(t, h.id, id, "review", &target, &reason)?;
-            tx::update_run(t, id, status.as_str(), &text, out_text.as_deref(), None)
+            tx::update_run(t, id, at, status.as_str(), &text, out_text.as_deref(), None)
         })?;
         self.observer.event(
             id,

@@ -62,6 +62,6 @@ impl Limits {
     /// Epoch ticks to allow: the deadline rounded up, plus one for the tick in flight.
     pub(crate) fn deadline_ticks(&self) -> u64 {
         let tick = EPOCH_TICK.as_millis().max(1) as u64;
-        self.deadline_ms.div_ceil(tick).max(1) + 1
+        self.deadline_ms.div_ceil(tick).max(1).saturating_add(1)
     }
 }

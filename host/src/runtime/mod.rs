@@ -556,7 +556,11 @@ impl PluginInner {
 
     /// Starts the deadline (and fuel budget) for the next call on `store`.
     fn arm(&self, store: &mut Store<StoreState>) {
-        store.set_epoch_deadline(self.limits.deadline_ticks() + self.runtime.ticker.lag());
+        store.set_epoch_deadline(
+            self.limits
+                .deadline_ticks()
+                .saturating_add(self.runtime.ticker.lag()),
+        );
         if let Some(fuel) = self.limits.fuel {
             // Cannot fail: fuel metering is on whenever a budget is set (checked at load).
             let _ = store.set_fuel(fuel);
