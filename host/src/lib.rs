@@ -7,6 +7,7 @@
 //! - [`std_plugins`] are the standard plugins embedded in the binary;
 //! - [`cli`] is the `seam` command line, callable in-process.
 
+pub mod bundle;
 pub mod cli;
 pub mod ledger;
 pub mod pipeline;

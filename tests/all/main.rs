@@ -1,6 +1,7 @@
 //! seam's integration tests: one binary, the real host runtime, the real standard
 //! plugins and the hostile fixtures built from `tests/fixtures`.
 
+mod bundles;
 mod cli;
 mod concurrency;
 mod hostile;

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args};
 
-use crate::runtime::{check_all, CheckReport, Outcome, PluginSource};
+use crate::runtime::{check_all, CheckReport, Outcome};
 use crate::types::{Handoff, PluginKind, Severity};
 
 use super::{json_arg, read_handoff, Exit, Format, PayloadFormat, RuntimeArgs};
@@ -76,7 +76,7 @@ pub fn run(args: CheckArgs, matches: &ArgMatches, out: &mut dyn Write) -> Result
     let limits = args.runtime.limits();
     let mut gates = Vec::new();
     for (spec, settings) in &pairs {
-        let source = PluginSource::resolve(spec)?;
+        let source = args.runtime.search.source(spec)?;
         let gate = runtime
             .load(&source, PluginKind::Gate, settings, limits.clone())
             .with_context(|| format!("loading gate `{spec}`"))?;

@@ -5,8 +5,6 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use crate::runtime::PluginSource;
-
 use super::{Exit, Format, RuntimeArgs};
 
 /// Arguments of `seam describe`.
@@ -24,7 +22,7 @@ pub struct DescribeArgs {
 
 pub fn run(args: DescribeArgs, out: &mut dyn Write) -> Result<Exit> {
     let runtime = args.runtime.runtime()?;
-    let source = PluginSource::resolve(&args.plugin)?;
+    let source = args.runtime.search.source(&args.plugin)?;
     let (info, digest) = runtime
         .describe(&source)
         .with_context(|| format!("describing plugin `{}`", args.plugin))?;

@@ -4,9 +4,11 @@
 //! It lives in the library so that tests drive exactly what the binary runs, with
 //! their own output buffers: [`main`] is the whole program.
 
+mod bundle;
 mod check;
 mod demo;
 mod describe;
+mod new;
 mod review;
 mod route;
 mod run;
@@ -57,6 +59,14 @@ enum Command {
     Run(run::RunArgs),
     /// List, show and decide what waits for a person.
     Review(review::ReviewArgs),
+    /// Build, inspect, test, sign and verify bundles of plugins.
+    Bundle(bundle::BundleArgs),
+    /// Make an ed25519 key pair for signing bundles.
+    Keygen(bundle::KeygenArgs),
+    /// Pin the digest of every bundle a pipeline loads (PIPELINE.lock).
+    Lock(bundle::LockArgs),
+    /// Start a new gate or router crate on the guest SDK.
+    New(new::NewArgs),
     /// Check a payload with one or more gates.
     Check(check::CheckArgs),
     /// Print a plugin's description and settings schema.
@@ -90,6 +100,8 @@ pub struct RuntimeArgs {
     /// Do not read or write the compiled-component cache.
     #[arg(long)]
     no_cache: bool,
+    #[command(flatten)]
+    pub search: bundle::SearchArgs,
 }
 
 impl RuntimeArgs {
@@ -143,7 +155,7 @@ pub fn main(
 }
 
 /// Engine options of the commands whose limits come from a pipeline file.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Debug, Clone, Default)]
 pub struct EngineArgs {
     /// Meter instructions, so the pipeline's `limits.fuel` budgets can apply.
     #[arg(long)]
@@ -200,6 +212,10 @@ fn run(
         Command::Demo(args) => demo::run(args, out),
         Command::Run(args) => run::run(args, out),
         Command::Review(args) => review::run(args, out),
+        Command::Bundle(args) => bundle::run(args, out),
+        Command::Keygen(args) => bundle::keygen(args, out),
+        Command::Lock(args) => bundle::lock(args, out),
+        Command::New(args) => new::run(args, out),
         Command::Route(args) => route::run(args, out),
     }
 }

@@ -5,7 +5,6 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::runtime::PluginSource;
 use crate::types::{Finding, GateVerdict, PluginKind, Severity, Verdict};
 
 use super::{json_arg, read_handoff, Exit, Format, PayloadFormat, RuntimeArgs};
@@ -47,7 +46,7 @@ pub fn run(args: RouteArgs, out: &mut dyn Write) -> Result<Exit> {
     let handoff = read_handoff(&args.payload, args.payload_format, args.context.as_deref())?;
     let verdicts = read_verdicts(&args.verdicts)?;
     let runtime = args.runtime.runtime()?;
-    let source = PluginSource::resolve(&args.router)?;
+    let source = args.runtime.search.source(&args.router)?;
     let router = runtime
         .load(
             &source,

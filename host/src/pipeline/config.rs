@@ -13,9 +13,10 @@ use toml::Spanned;
 use crate::runtime::{Limits, LoadError, Plugin, PluginSource, Runtime};
 use crate::types::PluginKind;
 
-/// A mistake in a pipeline file, with where it is.
+/// A mistake in a pipeline file (or its lock file), with where it is. `line` 0 means
+/// the whole file (the message may already say where).
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
+#[error("{}", self.render())]
 pub struct ConfigError {
     pub file: String,
     pub line: usize,
@@ -30,6 +31,8 @@ struct File {
     #[serde(default)]
     defaults: DefaultsSection,
     #[serde(default)]
+    bundles: BundlesSection,
+    #[serde(default)]
     steps: Vec<StepSection>,
     #[serde(default)]
     seams: Vec<SeamSection>,
@@ -42,6 +45,19 @@ struct PipelineSection {
     #[serde(default)]
     description: String,
     ledger: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct BundlesSection {
+    /// Folders holding bundles, relative to the pipeline file.
+    #[serde(default)]
+    paths: Vec<String>,
+    /// Trusted public keys (text, or files relative to the pipeline file).
+    #[serde(default)]
+    trusted_keys: Vec<Spanned<String>>,
+    #[serde(default)]
+    require_signature: bool,
 }
 
 #[derive(Deserialize)]
@@ -318,12 +334,19 @@ pub struct Pipeline {
     pub max_fixes: u32,
     pub max_step_runs: u32,
     pub concurrency: usize,
+    /// The bundles its plugins came from (what `seam lock` pins).
+    pub bundles: Vec<crate::bundle::Locked>,
 }
 
 impl Pipeline {
     /// The step named `name`.
     pub fn step(&self, name: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// The lock file of this pipeline: `NAME.lock` beside `NAME.toml`.
+    pub fn lock_path(&self) -> PathBuf {
+        self.file.with_extension("lock")
     }
 
     /// Where a payload goes after step `name` when its seam lets it through.
@@ -340,6 +363,16 @@ impl Pipeline {
 
     /// Reads, checks and resolves a pipeline file, loading every plugin it names.
     pub fn load(path: &Path, runtime: &Runtime) -> Result<Pipeline, ConfigError> {
+        Self::load_with(path, runtime, true)
+    }
+
+    /// Like [`load`](Self::load); `enforce_lock = false` ignores the lock file (for
+    /// `seam lock`, which writes it).
+    pub fn load_with(
+        path: &Path,
+        runtime: &Runtime,
+        enforce_lock: bool,
+    ) -> Result<Pipeline, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             file: path.display().to_string(),
             line: 0,
@@ -348,14 +381,24 @@ impl Pipeline {
         })?;
         // Recorded with every run, so `seam review` can resume it from any folder.
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-        Self::parse(&path, &text, runtime)
+        Self::parse_with(&path, &text, runtime, enforce_lock)
     }
 
     /// Like [`load`](Self::load), from text already read.
     pub fn parse(path: &Path, text: &str, runtime: &Runtime) -> Result<Pipeline, ConfigError> {
+        Self::parse_with(path, text, runtime, true)
+    }
+
+    fn parse_with(
+        path: &Path,
+        text: &str,
+        runtime: &Runtime,
+        enforce_lock: bool,
+    ) -> Result<Pipeline, ConfigError> {
         let ctx = Ctx {
             file: path.display().to_string(),
             text,
+            enforce_lock,
         };
         let file: File = toml::from_str(text).map_err(|e| {
             let message = e.message().trim().to_string();
@@ -371,9 +414,30 @@ impl Pipeline {
     }
 }
 
+impl ConfigError {
+    fn render(&self) -> String {
+        match self.line {
+            0 if self.message.starts_with(&self.file) => self.message.clone(),
+            0 => format!("{}: {}", self.file, self.message),
+            _ => format!(
+                "{}:{}:{}: {}",
+                self.file, self.line, self.column, self.message
+            ),
+        }
+    }
+}
+
 struct Ctx<'a> {
     file: String,
     text: &'a str,
+    /// Enforce the lock file next to the pipeline, if there is one.
+    enforce_lock: bool,
+}
+
+/// Where bundle references are resolved, and which bundles were used.
+struct Bundles {
+    resolver: crate::bundle::Resolver,
+    used: Vec<crate::bundle::Locked>,
 }
 
 impl Ctx<'_> {
@@ -423,6 +487,7 @@ impl Ctx<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn plugin(
         &self,
         spec: &Spanned<String>,
@@ -431,22 +496,81 @@ impl Ctx<'_> {
         limits: Limits,
         dir: &Path,
         runtime: &Runtime,
+        bundles: &mut Bundles,
     ) -> Result<Plugin, ConfigError> {
         let name = spec.get_ref();
-        let source = match PluginSource::standard(name) {
-            Some(s) => Ok(s),
-            None => {
-                let path = dir.join(name);
-                if path.exists() || name.ends_with(".wasm") {
-                    PluginSource::file(&path)
-                } else {
-                    PluginSource::resolve(name)
+        let at = |e: String| self.err(spec.span(), e);
+        let source = if let Some(r) = crate::bundle::PluginRef::parse(name) {
+            let r = r.map_err(|e| at(e.to_string()))?;
+            let (bundle, source) = bundles.resolver.source(&r).map_err(|e| at(e.to_string()))?;
+            let locked = crate::bundle::Locked {
+                name: bundle.manifest.bundle.name.clone(),
+                version: bundle.manifest.bundle.version.clone(),
+                sha256: bundle.digest(),
+            };
+            if !bundles.used.contains(&locked) {
+                bundles.used.push(locked);
+            }
+            Ok(source)
+        } else {
+            match PluginSource::standard(name) {
+                Some(s) => Ok(s),
+                None => {
+                    let path = dir.join(name);
+                    if path.exists() || name.ends_with(".wasm") {
+                        PluginSource::file(&path)
+                    } else {
+                        PluginSource::resolve(name)
+                    }
                 }
             }
         };
         source
             .and_then(|s| runtime.load(&s, kind, settings, limits))
-            .map_err(|e: LoadError| self.err(spec.span(), e.to_string()))
+            .map_err(|e: LoadError| at(e.to_string()))
+    }
+
+    /// The resolver of the file's `[bundles]` (plus `$SEAM_BUNDLE_PATH`), with the lock
+    /// file beside the pipeline when there is one.
+    fn bundles(&self, b: &BundlesSection, dir: &Path, path: &Path) -> Result<Bundles, ConfigError> {
+        let mut paths: Vec<PathBuf> = b.paths.iter().map(|p| dir.join(p)).collect();
+        paths.extend(crate::bundle::env_paths());
+        let mut trusted_keys = Vec::new();
+        for k in &b.trusted_keys {
+            let spec = k.get_ref();
+            let spec = if spec.starts_with("seam-ed25519-public:") {
+                spec.clone()
+            } else {
+                dir.join(spec).display().to_string()
+            };
+            trusted_keys.push(
+                crate::bundle::parse_public_key(&spec)
+                    .map_err(|e| self.err(k.span(), e.to_string()))?,
+            );
+        }
+        let lock_path = path.with_extension("lock");
+        let lock = if self.enforce_lock && lock_path.exists() {
+            let lock = crate::bundle::Lock::read(&lock_path).map_err(|e| ConfigError {
+                file: lock_path.display().to_string(),
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+            })?;
+            Some((lock_path, lock))
+        } else {
+            None
+        };
+        Ok(Bundles {
+            resolver: crate::bundle::Resolver {
+                paths,
+                policy: crate::bundle::TrustPolicy {
+                    require_signature: b.require_signature || !trusted_keys.is_empty(),
+                    trusted_keys,
+                },
+                lock,
+            },
+            used: Vec::new(),
+        })
     }
 
     fn resolve(
@@ -458,6 +582,7 @@ impl Ctx<'_> {
     ) -> Result<Pipeline, ConfigError> {
         let d = &f.defaults;
         let names: Vec<String> = f.steps.iter().map(|s| s.name.get_ref().clone()).collect();
+        let mut bundles = self.bundles(&f.bundles, dir, path)?;
         if f.steps.is_empty() {
             return Err(self.err(
                 f.pipeline.name.span(),
@@ -550,6 +675,7 @@ impl Ctx<'_> {
                     limits,
                     dir,
                     runtime,
+                    &mut bundles,
                 )?;
                 let name = match &g.name {
                     Some(n) => n.get_ref().clone(),
@@ -589,6 +715,7 @@ impl Ctx<'_> {
                         limits,
                         dir,
                         runtime,
+                        &mut bundles,
                     )?;
                     let on_error = match &r.on_error {
                         Some(s) => self.on_error(s)?,
@@ -623,6 +750,7 @@ impl Ctx<'_> {
             max_fixes: d.max_fixes,
             max_step_runs: d.max_step_runs,
             concurrency: d.concurrency.max(1),
+            bundles: bundles.used,
         })
     }
 

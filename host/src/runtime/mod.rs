@@ -260,6 +260,35 @@ impl Runtime {
         })
     }
 
+    /// The interfaces a component imports, as written in it (compiles it, or loads it
+    /// from the cache; runs nothing).
+    pub fn imports(&self, source: &PluginSource) -> Result<Vec<String>, LoadError> {
+        let (component, _) = self.compile(source)?;
+        let ty = component.component_type();
+        Ok(ty
+            .imports(&self.inner.engine)
+            .map(|(name, _)| name.to_string())
+            .collect())
+    }
+
+    /// Compiles a component (or loads it from the cache); returns it with its SHA-256.
+    fn compile(&self, source: &PluginSource) -> Result<(Component, String), LoadError> {
+        let rt = &self.inner;
+        let bytes = &source.bytes[..];
+        let digest = cache::sha256_hex(bytes);
+        let compiled = match &rt.config.cache {
+            Some(cache) => cache
+                .load_or_compile(&rt.engine, &digest, bytes)
+                .map(|(c, _)| c),
+            None => Component::new(&rt.engine, bytes),
+        };
+        let component = compiled.map_err(|e| LoadError::Compile {
+            plugin: source.name.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        Ok((component, digest))
+    }
+
     /// What a plugin says about itself (gate or router), without any settings: the
     /// same vetting as [`load`](Self::load), then `describe()`.
     pub fn describe(&self, source: &PluginSource) -> Result<(PluginInfo, String), LoadError> {
@@ -303,17 +332,7 @@ impl Runtime {
                 })
             }
         }
-        let digest = cache::sha256_hex(bytes);
-        let compiled = match &rt.config.cache {
-            Some(cache) => cache
-                .load_or_compile(&rt.engine, &digest, bytes)
-                .map(|(c, _)| c),
-            None => Component::new(&rt.engine, bytes),
-        };
-        let component = compiled.map_err(|e| LoadError::Compile {
-            plugin: plugin.clone(),
-            reason: format!("{e:#}"),
-        })?;
+        let (component, digest) = self.compile(source)?;
 
         let ty = component.component_type();
         for (name, _) in ty.imports(&rt.engine) {
