@@ -14,7 +14,8 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id              TEXT PRIMARY KEY,
     pipeline        TEXT NOT NULL,
@@ -103,7 +104,16 @@ CREATE INDEX verdicts_run ON verdicts(run_id);
 CREATE INDEX verdicts_gate ON verdicts(gate, created_at);
 CREATE INDEX routes_run ON routes(run_id);
 CREATE INDEX reviews_status ON reviews(status);
-"#];
+"#,
+    r#"
+-- 2: lookups by handoff, for the report and the feedback export.
+CREATE INDEX routes_handoff ON routes(handoff_id);
+CREATE INDEX verdicts_handoff ON verdicts(handoff_id);
+CREATE INDEX reviews_handoff ON reviews(handoff_id);
+CREATE INDEX handoffs_step ON handoffs(run_id, from_step);
+CREATE INDEX runs_pipeline ON runs(pipeline, created_at);
+"#,
+];
 
 /// What went wrong with the ledger.
 #[derive(Debug, thiserror::Error)]

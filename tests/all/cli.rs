@@ -413,3 +413,41 @@ fn a_bad_pipeline_file_exits_2_with_its_location() {
         "{err}"
     );
 }
+
+#[test]
+fn interactive_review_annotates_decides_and_resumes() {
+    let (dir, ledger) = escalating_pipeline("cli-interactive");
+    let pipeline = dir.join("pipeline.toml").display().to_string();
+    assert_eq!(seam(&["run", &pipeline, "--ledger", &ledger]).0, 3);
+    assert_eq!(seam(&["run", &pipeline, "--ledger", &ledger]).0, 3);
+    let l = seam_host::ledger::Ledger::open(std::path::Path::new(&ledger)).unwrap();
+    let mut input = std::io::Cursor::new("x\nn four words is fine\na\nr\n");
+    let mut out = Vec::new();
+    let code = seam_host::cli::review::interactive(
+        &l,
+        std::path::Path::new(&ledger),
+        &mut input,
+        &mut out,
+    )
+    .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("payload:\n  one two three four\n"), "{out}");
+    assert!(out.contains("answer a, r, n TEXT, s or q\n"), "{out}");
+    assert!(out.contains("note: four words is fine\n"), "{out}");
+    assert!(out.contains("review 1 accepted by "), "{out}");
+    assert!(
+        out.contains("■ completed  output: {\"shipped\":true}"),
+        "{out}"
+    );
+    assert!(out.contains("review 2 rejected by "), "{out}");
+    assert!(
+        out.contains("■ rejected: rejected in review 2 by "),
+        "{out}"
+    );
+    assert_eq!(code as u8, 1, "the worst outcome: the rejected run");
+    let reviews = l.reviews(None).unwrap();
+    assert_eq!(reviews[0].note.as_deref(), Some("four words is fine"));
+    assert!(reviews
+        .iter()
+        .all(|r| r.decided_at.is_some() && r.decided_by.is_some()));
+}

@@ -8,6 +8,7 @@ mod hostile;
 mod http;
 mod loading;
 mod pipeline;
+mod report;
 mod std_plugins;
 
 use std::sync::OnceLock;

@@ -9,7 +9,8 @@ mod check;
 mod demo;
 mod describe;
 mod new;
-mod review;
+mod report;
+pub mod review;
 mod route;
 mod run;
 
@@ -67,6 +68,10 @@ enum Command {
     Lock(bundle::LockArgs),
     /// Start a new gate or router crate on the guest SDK.
     New(new::NewArgs),
+    /// The reliability report over the ledger: gates, seams, pipelines, people.
+    Report(report::ReportArgs),
+    /// Export judged candidates (accepted and rejected) as JSONL.
+    Feedback(report::FeedbackArgs),
     /// Check a payload with one or more gates.
     Check(check::CheckArgs),
     /// Print a plugin's description and settings schema.
@@ -216,6 +221,8 @@ fn run(
         Command::Keygen(args) => bundle::keygen(args, out),
         Command::Lock(args) => bundle::lock(args, out),
         Command::New(args) => new::run(args, out),
+        Command::Report(args) => report::run(args, out),
+        Command::Feedback(args) => report::feedback(args, out),
         Command::Route(args) => route::run(args, out),
     }
 }

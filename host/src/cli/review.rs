@@ -18,7 +18,8 @@ use super::{json_arg, EngineArgs, Exit, Format};
 #[derive(Args, Debug)]
 pub struct ReviewArgs {
     #[command(subcommand)]
-    command: ReviewCommand,
+    /// Without a command: go through the pending reviews one by one, interactively.
+    command: Option<ReviewCommand>,
     #[command(flatten)]
     ledger: LedgerArgs,
 }
@@ -85,7 +86,11 @@ pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         );
     }
     let ledger = Ledger::open(&path)?;
-    match args.command {
+    let Some(command) = args.command else {
+        let stdin = std::io::stdin();
+        return interactive(&ledger, &path, &mut stdin.lock(), out);
+    };
+    match command {
         ReviewCommand::List { all, format } => {
             let reviews = ledger.reviews(if all { None } else { Some("pending") })?;
             if format == Format::Json {
@@ -250,5 +255,75 @@ fn decide(
         })?;
     let printer = Printer::new(out, true, false);
     let outcomes = execute(&pipeline, ledger, &printer, Some(&r.run_id), Vec::new(), 1)?;
+    Ok(exit_for(&outcomes))
+}
+
+/// Goes through the pending reviews one by one: shows each (payload with its findings
+/// marked), then reads a decision line — `a` accept, `r` reject, `n NOTE` annotate (the
+/// note goes with the decision), `s` skip, `q` quit. Each decision is recorded with who
+/// and when, and the run resumes.
+pub fn interactive(
+    ledger: &Ledger,
+    path: &std::path::Path,
+    input: &mut dyn std::io::BufRead,
+    out: &mut (dyn Write + Send),
+) -> Result<Exit> {
+    let by = reviewer(&None);
+    let mut outcomes = Vec::new();
+    let pending = ledger.reviews(Some("pending"))?;
+    if pending.is_empty() {
+        writeln!(out, "nothing waits for review in {}", path.display())?;
+        return Ok(Exit::Passed);
+    }
+    'reviews: for r in pending {
+        show(out, &r)?;
+        let mut note: Option<String> = None;
+        loop {
+            write!(out, "[a]ccept, [r]eject, [n]ote TEXT, [s]kip, [q]uit > ")?;
+            out.flush()?;
+            let mut line = String::new();
+            if input.read_line(&mut line)? == 0 {
+                writeln!(out)?;
+                break 'reviews;
+            }
+            let line = line.trim();
+            let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
+            let accept = match cmd {
+                "a" | "accept" => true,
+                "r" | "reject" => false,
+                "n" | "note" => {
+                    note = Some(rest.trim().to_string()).filter(|n| !n.is_empty());
+                    writeln!(out, "note: {}", note.as_deref().unwrap_or("(none)"))?;
+                    continue;
+                }
+                "s" | "skip" => continue 'reviews,
+                "q" | "quit" => break 'reviews,
+                _ => {
+                    writeln!(out, "answer a, r, n TEXT, s or q")?;
+                    continue;
+                }
+            };
+            let d = decide_review(ledger, r.id, accept, &by, note.as_deref(), None)?;
+            writeln!(out, "review {} {} by {by}", d.id, d.status)?;
+            let run = ledger.run(&d.run_id)?;
+            let runtime = EngineArgs::default().runtime()?;
+            match Pipeline::load(&PathBuf::from(&run.pipeline_file), &runtime) {
+                Ok(pipeline) => {
+                    let printer = Printer::new(out, true, false);
+                    outcomes.extend(execute(&pipeline, ledger, &printer, Some(&d.run_id), Vec::new(), 1)?);
+                }
+                Err(e) => writeln!(
+                    out,
+                    "the decision is recorded, but the pipeline did not load ({e}); resume with: seam run {} --resume {} --ledger {}",
+                    run.pipeline_file,
+                    d.run_id,
+                    path.display()
+                )?,
+            }
+            writeln!(out)?;
+            continue 'reviews;
+        }
+    }
+    // The worst outcome of the runs resumed decides the exit code.
     Ok(exit_for(&outcomes))
 }
