@@ -306,6 +306,16 @@ pub enum Next {
     Done,
 }
 
+impl Next {
+    /// The step's name, or `done`: as handoffs and routes record it.
+    pub fn label(&self) -> String {
+        match self {
+            Next::Step(s) => s.clone(),
+            Next::Done => "done".into(),
+        }
+    }
+}
+
 /// The checks between a step and the next.
 pub struct Seam {
     pub from: String,

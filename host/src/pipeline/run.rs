@@ -45,6 +45,19 @@ fn first_attempt() -> u32 {
     1
 }
 
+/// A step execution that produced an output, as the ledger records it.
+struct Finished<'a> {
+    step: &'a str,
+    attempt: u32,
+    adapter: &'a str,
+    input: &'a str,
+    output: &'a str,
+    exit_code: Option<i32>,
+    stderr_tail: Option<&'a str>,
+    started_at: i64,
+    duration_ms: i64,
+}
+
 /// Where a run stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -209,8 +222,9 @@ enum Decision {
 impl Decision {
     fn target(&self) -> String {
         match self {
-            Decision::Next(Next::Step(s)) | Decision::Route(s) => s.clone(),
-            Decision::Next(Next::Done) | Decision::Done => "done".into(),
+            Decision::Next(next) => next.label(),
+            Decision::Route(s) => s.clone(),
+            Decision::Done => "done".into(),
             Decision::Retry { .. } => "retry".into(),
             Decision::Fix { gate, .. } => format!("fix:{gate}"),
             Decision::Escalate { .. } => "human".into(),
@@ -552,45 +566,22 @@ impl<'a> Runner<'a> {
                 Ok(Err(self.finish(id, RunStatus::Failed, None, Some(reason))))
             }
             Ok(out) => {
-                let to = match p.next_after(name) {
-                    Next::Step(s) => s,
-                    Next::Done => "done".into(),
-                };
                 let output_text = out.output.to_string();
-                let handoff_id = self.ledger.write("a finished step and its handoff", |t| {
-                    let sid = tx::insert_step_run(
-                        t,
-                        id,
-                        name,
+                let handoff_id = self.record_finished(
+                    id,
+                    at,
+                    &Finished {
+                        step: name,
                         attempt,
-                        kind,
-                        &input_text,
-                        Some(&output_text),
-                        None,
-                        out.exit_code,
-                        Some(&out.stderr_tail),
+                        adapter: kind,
+                        input: &input_text,
+                        output: &output_text,
+                        exit_code: out.exit_code,
+                        stderr_tail: Some(&out.stderr_tail),
                         started_at,
-                        ms,
-                    )?;
-                    let hid = tx::insert_handoff(
-                        t,
-                        id,
-                        Some(sid),
-                        name,
-                        &to,
-                        attempt,
-                        &output_text,
-                        &input_text,
-                        None,
-                    )?;
-                    let cursor = serde_json::to_string(&Cursor::Seam {
-                        handoff_id: hid,
-                        fixes: 0,
-                    })
-                    .expect("cursor");
-                    tx::update_run(t, id, at, "running", &cursor, None, None)?;
-                    Ok(hid)
-                })?;
+                        duration_ms: ms,
+                    },
+                )?;
                 self.observer.event(
                     id,
                     &Event::StepDone {
@@ -950,6 +941,46 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Records a finished step and the handoff of its output, and moves the run to the
+    /// seam after it, in one transaction; returns the handoff's id.
+    fn record_finished(&self, id: &str, at: &str, f: &Finished) -> Result<i64, RunError> {
+        let to = self.pipeline.next_after(f.step).label();
+        Ok(self.ledger.write("a finished step and its handoff", |t| {
+            let sid = tx::insert_step_run(
+                t,
+                id,
+                f.step,
+                f.attempt,
+                f.adapter,
+                f.input,
+                Some(f.output),
+                None,
+                f.exit_code,
+                f.stderr_tail,
+                f.started_at,
+                f.duration_ms,
+            )?;
+            let hid = tx::insert_handoff(
+                t,
+                id,
+                Some(sid),
+                f.step,
+                &to,
+                f.attempt,
+                f.output,
+                f.input,
+                None,
+            )?;
+            let cursor = serde_json::to_string(&Cursor::Seam {
+                handoff_id: hid,
+                fixes: 0,
+            })
+            .expect("cursor serializes");
+            tx::update_run(t, id, at, "running", &cursor, None, None)?;
+            Ok(hid)
+        })?)
+    }
+
     /// Records the seam's verdicts and decision and moves the cursor, in one transaction.
     #[allow(clippy::too_many_arguments)]
     fn apply(
@@ -1154,46 +1185,23 @@ impl<'a> Runner<'a> {
         let p = self.pipeline;
         if r.kind == "human-step" {
             // The person's decision is the step's output.
-            let to = match p.next_after(&r.step) {
-                Next::Step(s) => s,
-                Next::Done => "done".into(),
-            };
             let input = json!({"review": review_id, "payload": serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null)}).to_string();
             let decided_at = r.decided_at.unwrap_or_else(now_ms);
-            let hid = self.ledger.write("a human step's decision", |t| {
-                let sid = tx::insert_step_run(
-                    t,
-                    id,
-                    &r.step,
+            let hid = self.record_finished(
+                id,
+                at,
+                &Finished {
+                    step: &r.step,
                     attempt,
-                    "human",
-                    &input,
-                    Some(&payload_text),
-                    None,
-                    None,
-                    None,
-                    r.created_at,
-                    decided_at - r.created_at,
-                )?;
-                let hid = tx::insert_handoff(
-                    t,
-                    id,
-                    Some(sid),
-                    &r.step,
-                    &to,
-                    attempt,
-                    &payload_text,
-                    &input,
-                    None,
-                )?;
-                let cursor = serde_json::to_string(&Cursor::Seam {
-                    handoff_id: hid,
-                    fixes: 0,
-                })
-                .expect("cursor");
-                tx::update_run(t, id, at, "running", &cursor, None, None)?;
-                Ok(hid)
-            })?;
+                    adapter: "human",
+                    input: &input,
+                    output: &payload_text,
+                    exit_code: None,
+                    stderr_tail: None,
+                    started_at: r.created_at,
+                    duration_ms: decided_at - r.created_at,
+                },
+            )?;
             return Ok(Ok(Cursor::Seam {
                 handoff_id: hid,
                 fixes: 0,
@@ -1216,10 +1224,7 @@ impl<'a> Runner<'a> {
             ),
             Next::Done => (RunStatus::Completed, Cursor::End, Some(payload.clone())),
         };
-        let target = match &next {
-            Next::Step(s) => s.clone(),
-            Next::Done => "done".into(),
-        };
+        let target = next.label();
         let text = serde_json::to_string(&cursor).expect("cursor serializes");
         let out_text = output.as_ref().map(Value::to_string);
         self.ledger.write("a review's decision", |t| {
