@@ -636,12 +636,11 @@ struct SourcePlugin {
 }
 
 fn manifest_error(text: &str, bundle: &str, e: toml::de::Error) -> BundleError {
-    let at = e.span().map_or(0, |s| s.start).min(text.len());
-    let before = &text[..at];
+    let (line, column) = crate::position::line_column(text, e.span().map_or(0, |s| s.start));
     BundleError::Manifest {
         bundle: bundle.to_string(),
-        line: before.matches('\n').count() + 1,
-        column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+        line,
+        column,
         message: e.message().trim().to_string(),
     }
 }
@@ -967,13 +966,11 @@ impl Lock {
             reason: e.to_string(),
         })?;
         toml::from_str(&text).map_err(|e| {
-            let at = e.span().map_or(0, |s| s.start).min(text.len());
-            let before = &text[..at];
+            let (line, column) =
+                crate::position::line_column(&text, e.span().map_or(0, |s| s.start));
             BundleError::Key(format!(
-                "{}:{}:{}: {}",
+                "{}:{line}:{column}: {}",
                 path.display(),
-                before.matches('\n').count() + 1,
-                before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
                 e.message().trim()
             ))
         })

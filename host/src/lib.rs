@@ -15,6 +15,7 @@ pub mod cli;
 pub mod feedback;
 pub mod ledger;
 pub mod pipeline;
+pub mod position;
 pub mod report;
 pub mod runtime;
 pub mod std_plugins;

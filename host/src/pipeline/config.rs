@@ -452,9 +452,7 @@ struct Bundles {
 
 impl Ctx<'_> {
     fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
-        let before = &self.text[..span.start.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        let (line, column) = crate::position::line_column(self.text, span.start);
         ConfigError {
             file: self.file.clone(),
             line,

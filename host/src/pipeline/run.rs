@@ -261,6 +261,19 @@ fn summary(results: &[&GateResult]) -> String {
         .join("; ")
 }
 
+/// The handoff the plugins see, from its record.
+fn handoff_of(pipeline: &str, run_id: &str, h: &HandoffRow) -> Handoff {
+    Handoff {
+        pipeline: pipeline.to_string(),
+        run_id: run_id.to_string(),
+        from_step: h.from_step.clone(),
+        to_step: h.to_step.clone(),
+        attempt: h.attempt,
+        payload: h.payload.clone(),
+        context: h.context.clone(),
+    }
+}
+
 /// A new run identifier: time-ordered, unique across processes.
 fn new_run_id() -> String {
     use std::hash::{BuildHasher, Hasher};
@@ -658,15 +671,7 @@ impl<'a> Runner<'a> {
         }
         let seam = p.seams.get(&h.from_step);
         if let Some(seam) = seam {
-            let handoff = Handoff {
-                pipeline: p.name.clone(),
-                run_id: id.into(),
-                from_step: h.from_step.clone(),
-                to_step: h.to_step.clone(),
-                attempt: h.attempt,
-                payload: h.payload.clone(),
-                context: h.context.clone(),
-            };
+            let handoff = handoff_of(&p.name, id, &h);
             let plugins: Vec<_> = seam.gates.iter().map(|g| g.plugin.clone()).collect();
             let reports = self.tokio.block_on(check_all(&plugins, &handoff));
             for (gate, report) in seam.gates.iter().zip(reports) {
@@ -809,15 +814,7 @@ impl<'a> Runner<'a> {
                     },
                 })
                 .collect();
-            let handoff = Handoff {
-                pipeline: p.name.clone(),
-                run_id: id.into(),
-                from_step: h.from_step.clone(),
-                to_step: h.to_step.clone(),
-                attempt: h.attempt,
-                payload: h.payload.clone(),
-                context: h.context.clone(),
-            };
+            let handoff = handoff_of(&p.name, id, h);
             let by = format!("router:{}", router.plugin.name());
             match router.plugin.route(&handoff, &verdicts).route {
                 Ok(route) => {
