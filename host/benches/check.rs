@@ -94,7 +94,7 @@ fn main() {
             )
             .expect("loading the plugin");
         let mut warm = gate.warm();
-        assert!(gate.check(&handoff).outcome.verdict().is_some());
+        assert!(gate.check_blocking(&handoff).outcome.verdict().is_some());
         let mut group = c.benchmark_group(case.id);
         // The native path does what the guest does: parse the handoff and settings, check.
         group.bench_function("native", |b| {
@@ -103,16 +103,24 @@ fn main() {
                 (case.native)(&settings, &h)
             })
         });
-        group.bench_function("seam-fresh", |b| b.iter(|| gate.check(&handoff)));
-        group.bench_function("seam-reuse", |b| b.iter(|| warm.check(&handoff)));
+        group.bench_function("seam-fresh", |b| b.iter(|| gate.check_blocking(&handoff)));
+        // The async API awaited from a caller's own runtime: the call hops to the seam
+        // runtime's threads and back.
+        let caller = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        group.bench_function("seam-fresh-async", |b| {
+            b.iter(|| caller.block_on(gate.check(&handoff)))
+        });
+        group.bench_function("seam-reuse", |b| b.iter(|| warm.check_blocking(&handoff)));
         group.finish();
     }
     c.final_summary();
 
     println!("\nmedians (ratio to native), from {}", out_dir().display());
     println!(
-        "{:<22} {:>12} {:>22} {:>22}",
-        "case", "native", "seam fresh instance", "seam reused instance"
+        "{:<22} {:>12} {:>22} {:>22} {:>22}",
+        "case", "native", "seam fresh instance", "fresh, async API", "seam reused instance"
     );
     for case in &cases {
         let median = |f: &str| -> Option<f64> {
@@ -125,9 +133,12 @@ fn main() {
                 serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
             v["median"]["point_estimate"].as_f64()
         };
-        let (Some(native), Some(fresh), Some(reuse)) =
-            (median("native"), median("seam-fresh"), median("seam-reuse"))
-        else {
+        let (Some(native), Some(fresh), Some(fresh_async), Some(reuse)) = (
+            median("native"),
+            median("seam-fresh"),
+            median("seam-fresh-async"),
+            median("seam-reuse"),
+        ) else {
             println!("{:<22} (not measured in this run)", case.id);
             continue;
         };
@@ -139,11 +150,41 @@ fn main() {
             }
         };
         println!(
-            "{:<22} {:>12} {:>22} {:>22}",
+            "{:<22} {:>12} {:>22} {:>22} {:>22}",
             case.id,
             show(native),
             format!("{} ({:.1}×)", show(fresh), fresh / native),
+            format!("{} ({:.1}×)", show(fresh_async), fresh_async / native),
             format!("{} ({:.1}×)", show(reuse), reuse / native),
+        );
+    }
+
+    // How soon after its deadline a call is stopped: timed here, never asserted in tests.
+    println!("\nstopping runaway calls (deadline 100 ms; median of 10, min–max)");
+    for (name, path, text) in [
+        ("infinite loop", seam_test_artifacts::INFINITE_LOOP, "x"),
+        ("sleep(Duration::MAX)", seam_test_artifacts::SLEEPER, "max"),
+    ] {
+        let gate = runtime
+            .load(
+                &PluginSource::file(std::path::Path::new(path)).unwrap(),
+                PluginKind::Gate,
+                &json!({}),
+                Limits::default(),
+            )
+            .expect("loading the fixture");
+        let mut ms: Vec<f64> = (0..10)
+            .map(|_| {
+                gate.check_blocking(&Handoff::text(text))
+                    .duration
+                    .as_secs_f64()
+                    * 1e3
+            })
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        println!(
+            "{name:<22} stopped after {:.1} ms ({:.1}–{:.1})",
+            ms[5], ms[0], ms[9]
         );
     }
 }

@@ -585,10 +585,12 @@ impl Bundle {
                 name: p.name.clone(),
                 bytes: std::borrow::Cow::Owned(bytes.clone()),
             };
-            let (info, sha256) = runtime.describe(&src).map_err(|e| BundleError::Invalid {
-                bundle: bundle.clone(),
-                message: e.to_string(),
-            })?;
+            let (info, sha256) = runtime
+                .describe(&src, crate::runtime::Limits::default())
+                .map_err(|e| BundleError::Invalid {
+                    bundle: bundle.clone(),
+                    message: e.to_string(),
+                })?;
             let file = format!("{}.wasm", p.name);
             plugins.push(PluginEntry {
                 name: p.name.clone(),
@@ -845,7 +847,7 @@ pub fn run_cases(
                 }
             }
             Ok(plugin) if entry.kind == PluginKind::Router => {
-                match plugin.route(&handoff, &case.verdicts).route {
+                match plugin.route_blocking(&handoff, &case.verdicts).route {
                     Ok(route) if route.target == case.expect.outcome => {}
                     Ok(route) => problems.push(format!(
                         "routed to `{}` ({}), expected `{}`",
@@ -856,7 +858,7 @@ pub fn run_cases(
                 }
             }
             Ok(plugin) => {
-                let report = plugin.check(&handoff);
+                let report = plugin.check_blocking(&handoff);
                 match &report.outcome {
                     crate::runtime::Outcome::Error(cause) => {
                         if case.expect.outcome != "error" {

@@ -176,7 +176,9 @@ fn a_plugin_error_verdict_exits_2_and_names_the_cause() {
     ]);
     assert_eq!(code, 2, "{out}");
     assert!(
-        out.contains("! infinite_loop  error: timed out after 30 ms (deadline)"),
+        out.contains(
+            "! infinite_loop  error: timed out: used its 30 ms deadline (time running and waiting)"
+        ),
         "{out}"
     );
     assert!(out.contains("✓ max-words  passed"), "{out}");
@@ -450,4 +452,37 @@ fn interactive_review_annotates_decides_and_resumes() {
     assert!(reviews
         .iter()
         .all(|r| r.decided_at.is_some() && r.decided_by.is_some()));
+}
+
+#[test]
+fn describe_honours_the_deadline_option() {
+    let (code, _, err) = seam(&[
+        "describe",
+        fixtures::SLEEPER_DESCRIBE,
+        "--deadline-ms",
+        "15",
+        "--no-cache",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "plugin `sleeper_describe` failed in describe(): timed out: used its 15 ms deadline"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn describe_with_a_fuel_budget_runs_describe_with_that_budget() {
+    let (code, out, err) = seam(&["describe", "max-words", "--fuel", "100000000"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("max-words "), "{out}");
+    let (code, _, err) = seam(&["describe", "max-words", "--fuel", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "plugin `max-words` failed in describe(): ran out of fuel (budget 1 instructions)"
+        ),
+        "{err}"
+    );
 }

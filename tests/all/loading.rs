@@ -156,10 +156,10 @@ fn a_json_schema_setting_that_is_not_a_schema_is_refused_at_load() {
 #[test]
 fn an_invalid_regex_is_an_error_verdict_naming_the_pattern() {
     let gate = crate::gate("regex", json!({"must_match": ["("]}));
-    let report = gate.check(&seam_host::types::Handoff::text("x"));
+    let report = gate.check_blocking(&seam_host::types::Handoff::text("x"));
     let cause = report.outcome.error().unwrap().to_string();
     assert!(
-        cause.starts_with("reported an error: pattern `(` is not a valid regex"),
+        cause.starts_with("returned an error, saying: \"pattern `(` is not a valid regex"),
         "{cause}"
     );
 }
@@ -202,7 +202,7 @@ fn a_fuel_budget_without_metering_is_refused() {
         .unwrap();
     assert!(
         err.to_string()
-            .ends_with("a fuel budget needs a runtime with fuel metering on (`--fuel`)"),
+            .ends_with("a fuel budget needs a runtime with fuel metering on (`--fuel N` for check, route and describe; `--fuel-metering` for run)"),
         "{err}"
     );
 }
@@ -223,7 +223,7 @@ fn a_missing_file_is_a_read_error_naming_it() {
 fn every_standard_plugin_describes_itself() {
     for name in seam_host::std_plugins::names() {
         let (info, digest) = runtime()
-            .describe(&PluginSource::standard(name).unwrap())
+            .describe(&PluginSource::standard(name).unwrap(), Limits::default())
             .unwrap();
         assert_eq!(info.name, name);
         assert_eq!(info.version, "0.1.0");
@@ -258,4 +258,74 @@ fn the_compile_cache_is_reused_and_survives_damage() {
     let (_, cached) = cache.load_or_compile(&engine, &digest, bytes).unwrap();
     assert!(cached, "and rewritten");
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fuel_metering_without_a_budget_runs_the_gate_unmetered() {
+    let runtime = seam_host::runtime::Runtime::new(seam_host::runtime::RuntimeConfig {
+        fuel_metering: true,
+        cache: None,
+        max_instances: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let gate = runtime
+        .load(
+            &PluginSource::standard("max-words").unwrap(),
+            PluginKind::Gate,
+            &json!({"max_words": 3}),
+            Limits::default(),
+        )
+        .unwrap();
+    let report = gate.check_blocking(&seam_host::types::Handoff::text("one two"));
+    assert!(report.outcome.passed(), "{:?}", report.outcome);
+}
+
+#[test]
+fn a_fuel_budget_of_zero_is_refused_at_load() {
+    let runtime = seam_host::runtime::Runtime::new(seam_host::runtime::RuntimeConfig {
+        fuel_metering: true,
+        cache: None,
+        max_instances: 4,
+        ..Default::default()
+    })
+    .unwrap();
+    let err = runtime
+        .load(
+            &PluginSource::standard("max-words").unwrap(),
+            PluginKind::Gate,
+            &json!({}),
+            Limits {
+                fuel: Some(0),
+                ..Limits::default()
+            },
+        )
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "plugin `max-words`: a fuel budget of 0 instructions cannot run anything; give at least 1, or no budget"
+    );
+}
+
+#[test]
+fn a_deadline_outside_its_range_is_refused_at_load() {
+    for deadline_ms in [0, seam_host::runtime::limits::MAX_DEADLINE_MS + 1, u64::MAX] {
+        let err = runtime()
+            .load(
+                &PluginSource::standard("max-words").unwrap(),
+                PluginKind::Gate,
+                &json!({}),
+                Limits {
+                    deadline_ms,
+                    ..Limits::default()
+                },
+            )
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            format!("plugin `max-words`: deadline {deadline_ms} ms is outside 1..=600000 ms")
+        );
+    }
 }

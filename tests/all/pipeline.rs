@@ -3,23 +3,12 @@
 //! reviews, resuming after a crash, and concurrent runs sharing one ledger.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use seam_host::ledger::Ledger;
 use seam_host::pipeline::{decide_review, Pipeline, RunOutcome, RunStatus, Runner, Silent};
 use serde_json::{json, Value};
 
 use crate::http::Server;
-
-fn tokio() -> &'static tokio::runtime::Runtime {
-    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap()
-    })
-}
 
 /// A fresh folder for one test's pipeline, scripts and ledger.
 pub fn scratch(name: &str) -> PathBuf {
@@ -45,15 +34,11 @@ fn load_err(dir: &Path, toml: &str) -> String {
 }
 
 pub fn run(p: &Pipeline, ledger: &Ledger, input: Value) -> RunOutcome {
-    Runner::new(p, ledger, &Silent, tokio().handle().clone())
-        .start(input)
-        .unwrap()
+    Runner::new(p, ledger, &Silent).start(input).unwrap()
 }
 
 fn resume(p: &Pipeline, ledger: &Ledger, run_id: &str) -> RunOutcome {
-    Runner::new(p, ledger, &Silent, tokio().handle().clone())
-        .resume(run_id)
-        .unwrap()
+    Runner::new(p, ledger, &Silent).resume(run_id).unwrap()
 }
 
 fn count(ledger: &Ledger, table: &str) -> i64 {
@@ -379,7 +364,7 @@ fn a_plugin_error_blocks_by_default_and_passes_with_allow() {
         if on_error == "block" {
             assert_eq!(
                 o.reason.as_deref(),
-                Some("gate `loop` (plugin `infinite_loop`) could not answer at seam w → done: timed out after 20 ms (deadline); set on_error = \"allow\" to let such handoffs through")
+                Some("gate `loop` (plugin `infinite_loop`) could not answer at seam w → done: timed out: used its 20 ms deadline (time running and waiting); set on_error = \"allow\" to let such handoffs through")
             );
         }
     }
@@ -568,7 +553,7 @@ fn concurrent_runs_share_one_ledger_and_lose_nothing() {
             let (p, path) = (&p, &path);
             s.spawn(move || {
                 let ledger = Ledger::open(path).unwrap();
-                let runner = Runner::new(p, &ledger, &Silent, tokio().handle().clone());
+                let runner = Runner::new(p, &ledger, &Silent);
                 std::thread::scope(|s| {
                     for t in 0..4 {
                         let runner = &runner;
@@ -681,7 +666,7 @@ fn a_finished_run_cannot_be_resumed() {
     );
     let ledger = Ledger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
-    let err = Runner::new(&p, &ledger, &Silent, tokio().handle().clone())
+    let err = Runner::new(&p, &ledger, &Silent)
         .resume(&o.run_id)
         .unwrap_err();
     assert_eq!(
@@ -742,7 +727,7 @@ fn a_ledger_write_that_fails_stops_the_run_with_an_error() {
     ledger
         .write("sabotage", |t| t.execute_batch("DROP TABLE verdicts"))
         .unwrap();
-    let err = Runner::new(&p, &ledger, &Silent, tokio().handle().clone())
+    let err = Runner::new(&p, &ledger, &Silent)
         .start(json!(null))
         .unwrap_err();
     assert_eq!(
@@ -825,7 +810,7 @@ fn resuming_with_a_file_that_lost_the_step_refuses() {
     let review = ledger.reviews(Some("pending")).unwrap()[0].id;
     decide_review(&ledger, review, true, "ana", None, None).unwrap();
     let renamed = load(&dir, &toml.replace("\"w\"", "\"draft\""));
-    let err = Runner::new(&renamed, &ledger, &Silent, tokio().handle().clone())
+    let err = Runner::new(&renamed, &ledger, &Silent)
         .resume(&o.run_id)
         .unwrap_err();
     assert_eq!(
@@ -852,7 +837,7 @@ fn two_resumes_of_one_run_record_it_once() {
                 let (p, path, id) = (&p, dir.join("l.db"), o.run_id.clone());
                 s.spawn(move || {
                     let ledger = Ledger::open(&path).unwrap();
-                    Runner::new(p, &ledger, &Silent, tokio().handle().clone())
+                    Runner::new(p, &ledger, &Silent)
                         .resume(&id)
                         .map_err(|e| e.to_string())
                 })

@@ -48,27 +48,11 @@ fn known_ledger(dir: &Path) -> Ledger {
     )
     .unwrap();
     decide_review(&ledger, reviews[1].id, false, "bo", Some("too long"), None).unwrap();
-    let runner = seam_host::pipeline::Runner::new(
-        &escalating,
-        &ledger,
-        &seam_host::pipeline::Silent,
-        tokio_handle(),
-    );
+    let runner =
+        seam_host::pipeline::Runner::new(&escalating, &ledger, &seam_host::pipeline::Silent);
     runner.resume(&a.run_id).unwrap();
     runner.resume(&b.run_id).unwrap();
     ledger
-}
-
-fn tokio_handle() -> tokio::runtime::Handle {
-    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .build()
-            .unwrap()
-    })
-    .handle()
-    .clone()
 }
 
 #[test]

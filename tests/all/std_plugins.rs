@@ -10,7 +10,7 @@ use crate::{gate, runtime};
 const GOOD: &str = "Block the noise, keep the music. These $89 noise-cancelling headphones deliver studio-grade silence and 30-hour battery — built for focus, priced for everyone.";
 
 fn verdict(plugin: &str, settings: serde_json::Value, handoff: &Handoff) -> Verdict {
-    let report = gate(plugin, settings).check(handoff);
+    let report = gate(plugin, settings).check_blocking(handoff);
     report
         .outcome
         .verdict()
@@ -174,7 +174,7 @@ fn verdict_router_routes_by_rules() {
     let mut pii_failed = passed("pii", None);
     pii_failed.verdict.passed = false;
     let h = Handoff::text("x");
-    let route = |v: &[GateVerdict]| router.route(&h, v).route.unwrap();
+    let route = |v: &[GateVerdict]| router.route_blocking(&h, v).route.unwrap();
     assert_eq!(
         route(&[passed("brand", Some(0.9)), pii_failed]),
         Route {
@@ -202,7 +202,7 @@ fn a_payload_over_the_cap_is_an_error_verdict_without_running_the_plugin() {
     let gate = runtime()
         .load(&source, PluginKind::Gate, &json!({}), limits)
         .unwrap();
-    let report = gate.check(&Handoff::text("this payload is longer than ten bytes"));
+    let report = gate.check_blocking(&Handoff::text("this payload is longer than ten bytes"));
     assert_eq!(
         report.outcome.error().unwrap().to_string(),
         "payload and context are 43 bytes, over the 10-byte cap"
@@ -211,14 +211,14 @@ fn a_payload_over_the_cap_is_an_error_verdict_without_running_the_plugin() {
 
 #[test]
 fn a_payload_that_is_not_json_is_the_plugins_error() {
-    let report = gate("max-words", json!({})).check(&Handoff::new("not json"));
+    let report = gate("max-words", json!({})).check_blocking(&Handoff::new("not json"));
     assert!(
         report
             .outcome
             .error()
             .unwrap()
             .to_string()
-            .starts_with("reported an error: the payload is not valid JSON"),
+            .starts_with("returned an error, saying: \"the payload is not valid JSON"),
         "{:?}",
         report.outcome
     );

@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::{bail, Context, Result};
 use clap::{ArgMatches, Args};
 
-use crate::runtime::{check_all, CheckReport, Outcome};
+use crate::runtime::{check_all_blocking, CheckReport, Outcome};
 use crate::types::{Handoff, PluginKind, Severity};
 
 use super::{json_arg, read_handoff, Exit, Format, PayloadFormat, RuntimeArgs};
@@ -82,10 +82,7 @@ pub fn run(args: CheckArgs, matches: &ArgMatches, out: &mut dyn Write) -> Result
             .with_context(|| format!("loading gate `{spec}`"))?;
         gates.push(gate);
     }
-    let reports = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .context("starting the async runtime")?
-        .block_on(check_all(&gates, &handoff));
+    let reports = check_all_blocking(&gates, &handoff);
 
     let errors = reports
         .iter()
@@ -195,7 +192,7 @@ pub fn pretty(report: &CheckReport, handoff: &Handoff) -> String {
     if !report.log.is_empty() {
         let _ = writeln!(
             s,
-            "    log{}:",
+            "    plugin log{} (the plugin's own output):",
             if report.log_truncated {
                 " (truncated)"
             } else {

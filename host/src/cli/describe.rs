@@ -24,7 +24,7 @@ pub fn run(args: DescribeArgs, out: &mut dyn Write) -> Result<Exit> {
     let runtime = args.runtime.runtime()?;
     let source = args.runtime.search.source(&args.plugin)?;
     let (info, digest) = runtime
-        .describe(&source)
+        .describe(&source, args.runtime.limits())
         .with_context(|| format!("describing plugin `{}`", args.plugin))?;
     match args.format {
         Format::Json => {

@@ -55,7 +55,7 @@ pub fn run(args: RouteArgs, out: &mut dyn Write) -> Result<Exit> {
             args.runtime.limits(),
         )
         .with_context(|| format!("loading router `{}`", args.router))?;
-    let report = router.route(&handoff, &verdicts);
+    let report = router.route_blocking(&handoff, &verdicts);
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Pretty => match &report.route {

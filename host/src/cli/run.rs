@@ -105,7 +105,7 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     finish(out, args.format, &outcomes, &ledger_path)
 }
 
-/// Runs (or resumes) on a tokio runtime for the gates, with at most `concurrency` runs
+/// Runs (or resumes), with at most `concurrency` runs
 /// at once, and returns their outcomes in input order.
 pub fn execute(
     pipeline: &Pipeline,
@@ -115,11 +115,7 @@ pub fn execute(
     inputs: Vec<Value>,
     concurrency: usize,
 ) -> Result<Vec<RunOutcome>> {
-    let tokio = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .build()
-        .context("starting the async runtime")?;
-    let runner = Runner::new(pipeline, ledger, observer, tokio.handle().clone());
+    let runner = Runner::new(pipeline, ledger, observer);
     if let Some(run_id) = resume {
         return Ok(vec![runner.resume(run_id)?]);
     }

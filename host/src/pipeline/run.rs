@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::adapters::{self, StepFailure, StepInput};
 use super::config::{Adapter, Next, OnError, Pipeline, Policy};
 use crate::ledger::{now_ms, tx, HandoffRow, Ledger, LedgerError, ReviewRow};
-use crate::runtime::{check_all, CheckReport, Outcome};
+use crate::runtime::{check_all_blocking, CheckReport, Outcome};
 use crate::types::{Finding, GateVerdict, Handoff, Severity, Verdict};
 
 /// Where a run continues; stored as JSON in the ledger with every record.
@@ -197,7 +197,6 @@ pub struct Runner<'a> {
     pipeline: &'a Pipeline,
     ledger: &'a Ledger,
     observer: &'a dyn Observer,
-    tokio: tokio::runtime::Handle,
 }
 
 enum Decision {
@@ -286,19 +285,13 @@ fn new_run_id() -> String {
 }
 
 impl<'a> Runner<'a> {
-    /// A runner for `pipeline` writing to `ledger`. Gates run on `tokio`'s blocking pool;
-    /// call the runner from a thread outside that runtime.
-    pub fn new(
-        pipeline: &'a Pipeline,
-        ledger: &'a Ledger,
-        observer: &'a dyn Observer,
-        tokio: tokio::runtime::Handle,
-    ) -> Self {
+    /// A runner for `pipeline` writing to `ledger`. A run is driven on the calling
+    /// thread; the gates of a seam run concurrently on the seam runtime's threads.
+    pub fn new(pipeline: &'a Pipeline, ledger: &'a Ledger, observer: &'a dyn Observer) -> Self {
         Runner {
             pipeline,
             ledger,
             observer,
-            tokio,
         }
     }
 
@@ -673,7 +666,7 @@ impl<'a> Runner<'a> {
         if let Some(seam) = seam {
             let handoff = handoff_of(&p.name, id, &h);
             let plugins: Vec<_> = seam.gates.iter().map(|g| g.plugin.clone()).collect();
-            let reports = self.tokio.block_on(check_all(&plugins, &handoff));
+            let reports = check_all_blocking(&plugins, &handoff);
             for (gate, report) in seam.gates.iter().zip(reports) {
                 results.push(GateResult {
                     gate: gate.name.clone(),
@@ -816,7 +809,7 @@ impl<'a> Runner<'a> {
                 .collect();
             let handoff = handoff_of(&p.name, id, h);
             let by = format!("router:{}", router.plugin.name());
-            match router.plugin.route(&handoff, &verdicts).route {
+            match router.plugin.route_blocking(&handoff, &verdicts).route {
                 Ok(route) => {
                     let reason = route.reason.clone();
                     let decision = match route.target.as_str() {

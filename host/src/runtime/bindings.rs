@@ -7,13 +7,18 @@
 use crate::types;
 
 pub(crate) mod gate {
-    wasmtime::component::bindgen!({ path: "../wit", world: "gate" });
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "gate",
+        exports: { default: async },
+    });
 }
 
 pub(crate) mod router {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "router",
+        exports: { default: async },
         with: {
             "seam:plugin/types": super::gate::seam::plugin::types,
             "seam:plugin/host": super::gate::seam::plugin::host,
@@ -23,7 +28,10 @@ pub(crate) mod router {
 
 pub(crate) use gate::seam::plugin::host::{Host as LogHost, Level};
 use gate::seam::plugin::types as wit;
-pub(crate) use gate::seam::plugin::types::Verdict as WitVerdict;
+pub(crate) use gate::seam::plugin::types::{
+    GateVerdict as WitGateVerdict, Handoff as WitHandoff, PluginInfo as WitPluginInfo,
+    Route as WitRoute, Verdict as WitVerdict,
+};
 pub(crate) use gate::{Gate, GatePre};
 pub(crate) use router::RouterPre;
 

@@ -34,6 +34,12 @@ pub enum LoadError {
     NotAPlugin { plugin: String, exports: String },
     #[error("plugin `{plugin}` does not fit the seam:plugin contract: {reason}")]
     Contract { plugin: String, reason: String },
+    #[error("plugin `{plugin}` targets the contract seam:plugin@{found}, which this host does not support (it supports seam:plugin@{supported}); rebuild the plugin against a supported version (`wit/` in the seam release you run)")]
+    UnsupportedContract {
+        plugin: String,
+        found: String,
+        supported: String,
+    },
     #[error("plugin `{plugin}` failed in describe(): {cause}")]
     Describe { plugin: String, cause: ErrorCause },
     #[error(
@@ -72,9 +78,14 @@ impl std::fmt::Display for SettingsProblem {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum ErrorCause {
-    /// The call ran past its deadline and was interrupted.
-    #[error("timed out after {deadline_ms} ms (deadline)")]
-    Timeout { deadline_ms: u64 },
+    /// The call used up its deadline (its own CPU time plus the time it waited on its
+    /// own requests), or, with `wall_clock`, outlived its wall-clock backstop.
+    #[error("{}", timeout_text(*deadline_ms, *wall_clock))]
+    Timeout {
+        deadline_ms: u64,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        wall_clock: bool,
+    },
     /// The plugin tried to grow its memory past the limit.
     #[error("ran out of memory (limit {limit_bytes} bytes)")]
     OutOfMemory { limit_bytes: usize },
@@ -84,11 +95,21 @@ pub enum ErrorCause {
     /// The plugin exhausted its call stack (e.g. unbounded recursion).
     #[error("overflowed its stack")]
     StackOverflow,
-    /// The plugin trapped: a panic, `unreachable`, an out-of-bounds access…
+    /// The plugin trapped: a panic, `unreachable`, an out-of-bounds access… The
+    /// message is the host's description of the trap; what the plugin printed is in
+    /// the call's log.
     #[error("trapped: {message}")]
     Trap { message: String },
-    /// The plugin returned `err`: it could not answer.
-    #[error("reported an error: {message}")]
+    /// The plugin called `exit` instead of returning.
+    #[error("exited with status {code} instead of returning an answer")]
+    Exited { code: i32 },
+    /// A host call the plugin made was refused because it asked for more than a cap
+    /// allows (random bytes, a table, the instance pool…).
+    #[error("was refused by the host: {message}")]
+    ResourceLimit { message: String },
+    /// The plugin returned `err`: it could not answer. The message is the plugin's
+    /// own text, shown quoted.
+    #[error("returned an error, saying: {message:?}")]
     Plugin { message: String },
     /// The payload sent to the plugin was over the cap.
     #[error("payload and context are {size} bytes, over the {limit}-byte cap")]
@@ -103,7 +124,22 @@ pub enum ErrorCause {
     /// The plugin's answer broke the contract (score out of range, fix not JSON…).
     #[error("returned a malformed answer: {reason}")]
     Malformed { reason: String },
+    /// The host failed while running the call (a bug in seam, or shutdown).
+    #[error("could not be run by the host: {message}")]
+    Host { message: String },
     /// The plugin could not be instantiated.
     #[error("could not be instantiated: {message}")]
     Instantiate { message: String },
+}
+
+fn timeout_text(deadline_ms: u64, wall_clock: bool) -> String {
+    if wall_clock {
+        format!(
+            "was stopped by its wall-clock backstop after {} ms ({} × its {deadline_ms} ms deadline)",
+            deadline_ms.saturating_mul(super::limits::WALL_BACKSTOP_FACTOR as u64),
+            super::limits::WALL_BACKSTOP_FACTOR
+        )
+    } else {
+        format!("timed out: used its {deadline_ms} ms deadline (time running and waiting)")
+    }
 }

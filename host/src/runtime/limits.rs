@@ -4,8 +4,14 @@
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// Wall-clock deadline of one call (`check`, `route` or `describe`).
+/// Deadline of one call (`check`, `route` or `describe`): the call's own time, CPU time
+/// running plus time waiting on its own requests (see `deadline.rs`).
 pub const DEFAULT_DEADLINE_MS: u64 = 100;
+/// Longest deadline a plugin may be given (10 minutes).
+pub const MAX_DEADLINE_MS: u64 = 600_000;
+/// The wall-clock backstop of a call is this many times its deadline: a call alive
+/// that long is stopped however it spent the time (a starved or stuck call).
+pub const WALL_BACKSTOP_FACTOR: u32 = 10;
 /// Linear memory a plugin instance may grow to.
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
 /// Largest payload plus context a plugin is sent.
@@ -16,14 +22,65 @@ pub const DEFAULT_MAX_VERDICT_BYTES: usize = 1 << 20;
 pub const DEFAULT_MAX_FINDINGS: usize = 1000;
 /// Largest log (stdout, stderr and `host.log` together) kept per call; the rest is dropped.
 pub const DEFAULT_MAX_LOG_BYTES: usize = 64 << 10;
-/// How often the epoch ticker advances: the resolution of every deadline.
+/// How often the epoch ticker advances: how often running wasm is checked against its
+/// deadline, so the resolution of every deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
+/// Most random bytes one `wasi:random` call may ask for (wasmtime's default is 64 MiB,
+/// which takes longer to produce than a deadline).
+pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
+/// Most elements a plugin may grow a table to.
+pub const MAX_TABLE_ELEMENTS: usize = 100_000;
+/// wasm's own call stack per call.
+pub const MAX_WASM_STACK_BYTES: usize = 1 << 20;
+/// The native stack a call runs on (it holds the wasm stack plus host frames).
+pub const CALL_STACK_BYTES: usize = 2 << 20;
+
+/// Largest settings schema (JSON text) a plugin may describe.
+pub const MAX_SCHEMA_BYTES: usize = 256 << 10;
+/// Most nodes (objects, arrays and values) in a settings schema.
+pub const MAX_SCHEMA_NODES: usize = 20_000;
+/// Deepest nesting of a settings schema.
+pub const MAX_SCHEMA_DEPTH: usize = 64;
+/// Most schema nodes a validation may visit per level of the settings, counting every
+/// local `$ref` as the nodes it points to (stops `allOf`/`$ref` fan-out bombs).
+pub const MAX_SCHEMA_EXPANDED_NODES: usize = 100_000;
+/// Longest the host spends compiling a plugin's settings schema and validating the
+/// operator's settings against it.
+pub const SCHEMA_TIME_LIMIT: Duration = Duration::from_secs(2);
+
+/// Engine-wide defaults (`RuntimeConfig`).
+pub mod engine {
+    /// Most plugin instances alive at once: the size of the pooling allocator.
+    pub const MAX_INSTANCES: u32 = 128;
+    /// Ceiling for any plugin's memory limit.
+    pub const MAX_MEMORY_BYTES: usize = 256 << 20;
+    /// Most linear memories one component may have (componentize-py has 2, a QuickJS
+    /// componentize-js component 3).
+    pub const MEMORIES_PER_PLUGIN: u32 = 8;
+    /// Most core instances one component may have (a componentize-py component has
+    /// around 20: CPython, libc, the WASI adapter and their shims).
+    pub const CORE_INSTANCES_PER_PLUGIN: u32 = 64;
+    /// Most tables one component may have.
+    pub const TABLES_PER_PLUGIN: u32 = 64;
+    /// Linear memories in the whole pool, per instance on average.
+    pub const MEMORIES_PER_INSTANCE_SLOT: u32 = 4;
+    /// Core instances in the whole pool, per instance on average.
+    pub const CORE_INSTANCES_PER_INSTANCE_SLOT: u32 = 32;
+    /// Tables in the whole pool, per instance on average.
+    pub const TABLES_PER_INSTANCE_SLOT: u32 = 32;
+    /// Bytes of each memory slot kept mapped between instances, so the first call of
+    /// a fresh instance touches fewer new pages.
+    pub const KEEP_RESIDENT_MEMORY_BYTES: usize = 256 << 10;
+    /// Bytes of each table slot kept mapped between instances.
+    pub const KEEP_RESIDENT_TABLE_BYTES: usize = 64 << 10;
+}
 
 /// Per-plugin limits. Every field is optional in files; a missing one takes the default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Limits {
-    /// Deadline of one call, in milliseconds (default 100).
+    /// Deadline of one call, in milliseconds of the call's own time (default 100,
+    /// at most 600000).
     pub deadline_ms: u64,
     /// Memory limit in bytes (default 64 MiB).
     pub memory_bytes: usize,
@@ -59,9 +116,10 @@ impl Limits {
         Duration::from_millis(self.deadline_ms)
     }
 
-    /// Epoch ticks to allow: the deadline rounded up, plus one for the tick in flight.
-    pub(crate) fn deadline_ticks(&self) -> u64 {
-        let tick = EPOCH_TICK.as_millis().max(1) as u64;
-        self.deadline_ms.div_ceil(tick).max(1).saturating_add(1)
+    /// The wall-clock backstop: [`WALL_BACKSTOP_FACTOR`] times the deadline.
+    pub fn wall_backstop(&self) -> Duration {
+        self.deadline()
+            .saturating_mul(WALL_BACKSTOP_FACTOR)
+            .max(Duration::from_millis(1))
     }
 }

@@ -11,42 +11,54 @@
 //! let runtime = Runtime::new(RuntimeConfig::default())?;
 //! let source = PluginSource::standard("max-words").unwrap();
 //! let gate = runtime.load(&source, PluginKind::Gate, &serde_json::json!({"max_words": 40}), Limits::default())?;
-//! let report = gate.check(&Handoff::text("Block the noise, keep the music."));
+//! let report = gate.check_blocking(&Handoff::text("Block the noise, keep the music."));
 //! assert!(report.outcome.passed());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 mod bindings;
 pub mod cache;
+mod deadline;
 mod error;
 pub mod limits;
 mod sandbox;
+mod schema;
+mod vet;
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use wasmtime::component::{types::ComponentItem, Component, Linker};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
 
 use crate::types::{GateVerdict, Handoff, PluginInfo, PluginKind, Route, Verdict};
 use bindings::{GatePre, RouterPre};
 pub use cache::Cache;
+use deadline::{DeadlinePassed, Meter, Metered};
 pub use error::{ErrorCause, LoadError, SettingsProblem};
 pub use limits::Limits;
 use sandbox::StoreState;
 
-/// Engine-wide settings, fixed for the life of a [`Runtime`].
+/// Versions of the `seam:plugin` contract this host runs.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+
+/// Engine-wide settings, fixed for the life of a [`Runtime`]. Every default is a named
+/// constant in [`limits::engine`], documented in `docs/sandbox.md`.
 #[derive(Debug, Clone)]
 pub struct RuntimeConfig {
-    /// Most plugin instances alive at once (the pooling allocator's size; default 128).
+    /// Most plugin instances alive at once (the pooling allocator's size; default
+    /// 128). A call waits for a free instance before its deadline starts.
     pub max_instances: u32,
-    /// Most calls running at once (default: the number of CPU cores). A call waits for
-    /// its turn, and its deadline starts when it runs, so a busy host does not make
-    /// well-behaved plugins time out.
-    pub max_running: usize,
+    /// Threads that run calls made through the async API (default: the number of CPU
+    /// cores). Blocking calls run on the caller's thread.
+    pub worker_threads: usize,
     /// Ceiling for any plugin's memory limit, in bytes (default 256 MiB).
     pub max_memory_bytes: usize,
     /// Meter instructions so plugins can be given a fuel budget (default off; costs
@@ -54,16 +66,52 @@ pub struct RuntimeConfig {
     pub fuel_metering: bool,
     /// Where compiled components are cached (default [`Cache::default_dir`]).
     pub cache: Option<Cache>,
+    /// How many memories, core instances and tables one plugin may have.
+    pub pool: PoolLimits,
+}
+
+/// The pooling allocator's per-plugin limits. Components built from Python or
+/// JavaScript have several linear memories and many core instances; the defaults admit
+/// componentize-py and componentize-js (QuickJS and StarlingMonkey) components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Linear memories per plugin (default 8).
+    pub memories_per_plugin: u32,
+    /// Core wasm instances per plugin (default 64).
+    pub core_instances_per_plugin: u32,
+    /// Tables per plugin (default 64).
+    pub tables_per_plugin: u32,
+    /// Memories in the whole pool per instance slot, on average (default 4).
+    pub memories_per_slot: u32,
+    /// Core instances in the whole pool per instance slot, on average (default 32).
+    pub core_instances_per_slot: u32,
+    /// Tables in the whole pool per instance slot, on average (default 32).
+    pub tables_per_slot: u32,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        use limits::engine::*;
+        PoolLimits {
+            memories_per_plugin: MEMORIES_PER_PLUGIN,
+            core_instances_per_plugin: CORE_INSTANCES_PER_PLUGIN,
+            tables_per_plugin: TABLES_PER_PLUGIN,
+            memories_per_slot: MEMORIES_PER_INSTANCE_SLOT,
+            core_instances_per_slot: CORE_INSTANCES_PER_INSTANCE_SLOT,
+            tables_per_slot: TABLES_PER_INSTANCE_SLOT,
+        }
+    }
 }
 
 impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
-            max_instances: 128,
-            max_running: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_memory_bytes: 256 << 20,
+            max_instances: limits::engine::MAX_INSTANCES,
+            worker_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_memory_bytes: limits::engine::MAX_MEMORY_BYTES,
             fuel_metering: false,
             cache: Cache::default_dir().map(Cache::new),
+            pool: PoolLimits::default(),
         }
     }
 }
@@ -156,8 +204,14 @@ pub const ALLOWED_IMPORTS: &[&str] = &[
     "wasi:sockets/ip-name-lookup",
 ];
 
-/// The seam runtime: an engine, a linker with the deny-all host, and an epoch ticker.
-/// Cheap to clone; clones share everything.
+/// The seam runtime: an engine, a linker with the deny-all host, an epoch ticker and
+/// the threads that run async calls. Cheap to clone; clones share everything.
+///
+/// Every call is async at heart ([`Plugin::check`], [`Plugin::route`],
+/// [`check_all`]) and safe to await on any tokio runtime (current-thread or
+/// multi-thread, with or without timers): the call runs on the runtime's own
+/// threads. The `*_blocking` forms run the call on the caller's thread, for code
+/// that is not async (the CLI).
 #[derive(Clone)]
 pub struct Runtime {
     inner: Arc<RuntimeInner>,
@@ -167,49 +221,111 @@ struct RuntimeInner {
     engine: Engine,
     linker: Linker<StoreState>,
     config: RuntimeConfig,
-    ticker: Arc<Ticker>,
-    instances: Permits,
-    running: Permits,
+    /// Free instance slots of the pooling allocator.
+    instances: Arc<tokio::sync::Semaphore>,
+    executor: Executor,
+}
+
+/// The runtime's own tokio runtime (with timers, which WASI clocks and deadlines
+/// need), shut down without blocking when the last [`Runtime`] clone is dropped, even
+/// from inside async code.
+struct Executor(Option<tokio::runtime::Runtime>);
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl RuntimeInner {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.executor
+            .0
+            .as_ref()
+            .expect("the executor lives as long as the runtime")
+            .handle()
+    }
+
+    /// Runs `task` on the runtime's threads and awaits it from any executor.
+    async fn spawn<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, ErrorCause> {
+        self.handle().spawn(task).await.map_err(host_failure)
+    }
+
+    /// Runs `task` to completion on this thread (or, inside some other async runtime,
+    /// on the runtime's threads while this thread waits).
+    fn block_on<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, ErrorCause> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Ok(self.handle().block_on(task));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle().spawn(async move {
+            let _ = tx.send(task.await);
+        });
+        rx.recv().map_err(|_| ErrorCause::Host {
+            message: "the host task running the call stopped before answering".into(),
+        })
+    }
+}
+
+fn host_failure(e: tokio::task::JoinError) -> ErrorCause {
+    ErrorCause::Host {
+        message: format!("the host task running the call failed: {e}"),
+    }
 }
 
 impl Runtime {
-    /// Builds the engine (pooling allocator, epoch interruption, optional fuel) and
-    /// starts the epoch ticker, which stops when the engine is dropped.
+    /// Builds the engine (pooling allocator, epoch interruption, optional fuel), starts
+    /// the epoch ticker (which stops when the engine is dropped) and the call threads.
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        use limits::engine::{KEEP_RESIDENT_MEMORY_BYTES, KEEP_RESIDENT_TABLE_BYTES};
+        let n = config.max_instances.max(1);
+        let p = config.pool;
         let mut pool = PoolingAllocationConfig::new();
-        let n = config.max_instances;
         pool.total_component_instances(n)
-            .total_core_instances(n * 16)
-            .total_memories(n * 2)
-            .total_tables(n * 16)
-            .max_core_instances_per_component(16)
-            .max_memories_per_component(2)
-            .max_tables_per_component(16)
+            .total_core_instances(n.saturating_mul(p.core_instances_per_slot))
+            .total_memories(n.saturating_mul(p.memories_per_slot))
+            .total_tables(n.saturating_mul(p.tables_per_slot))
+            .total_stacks(n)
+            .max_core_instances_per_component(p.core_instances_per_plugin)
+            .max_memories_per_component(p.memories_per_plugin)
+            .max_tables_per_component(p.tables_per_plugin)
             .max_memory_size(config.max_memory_bytes)
-            // Keep a little of each slot's memory mapped between instances: the first
-            // call of a fresh instance then touches fewer new pages.
-            .linear_memory_keep_resident(256 << 10)
-            .table_keep_resident(64 << 10);
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES);
         let mut c = Config::new();
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
             .consume_fuel(config.fuel_metering)
             .wasm_component_model(true)
-            .max_wasm_stack(1 << 20);
+            .max_wasm_stack(limits::MAX_WASM_STACK_BYTES)
+            .async_stack_size(limits::CALL_STACK_BYTES);
         let engine = Engine::new(&c)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::gate::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
         )?;
-        let ticker = Ticker::spawn(&engine)
+        spawn_ticker(&engine)
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker thread: {e}"))?;
+        let executor = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads.max(1))
+            .thread_name("seam-call")
+            .enable_time()
+            .build()
+            .map_err(|e| anyhow::anyhow!("starting the call threads: {e}"))?;
         Ok(Runtime {
             inner: Arc::new(RuntimeInner {
-                ticker,
-                instances: Permits::new(n as usize),
-                running: Permits::new(config.max_running),
+                instances: Arc::new(tokio::sync::Semaphore::new(n as usize)),
+                executor: Executor(Some(executor)),
                 engine,
                 linker,
                 config,
@@ -224,7 +340,8 @@ impl Runtime {
 
     /// Compiles (or loads from the cache), vets and describes a plugin, then validates
     /// `settings` against its schema. Refuses anything that is not a component of the
-    /// `expected` kind importing only allowed interfaces.
+    /// `expected` kind importing only allowed interfaces. Blocking: compiling a large
+    /// component takes seconds; from async code use [`load_async`](Self::load_async).
     pub fn load(
         &self,
         source: &PluginSource,
@@ -233,42 +350,40 @@ impl Runtime {
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
         let mut inner = self.open(source, Some(expected), limits)?;
-        let plugin = &inner.name;
-        let validator = jsonschema::options()
-            .should_validate_formats(true)
-            .build(&inner.info.settings_schema)
-            .map_err(|e| LoadError::BadSchema {
-                plugin: plugin.clone(),
-                reason: e.to_string(),
-            })?;
-        let problems: Vec<SettingsProblem> = validator
-            .iter_errors(settings)
-            .map(|e| SettingsProblem {
-                pointer: e.instance_path().to_string(),
-                message: e.to_string(),
-            })
-            .collect();
-        if !problems.is_empty() {
-            return Err(LoadError::InvalidSettings {
-                plugin: plugin.clone(),
-                problems,
-            });
-        }
+        schema::validate_settings(&inner.name, &inner.info.settings_schema, settings)?;
         inner.settings = settings.to_string();
         Ok(Plugin {
             inner: Arc::new(inner),
         })
     }
 
-    /// The interfaces a component imports, as written in it (compiles it, or loads it
-    /// from the cache; runs nothing).
+    /// [`load`](Self::load) on the runtime's blocking pool, for async callers.
+    pub async fn load_async(
+        &self,
+        source: PluginSource,
+        expected: PluginKind,
+        settings: serde_json::Value,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        let runtime = self.clone();
+        let name = source.name.clone();
+        self.inner
+            .handle()
+            .spawn_blocking(move || runtime.load(&source, expected, &settings, limits))
+            .await
+            .unwrap_or_else(|e| {
+                Err(LoadError::Describe {
+                    plugin: name,
+                    cause: host_failure(e),
+                })
+            })
+    }
+
+    /// The interfaces a component imports, as written in it (reads the binary; compiles
+    /// and runs nothing).
     pub fn imports(&self, source: &PluginSource) -> Result<Vec<String>, LoadError> {
-        let (component, _) = self.compile(source)?;
-        let ty = component.component_type();
-        Ok(ty
-            .imports(&self.inner.engine)
-            .map(|(name, _)| name.to_string())
-            .collect())
+        check_header(source)?;
+        Ok(shape_of(source)?.imports)
     }
 
     /// Compiles a component (or loads it from the cache); returns it with its SHA-256.
@@ -290,9 +405,13 @@ impl Runtime {
     }
 
     /// What a plugin says about itself (gate or router), without any settings: the
-    /// same vetting as [`load`](Self::load), then `describe()`.
-    pub fn describe(&self, source: &PluginSource) -> Result<(PluginInfo, String), LoadError> {
-        let inner = self.open(source, None, Limits::default())?;
+    /// same vetting as [`load`](Self::load), then `describe()` under `limits`.
+    pub fn describe(
+        &self,
+        source: &PluginSource,
+        limits: Limits,
+    ) -> Result<(PluginInfo, String), LoadError> {
+        let inner = self.open(source, None, limits)?;
         Ok((inner.info, inner.digest))
     }
 
@@ -304,60 +423,40 @@ impl Runtime {
     ) -> Result<PluginInner, LoadError> {
         let plugin = source.name.clone();
         let rt = &self.inner;
-        if limits.memory_bytes > rt.config.max_memory_bytes {
-            return Err(LoadError::Limits {
-                plugin,
-                reason: format!(
-                    "memory limit {} bytes is over the runtime's ceiling of {} bytes",
-                    limits.memory_bytes, rt.config.max_memory_bytes
-                ),
-            });
-        }
-        if limits.fuel.is_some() && !rt.config.fuel_metering {
-            return Err(LoadError::Limits {
-                plugin,
-                reason: "a fuel budget needs a runtime with fuel metering on (`--fuel`)".into(),
-            });
-        }
-        let bytes = &source.bytes[..];
-        match bytes.get(..8) {
-            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => {
-                return Err(LoadError::CoreModule { plugin })
-            }
-            Some([0, b'a', b's', b'm', ..]) => {}
-            _ => {
-                return Err(LoadError::NotWasm {
-                    plugin,
-                    reason: "it does not start with the `\\0asm` header".into(),
-                })
-            }
-        }
-        let (component, digest) = self.compile(source)?;
+        check_limits(&plugin, &limits, &rt.config)?;
+        check_header(source)?;
 
-        let ty = component.component_type();
-        for (name, _) in ty.imports(&rt.engine) {
-            let interface = name.split('@').next().unwrap_or(name);
+        // Everything that can be read off the binary is vetted before compiling.
+        let shape = shape_of(source)?;
+        for name in &shape.imports {
+            let (interface, version) = vet::split_version(name);
             if !ALLOWED_IMPORTS.contains(&interface) {
                 return Err(LoadError::ForbiddenImport {
                     plugin,
-                    import: name.to_string(),
+                    import: name.clone(),
                 });
             }
+            if interface.starts_with("seam:plugin/") {
+                let version = version.unwrap_or("(none)");
+                if !SUPPORTED_CONTRACTS.contains(&version) {
+                    return Err(LoadError::UnsupportedContract {
+                        plugin,
+                        found: version.to_string(),
+                        supported: SUPPORTED_CONTRACTS.join(", seam:plugin@"),
+                    });
+                }
+            }
         }
-        let exports: Vec<String> = ty
-            .exports(&rt.engine)
-            .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentFunc(_)))
-            .map(|(name, _)| name.to_string())
-            .collect();
-        let has = |n: &str| exports.iter().any(|e| e == n);
+        let has = |n: &str| shape.functions.iter().any(|e| e == n);
         let found = match (has("check"), has("route")) {
             (true, false) => PluginKind::Gate,
             (false, true) => PluginKind::Router,
             _ => {
-                let exports = if exports.is_empty() {
+                let exports = if shape.functions.is_empty() {
                     "no functions".to_string()
                 } else {
-                    exports
+                    shape
+                        .functions
                         .iter()
                         .map(|e| format!("`{e}`"))
                         .collect::<Vec<_>>()
@@ -373,6 +472,8 @@ impl Runtime {
                 found,
             });
         }
+
+        let (component, digest) = self.compile(source)?;
         let contract = |e: wasmtime::Error| LoadError::Contract {
             plugin: plugin.clone(),
             reason: format!("{e:#}"),
@@ -398,14 +499,16 @@ impl Runtime {
             runtime: self.inner.clone(),
             pre,
         };
-        let call = inner.call(|store, pre| match pre {
-            Pre::Gate(p) => p.instantiate(&mut *store)?.call_describe(&mut *store),
-            Pre::Router(p) => p.instantiate(&mut *store)?.call_describe(&mut *store),
-        });
-        let (name, version, kind, description, schema_text) = match call.result {
-            Ok(info) => bindings::info_parts(info),
+        let call = self
+            .inner
+            .block_on(Arc::new(inner.clone()).call(Request::Describe))
+            .unwrap_or_else(Call::failed);
+        let info = match call.result {
+            Ok(Answer::Info(info)) => info,
+            Ok(_) => unreachable!("describe answers with plugin info"),
             Err(cause) => return Err(LoadError::Describe { plugin, cause }),
         };
+        let (name, version, kind, description, schema_text) = bindings::info_parts(info);
         if kind != found {
             return Err(LoadError::Contract {
                 plugin,
@@ -414,11 +517,7 @@ impl Runtime {
                 ),
             });
         }
-        let settings_schema: serde_json::Value =
-            serde_json::from_str(&schema_text).map_err(|e| LoadError::BadSchema {
-                plugin: plugin.clone(),
-                reason: format!("not JSON: {e}"),
-            })?;
+        let settings_schema = schema::parse(&plugin, &schema_text)?;
         inner.info = PluginInfo {
             name,
             version,
@@ -430,106 +529,71 @@ impl Runtime {
     }
 }
 
-/// A counting semaphore: callers wait for a free permit.
-struct Permits {
-    free: Mutex<usize>,
-    cond: Condvar,
-}
-
-impl Permits {
-    fn new(n: usize) -> Self {
-        Permits {
-            free: Mutex::new(n.max(1)),
-            cond: Condvar::new(),
-        }
+/// Refuses limits the runtime cannot honour.
+fn check_limits(plugin: &str, limits: &Limits, config: &RuntimeConfig) -> Result<(), LoadError> {
+    let refuse = |reason: String| {
+        Err(LoadError::Limits {
+            plugin: plugin.to_string(),
+            reason,
+        })
+    };
+    if limits.memory_bytes > config.max_memory_bytes {
+        return refuse(format!(
+            "memory limit {} bytes is over the runtime's ceiling of {} bytes",
+            limits.memory_bytes, config.max_memory_bytes
+        ));
+    }
+    if !(1..=limits::MAX_DEADLINE_MS).contains(&limits.deadline_ms) {
+        return refuse(format!(
+            "deadline {} ms is outside 1..={} ms",
+            limits.deadline_ms,
+            limits::MAX_DEADLINE_MS
+        ));
+    }
+    match limits.fuel {
+        Some(0) => refuse("a fuel budget of 0 instructions cannot run anything; give at least 1, or no budget".into()),
+        Some(_) if !config.fuel_metering => refuse(
+            "a fuel budget needs a runtime with fuel metering on (`--fuel N` for check, route and describe; `--fuel-metering` for run)".into(),
+        ),
+        _ => Ok(()),
     }
 }
 
-/// Which of the runtime's limits a [`Permit`] counts against.
-#[derive(Clone, Copy)]
-enum Kind {
-    /// A live instance (a slot of the pooling allocator).
-    Instance,
-    /// A running call (a CPU).
-    Running,
-}
-
-/// One taken permit, given back on drop.
-struct Permit(Arc<RuntimeInner>, Kind);
-
-impl Permit {
-    fn acquire(runtime: &Arc<RuntimeInner>, kind: Kind) -> Permit {
-        let permits = runtime.permits(kind);
-        let mut free = permits.free.lock().unwrap_or_else(|e| e.into_inner());
-        while *free == 0 {
-            free = permits.cond.wait(free).unwrap_or_else(|e| e.into_inner());
-        }
-        *free -= 1;
-        Permit(runtime.clone(), kind)
+fn check_header(source: &PluginSource) -> Result<(), LoadError> {
+    let plugin = source.name.clone();
+    match source.bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(LoadError::CoreModule { plugin }),
+        Some([0, b'a', b's', b'm', ..]) => Ok(()),
+        _ => Err(LoadError::NotWasm {
+            plugin,
+            reason: "it does not start with the `\\0asm` header".into(),
+        }),
     }
 }
 
-impl Drop for Permit {
-    fn drop(&mut self) {
-        let permits = self.0.permits(self.1);
-        *permits.free.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        permits.cond.notify_one();
-    }
+fn shape_of(source: &PluginSource) -> Result<vet::Shape, LoadError> {
+    vet::shape(&source.bytes).map_err(|reason| LoadError::Compile {
+        plugin: source.name.clone(),
+        reason: format!("the component is malformed: {reason}"),
+    })
 }
 
-impl RuntimeInner {
-    fn permits(&self, kind: Kind) -> &Permits {
-        match kind {
-            Kind::Instance => &self.instances,
-            Kind::Running => &self.running,
-        }
-    }
+/// The clock behind every deadline check: a thread that advances the engine's epoch
+/// once per [`limits::EPOCH_TICK`], so running wasm is checked against its budget
+/// that often. Stops when the engine is dropped.
+fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("seam-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(limits::EPOCH_TICK);
+            let Some(engine) = weak.upgrade() else { break };
+            engine.increment_epoch();
+        })?;
+    Ok(())
 }
 
-/// The wall clock behind every deadline: a thread that advances the engine's epoch
-/// once per [`limits::EPOCH_TICK`], counting ticks from its start (not one per sleep, so
-/// oversleeping does not stretch deadlines). Stops when the engine is dropped.
-struct Ticker {
-    start: Instant,
-    /// Epoch increments made so far (the engine's epoch).
-    done: std::sync::atomic::AtomicU64,
-}
-
-impl Ticker {
-    fn spawn(engine: &Engine) -> std::io::Result<Arc<Ticker>> {
-        let ticker = Arc::new(Ticker {
-            start: Instant::now(),
-            done: std::sync::atomic::AtomicU64::new(0),
-        });
-        let weak = engine.weak();
-        let t = ticker.clone();
-        std::thread::Builder::new()
-            .name("seam-epoch".into())
-            .spawn(move || loop {
-                std::thread::sleep(limits::EPOCH_TICK);
-                let Some(engine) = weak.upgrade() else { break };
-                let due = t.due();
-                while t.done.load(std::sync::atomic::Ordering::Relaxed) < due {
-                    engine.increment_epoch();
-                    t.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            })?;
-        Ok(ticker)
-    }
-
-    /// Ticks of wall-clock time since the start.
-    fn due(&self) -> u64 {
-        (self.start.elapsed().as_nanos() / limits::EPOCH_TICK.as_nanos().max(1)) as u64
-    }
-
-    /// How far the engine's epoch is behind the wall clock: a deadline set now must add
-    /// it, or the ticker catching up would end the call early.
-    fn lag(&self) -> u64 {
-        self.due()
-            .saturating_sub(self.done.load(std::sync::atomic::Ordering::Relaxed))
-    }
-}
-
+#[derive(Clone)]
 enum Pre {
     Gate(GatePre<StoreState>),
     Router(RouterPre<StoreState>),
@@ -542,6 +606,7 @@ pub struct Plugin {
     inner: Arc<PluginInner>,
 }
 
+#[derive(Clone)]
 struct PluginInner {
     name: String,
     digest: String,
@@ -552,6 +617,26 @@ struct PluginInner {
     pre: Pre,
 }
 
+/// What a call asks of a plugin.
+enum Request {
+    Describe,
+    Check(bindings::WitHandoff),
+    Route(bindings::WitHandoff, Vec<bindings::WitGateVerdict>),
+}
+
+/// What a plugin answered.
+enum Answer {
+    Info(bindings::WitPluginInfo),
+    Verdict(Result<bindings::WitVerdict, String>),
+    Route(Result<bindings::WitRoute, String>),
+}
+
+/// Where a call failed: making the instance, or in the call itself.
+struct Failure {
+    instantiating: bool,
+    error: wasmtime::Error,
+}
+
 /// What one call produced, with its log and duration.
 struct Call<T> {
     result: Result<T, ErrorCause>,
@@ -560,44 +645,139 @@ struct Call<T> {
     duration: Duration,
 }
 
+impl<T> Call<T> {
+    fn failed(cause: ErrorCause) -> Self {
+        Call {
+            result: Err(cause),
+            log: String::new(),
+            log_truncated: false,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// Instantiates the plugin in `store` and makes one call.
+async fn invoke(
+    store: &mut Store<StoreState>,
+    pre: &Pre,
+    settings: &str,
+    request: Request,
+) -> Result<Answer, Failure> {
+    let instantiating = |error| Failure {
+        instantiating: true,
+        error,
+    };
+    let calling = |error| Failure {
+        instantiating: false,
+        error,
+    };
+    match (pre, request) {
+        (Pre::Gate(pre), request) => {
+            let gate = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiating)?;
+            match request {
+                Request::Describe => gate.call_describe(&mut *store).await.map(Answer::Info),
+                Request::Check(h) => gate
+                    .call_check(&mut *store, settings, &h)
+                    .await
+                    .map(Answer::Verdict),
+                Request::Route(..) => Ok(Answer::Route(Err(
+                    "this plugin is a gate, not a router".into()
+                ))),
+            }
+            .map_err(calling)
+        }
+        (Pre::Router(pre), request) => {
+            let router = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiating)?;
+            match request {
+                Request::Describe => router.call_describe(&mut *store).await.map(Answer::Info),
+                Request::Route(h, verdicts) => router
+                    .call_route(&mut *store, settings, &h, &verdicts)
+                    .await
+                    .map(Answer::Route),
+                Request::Check(_) => Ok(Answer::Verdict(Err(
+                    "this plugin is a router, not a gate".into(),
+                ))),
+            }
+            .map_err(calling)
+        }
+    }
+}
+
 impl PluginInner {
-    /// A fresh store with this plugin's memory limit and log cap.
+    /// A fresh store with this plugin's memory limit, log cap and deadline check.
     fn new_store(&self) -> Store<StoreState> {
         let limits = &self.limits;
+        let pool = &self.runtime.config.pool;
         let mut store = Store::new(
             &self.runtime.engine,
-            StoreState::new(limits.memory_bytes, limits.max_log_bytes),
+            StoreState::new(limits.memory_bytes, limits.max_log_bytes, pool),
         );
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        store.epoch_deadline_callback(|ctx| {
+            let passed = ctx
+                .data()
+                .meter
+                .as_ref()
+                .is_some_and(|m| m.check_running().is_err());
+            Ok(match passed {
+                true => UpdateDeadline::Interrupt,
+                false => UpdateDeadline::Continue(1),
+            })
+        });
         store
     }
 
     /// Starts the deadline (and fuel budget) for the next call on `store`.
-    fn arm(&self, store: &mut Store<StoreState>) {
-        store.set_epoch_deadline(
-            self.limits
-                .deadline_ticks()
-                .saturating_add(self.runtime.ticker.lag()),
-        );
-        if let Some(fuel) = self.limits.fuel {
-            // Cannot fail: fuel metering is on whenever a budget is set (checked at load).
-            let _ = store.set_fuel(fuel);
+    fn arm(&self, store: &mut Store<StoreState>) -> Arc<Meter> {
+        let meter = Meter::new(self.limits.deadline(), self.limits.wall_backstop());
+        store.data_mut().meter = Some(meter.clone());
+        store.set_epoch_deadline(1);
+        if self.runtime.config.fuel_metering {
+            // A plugin without a budget runs unmetered in a metered engine. Cannot fail:
+            // metering is on.
+            let _ = store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX));
         }
+        meter
     }
 
-    /// Runs `f` in a fresh store, holding a pool slot, and collects its log.
-    fn call<T>(
-        &self,
-        f: impl FnOnce(&mut Store<StoreState>, &Pre) -> wasmtime::Result<T>,
-    ) -> Call<T> {
-        let _instance = Permit::acquire(&self.runtime, Kind::Instance);
-        let _running = Permit::acquire(&self.runtime, Kind::Running);
+    /// Makes one call in a fresh store, holding an instance slot, and collects its log.
+    async fn call(self: Arc<Self>, request: Request) -> Call<Answer> {
+        let Ok(_slot) = self.runtime.instances.clone().acquire_owned().await else {
+            return Call::failed(ErrorCause::Host {
+                message: "the runtime is shutting down".into(),
+            });
+        };
         let started = Instant::now();
         let mut store = self.new_store();
-        self.arm(&mut store);
-        let result = f(&mut store, &self.pre).map_err(|e| self.cause(&e, &store));
+        self.run(&mut store, request, started).await
+    }
+
+    /// Makes one call on an existing store (fresh or kept warm).
+    async fn run(
+        &self,
+        store: &mut Store<StoreState>,
+        request: Request,
+        started: Instant,
+    ) -> Call<Answer> {
+        let meter = self.arm(store);
+        let outcome = Metered::new(
+            invoke(store, &self.pre, &self.settings, request),
+            meter.clone(),
+        )
+        .await;
+        let result = match outcome {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(failure)) => Err(self.cause(&failure, store, &meter)),
+            Err(passed) => Err(self.timeout(passed)),
+        };
         let duration = started.elapsed();
+        store.data_mut().meter = None;
         let (log, log_truncated) = store.data().log.take();
         Call {
             result,
@@ -607,40 +787,55 @@ impl PluginInner {
         }
     }
 
-    fn cause(&self, err: &wasmtime::Error, store: &Store<StoreState>) -> ErrorCause {
-        let memory_hit = store.data().limiter.memory_hit;
+    fn timeout(&self, passed: DeadlinePassed) -> ErrorCause {
+        ErrorCause::Timeout {
+            deadline_ms: self.limits.deadline_ms,
+            wall_clock: passed == DeadlinePassed::Backstop,
+        }
+    }
+
+    /// The cause of a failed call, in the host's words: what the host itself saw
+    /// (its deadline, its limiter, the trap code), never text the plugin wrote.
+    fn cause(&self, failure: &Failure, store: &Store<StoreState>, meter: &Meter) -> ErrorCause {
+        let err = &failure.error;
         match err.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => ErrorCause::Timeout {
-                deadline_ms: self.limits.deadline_ms,
-            },
+            Some(Trap::Interrupt) => self.timeout(meter.passed().unwrap_or(DeadlinePassed::Budget)),
             Some(Trap::OutOfFuel) => ErrorCause::OutOfFuel {
                 fuel: self.limits.fuel.unwrap_or_default(),
             },
             Some(Trap::StackOverflow) => ErrorCause::StackOverflow,
-            _ if memory_hit => ErrorCause::OutOfMemory {
-                limit_bytes: self.limits.memory_bytes,
-            },
+            Some(Trap::UnreachableCodeReached) if store.data().limiter.last_growth_refused => {
+                ErrorCause::OutOfMemory {
+                    limit_bytes: self.limits.memory_bytes,
+                }
+            }
             Some(trap) => {
-                let mut message = trap.to_string();
-                match trap {
+                let hint = match trap {
                     Trap::UnreachableCodeReached => {
-                        message.push_str(" (a Rust plugin panics this way)");
+                        " (the plugin aborted: a Rust plugin panics this way, a Python or JavaScript one on an uncaught exception; its log may say why)"
                     }
                     Trap::MemoryOutOfBounds => {
-                        message.push_str(
-                            " (often a stack overflow in the plugin, e.g. unbounded recursion)",
-                        );
+                        " (often a stack overflow in the plugin, e.g. unbounded recursion)"
                     }
-                    _ => {}
+                    _ => "",
+                };
+                ErrorCause::Trap {
+                    message: format!("{trap}{hint}"),
                 }
-                if let Some(panic) = panic_message(&store.data().log.peek()) {
-                    message.push_str(&format!("; {panic}"));
-                }
-                ErrorCause::Trap { message }
             }
-            None => ErrorCause::Instantiate {
-                message: format!("{err:#}"),
-            },
+            None => {
+                if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    ErrorCause::Exited { code: exit.0 }
+                } else if failure.instantiating {
+                    ErrorCause::Instantiate {
+                        message: format!("{err:#}"),
+                    }
+                } else {
+                    ErrorCause::ResourceLimit {
+                        message: format!("{err:#}"),
+                    }
+                }
+            }
         }
     }
 
@@ -654,22 +849,6 @@ impl PluginInner {
         }
         Ok(())
     }
-}
-
-/// The panic line a Rust plugin printed to stderr before trapping, joined with the
-/// message on the line after it: `panicked at src/lib.rs:9:5: boom`.
-fn panic_message(log: &str) -> Option<String> {
-    let mut lines = log.lines();
-    while let Some(line) = lines.next() {
-        if let Some(at) = line.find("panicked at ") {
-            let place = line[at..].trim_end_matches(':');
-            return Some(match lines.next() {
-                Some(msg) => format!("{place}: {msg}"),
-                None => place.to_string(),
-            });
-        }
-    }
-    None
 }
 
 /// The outcome of one gate check: a verdict, or an error verdict with its cause.
@@ -764,67 +943,139 @@ impl Plugin {
     }
 
     /// Checks one handoff in a fresh, sandboxed instance. Never fails: anything that
-    /// goes wrong is an error verdict in the report.
-    pub fn check(&self, handoff: &Handoff) -> CheckReport {
-        let p = &self.inner;
-        let call = match p.payload_cap(handoff) {
-            Err(cause) => Call {
-                result: Err(cause),
-                log: String::new(),
-                log_truncated: false,
-                duration: Duration::ZERO,
-            },
-            Ok(()) => {
-                let wit_handoff = handoff.into();
-                p.call(|store, pre| match pre {
-                    Pre::Gate(pre) => {
-                        let gate = pre.instantiate(&mut *store)?;
-                        gate.call_check(&mut *store, &p.settings, &wit_handoff)
-                    }
-                    Pre::Router(_) => Ok(Err("this plugin is a router, not a gate".into())),
-                })
-            }
-        };
-        let outcome = outcome_of(call.result, &p.limits);
-        CheckReport {
-            gate: p.name.clone(),
-            outcome,
-            duration: call.duration,
-            log: call.log,
-            log_truncated: call.log_truncated,
+    /// goes wrong is an error verdict in the report. Safe to await on any tokio
+    /// runtime: the call runs on the runtime's own threads.
+    pub async fn check(&self, handoff: &Handoff) -> CheckReport {
+        let task = self.check_task(handoff);
+        let gate = self.inner.name.clone();
+        self.inner
+            .runtime
+            .spawn(task)
+            .await
+            .unwrap_or_else(|cause| CheckReport::failed(gate, cause))
+    }
+
+    /// [`check`](Self::check) on this thread, for code that is not async.
+    pub fn check_blocking(&self, handoff: &Handoff) -> CheckReport {
+        let task = self.check_task(handoff);
+        self.inner
+            .runtime
+            .block_on(task)
+            .unwrap_or_else(|cause| CheckReport::failed(self.inner.name.clone(), cause))
+    }
+
+    fn check_task(&self, handoff: &Handoff) -> impl Future<Output = CheckReport> + Send + 'static {
+        let p = self.inner.clone();
+        let request = p
+            .payload_cap(handoff)
+            .map(|()| Request::Check(handoff.into()));
+        async move {
+            let call = match request {
+                Err(cause) => Call::failed(cause),
+                Ok(request) => p.clone().call(request).await,
+            };
+            p.report(call)
         }
     }
 
-    /// Routes one handoff given the seam's gate verdicts, in a fresh instance.
-    pub fn route(&self, handoff: &Handoff, verdicts: &[GateVerdict]) -> RouteReport {
-        let p = &self.inner;
-        let call = match p.payload_cap(handoff) {
-            Err(cause) => Call {
-                result: Err(cause),
-                log: String::new(),
-                log_truncated: false,
-                duration: Duration::ZERO,
-            },
-            Ok(()) => {
-                let wit_handoff = handoff.into();
-                let wit_verdicts: Vec<_> = verdicts.iter().map(Into::into).collect();
-                p.call(|store, pre| match pre {
-                    Pre::Router(pre) => {
-                        let router = pre.instantiate(&mut *store)?;
-                        router.call_route(&mut *store, &p.settings, &wit_handoff, &wit_verdicts)
-                    }
-                    Pre::Gate(_) => Ok(Err("this plugin is a gate, not a router".into())),
+    /// Routes one handoff given the seam's gate verdicts, in a fresh instance. Safe to
+    /// await on any tokio runtime.
+    pub async fn route(&self, handoff: &Handoff, verdicts: &[GateVerdict]) -> RouteReport {
+        let task = self.route_task(handoff, verdicts);
+        let router = self.inner.name.clone();
+        self.inner
+            .runtime
+            .spawn(task)
+            .await
+            .unwrap_or_else(|cause| RouteReport::failed(router, cause))
+    }
+
+    /// [`route`](Self::route) on this thread, for code that is not async.
+    pub fn route_blocking(&self, handoff: &Handoff, verdicts: &[GateVerdict]) -> RouteReport {
+        let task = self.route_task(handoff, verdicts);
+        self.inner
+            .runtime
+            .block_on(task)
+            .unwrap_or_else(|cause| RouteReport::failed(self.inner.name.clone(), cause))
+    }
+
+    fn route_task(
+        &self,
+        handoff: &Handoff,
+        verdicts: &[GateVerdict],
+    ) -> impl Future<Output = RouteReport> + Send + 'static {
+        let p = self.inner.clone();
+        let request = p
+            .payload_cap(handoff)
+            .map(|()| Request::Route(handoff.into(), verdicts.iter().map(Into::into).collect()));
+        async move {
+            let call = match request {
+                Err(cause) => Call::failed(cause),
+                Ok(request) => p.clone().call(request).await,
+            };
+            let route = match call.result {
+                Err(cause) => Err(cause),
+                Ok(Answer::Route(Err(message))) => Err(ErrorCause::Plugin { message }),
+                Ok(Answer::Route(Ok(route))) => vet_route(route.into(), &p.limits),
+                Ok(_) => Err(ErrorCause::Host {
+                    message: "the call answered with something other than a route".into(),
+                }),
+            };
+            RouteReport {
+                router: p.name.clone(),
+                route,
+                duration: call.duration,
+                log: call.log,
+                log_truncated: call.log_truncated,
+            }
+        }
+    }
+
+    /// Calls `describe()` again in a fresh instance (the info given at load is kept in
+    /// [`info`](Self::info)); for probing a plugin's behaviour under its limits.
+    pub async fn describe(&self) -> Result<PluginInfo, ErrorCause> {
+        let p = self.inner.clone();
+        let call = self
+            .inner
+            .runtime
+            .spawn(async move { p.call(Request::Describe).await })
+            .await?;
+        match call.result? {
+            Answer::Info(info) => {
+                let (name, version, kind, description, schema) = bindings::info_parts(info);
+                Ok(PluginInfo {
+                    name,
+                    version,
+                    kind,
+                    description,
+                    settings_schema: serde_json::from_str(&schema)
+                        .unwrap_or(serde_json::Value::Null),
                 })
             }
+            _ => Err(ErrorCause::Host {
+                message: "the call answered with something other than plugin info".into(),
+            }),
+        }
+    }
+}
+
+impl PluginInner {
+    /// A gate's call as a report.
+    fn report(&self, call: Call<Answer>) -> CheckReport {
+        let outcome = match call.result {
+            Err(cause) => Outcome::Error(cause),
+            Ok(Answer::Verdict(Err(message))) => Outcome::Error(ErrorCause::Plugin { message }),
+            Ok(Answer::Verdict(Ok(verdict))) => match vet_verdict(verdict.into(), &self.limits) {
+                Ok(v) => Outcome::Verdict(v),
+                Err(cause) => Outcome::Error(cause),
+            },
+            Ok(_) => Outcome::Error(ErrorCause::Host {
+                message: "the call answered with something other than a verdict".into(),
+            }),
         };
-        let route = match call.result {
-            Err(cause) => Err(cause),
-            Ok(Err(message)) => Err(ErrorCause::Plugin { message }),
-            Ok(Ok(route)) => vet_route(route.into(), &p.limits),
-        };
-        RouteReport {
-            router: p.name.clone(),
-            route,
+        CheckReport {
+            gate: self.name.clone(),
+            outcome,
             duration: call.duration,
             log: call.log,
             log_truncated: call.log_truncated,
@@ -832,18 +1083,27 @@ impl Plugin {
     }
 }
 
-/// What a gate's call amounts to: its verdict once vetted, or the error verdict.
-fn outcome_of(
-    result: Result<Result<bindings::WitVerdict, String>, ErrorCause>,
-    limits: &Limits,
-) -> Outcome {
-    match result {
-        Err(cause) => Outcome::Error(cause),
-        Ok(Err(message)) => Outcome::Error(ErrorCause::Plugin { message }),
-        Ok(Ok(verdict)) => match vet_verdict(verdict.into(), limits) {
-            Ok(v) => Outcome::Verdict(v),
-            Err(cause) => Outcome::Error(cause),
-        },
+impl CheckReport {
+    fn failed(gate: String, cause: ErrorCause) -> Self {
+        CheckReport {
+            gate,
+            outcome: Outcome::Error(cause),
+            duration: Duration::ZERO,
+            log: String::new(),
+            log_truncated: false,
+        }
+    }
+}
+
+impl RouteReport {
+    fn failed(router: String, cause: ErrorCause) -> Self {
+        RouteReport {
+            router,
+            route: Err(cause),
+            duration: Duration::ZERO,
+            log: String::new(),
+            log_truncated: false,
+        }
     }
 }
 
@@ -856,7 +1116,14 @@ fn outcome_of(
 /// check starts a fresh one. The live instance holds one slot of the instance pool.
 pub struct WarmGate {
     plugin: Plugin,
-    live: Option<(Permit, Store<StoreState>, bindings::Gate)>,
+    live: Option<Live>,
+}
+
+/// A live instance: its pool slot, store and bindings.
+struct Live {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    store: Store<StoreState>,
+    gate: bindings::Gate,
 }
 
 impl Plugin {
@@ -871,56 +1138,117 @@ impl Plugin {
 
 impl WarmGate {
     /// Checks one handoff on the live instance, starting one first if there is none.
-    pub fn check(&mut self, handoff: &Handoff) -> CheckReport {
-        let p = &self.plugin.inner;
-        let Pre::Gate(pre) = &p.pre else {
-            return self.plugin.check(handoff);
-        };
-        if p.payload_cap(handoff).is_err() {
-            return self.plugin.check(handoff);
-        }
-        // Instance before running, in the same order as fresh calls: no deadlock.
-        let slot = match self.live.is_none() {
-            true => Some(Permit::acquire(&p.runtime, Kind::Instance)),
-            false => None,
-        };
-        let _running = Permit::acquire(&p.runtime, Kind::Running);
-        let started = Instant::now();
-        if let Some(slot) = slot {
-            let mut store = p.new_store();
-            p.arm(&mut store);
-            match pre.instantiate(&mut store) {
-                Ok(gate) => self.live = Some((slot, store, gate)),
-                Err(e) => {
-                    let cause = p.cause(&e, &store);
-                    let (log, log_truncated) = store.data().log.take();
-                    return CheckReport {
-                        gate: p.name.clone(),
-                        outcome: Outcome::Error(cause),
-                        duration: started.elapsed(),
-                        log,
-                        log_truncated,
-                    };
-                }
+    pub async fn check(&mut self, handoff: &Handoff) -> CheckReport {
+        let task = self.task(handoff);
+        let result = self.plugin.inner.runtime.spawn(task).await;
+        self.finish(result)
+    }
+
+    /// [`check`](Self::check) on this thread, for code that is not async.
+    pub fn check_blocking(&mut self, handoff: &Handoff) -> CheckReport {
+        let task = self.task(handoff);
+        let result = self.plugin.inner.runtime.block_on(task);
+        self.finish(result)
+    }
+
+    fn finish(&mut self, result: Result<(CheckReport, Option<Live>), ErrorCause>) -> CheckReport {
+        match result {
+            Ok((report, live)) => {
+                self.live = live;
+                report
             }
+            Err(cause) => CheckReport::failed(self.plugin.inner.name.clone(), cause),
         }
-        let (_, store, gate) = self.live.as_mut().expect("started above");
-        p.arm(store);
-        let result = gate
-            .call_check(&mut *store, &p.settings, &handoff.into())
-            .map_err(|e| p.cause(&e, store));
-        let duration = started.elapsed();
-        let (log, log_truncated) = store.data().log.take();
-        let outcome = outcome_of(result, &p.limits);
-        if outcome.error().is_some() {
-            self.live = None;
-        }
-        CheckReport {
-            gate: p.name.clone(),
-            outcome,
-            duration,
-            log,
-            log_truncated,
+    }
+
+    fn task(
+        &mut self,
+        handoff: &Handoff,
+    ) -> impl Future<Output = (CheckReport, Option<Live>)> + Send + 'static {
+        let p = self.plugin.inner.clone();
+        let live = self.live.take();
+        let request = p.payload_cap(handoff).map(|()| handoff.into());
+        async move {
+            let handoff: bindings::WitHandoff = match request {
+                Ok(h) => h,
+                Err(cause) => return (p.report(Call::failed(cause)), live),
+            };
+            let Pre::Gate(pre) = &p.pre else {
+                let call = Call::failed(ErrorCause::Host {
+                    message: "this plugin is a router, not a gate".into(),
+                });
+                return (p.report(call), None);
+            };
+            let started = Instant::now();
+            let mut live = match live {
+                Some(live) => live,
+                None => {
+                    let Ok(slot) = p.runtime.instances.clone().acquire_owned().await else {
+                        let call = Call::failed(ErrorCause::Host {
+                            message: "the runtime is shutting down".into(),
+                        });
+                        return (p.report(call), None);
+                    };
+                    let mut store = p.new_store();
+                    let meter = p.arm(&mut store);
+                    let made = Metered::new(pre.instantiate_async(&mut store), meter.clone()).await;
+                    let gate = match made {
+                        Ok(Ok(gate)) => gate,
+                        Ok(Err(error)) => {
+                            let failure = Failure {
+                                instantiating: true,
+                                error,
+                            };
+                            let cause = p.cause(&failure, &store, &meter);
+                            let (log, log_truncated) = store.data().log.take();
+                            let call = Call {
+                                result: Err(cause),
+                                log,
+                                log_truncated,
+                                duration: started.elapsed(),
+                            };
+                            return (p.report(call), None);
+                        }
+                        Err(passed) => {
+                            let call = Call::failed(p.timeout(passed));
+                            return (p.report(call), None);
+                        }
+                    };
+                    Live {
+                        _slot: slot,
+                        store,
+                        gate,
+                    }
+                }
+            };
+            let meter = p.arm(&mut live.store);
+            let called = Metered::new(
+                live.gate.call_check(&mut live.store, &p.settings, &handoff),
+                meter.clone(),
+            )
+            .await;
+            let result = match called {
+                Ok(Ok(verdict)) => Ok(Answer::Verdict(verdict)),
+                Ok(Err(error)) => Err(p.cause(
+                    &Failure {
+                        instantiating: false,
+                        error,
+                    },
+                    &live.store,
+                    &meter,
+                )),
+                Err(passed) => Err(p.timeout(passed)),
+            };
+            live.store.data_mut().meter = None;
+            let (log, log_truncated) = live.store.data().log.take();
+            let report = p.report(Call {
+                result,
+                log,
+                log_truncated,
+                duration: started.elapsed(),
+            });
+            let keep = report.outcome.error().is_none();
+            (report, keep.then_some(live))
         }
     }
 }
@@ -1000,28 +1328,40 @@ fn vet_route(r: Route, limits: &Limits) -> Result<Route, ErrorCause> {
     Ok(r)
 }
 
-/// Runs several gates on one handoff concurrently (one blocking task each) and returns
-/// their reports in the order of `gates`.
+/// Runs several gates on one handoff concurrently (each on the runtime's threads) and
+/// returns their reports in the order of `gates`. Safe to await on any tokio runtime.
 pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> {
-    let handoff = Arc::new(handoff.clone());
     let tasks: Vec<_> = gates
         .iter()
         .map(|gate| {
-            let (gate, handoff) = (gate.clone(), handoff.clone());
-            tokio::task::spawn_blocking(move || gate.check(&handoff))
+            let task = gate.check_task(handoff);
+            gate.inner.runtime.handle().spawn(task)
         })
         .collect();
     let mut reports = Vec::with_capacity(tasks.len());
     for (task, gate) in tasks.into_iter().zip(gates) {
-        reports.push(task.await.unwrap_or_else(|e| CheckReport {
-            gate: gate.name().to_string(),
-            outcome: Outcome::Error(ErrorCause::Trap {
-                message: format!("the host task running the check failed: {e}"),
-            }),
-            duration: Duration::ZERO,
-            log: String::new(),
-            log_truncated: false,
-        }));
+        reports.push(
+            task.await
+                .unwrap_or_else(|e| CheckReport::failed(gate.name().to_string(), host_failure(e))),
+        );
     }
     reports
+}
+
+/// [`check_all`] on this thread, for code that is not async.
+pub fn check_all_blocking(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> {
+    let Some(first) = gates.first() else {
+        return Vec::new();
+    };
+    let task = {
+        let gates = gates.to_vec();
+        let handoff = handoff.clone();
+        async move { check_all(&gates, &handoff).await }
+    };
+    first.inner.runtime.block_on(task).unwrap_or_else(|cause| {
+        gates
+            .iter()
+            .map(|g| CheckReport::failed(g.name().to_string(), cause.clone()))
+            .collect()
+    })
 }

@@ -17,6 +17,9 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{Level, LogHost};
+use super::deadline::Meter;
+use super::limits::{MAX_RANDOM_BYTES, MAX_TABLE_ELEMENTS};
+use super::PoolLimits;
 
 /// The state of one sandboxed call.
 pub(crate) struct StoreState {
@@ -24,10 +27,12 @@ pub(crate) struct StoreState {
     table: ResourceTable,
     pub(crate) limiter: Limiter,
     pub(crate) log: Log,
+    /// The running call's time, read by the epoch callback.
+    pub(crate) meter: Option<Arc<Meter>>,
 }
 
 impl StoreState {
-    pub(crate) fn new(memory_bytes: usize, max_log_bytes: usize) -> Self {
+    pub(crate) fn new(memory_bytes: usize, max_log_bytes: usize, pool: &PoolLimits) -> Self {
         let log = Log::new(max_log_bytes);
         // Deny-all: no preopened directories, no environment, no arguments, no network
         // (the builder's socket check refuses every address), stdin closed.
@@ -37,15 +42,18 @@ impl StoreState {
             .allow_ip_name_lookup(false)
             .allow_tcp(false)
             .allow_udp(false)
+            .max_random_size(MAX_RANDOM_BYTES)
             .build();
         StoreState {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter {
                 memory_bytes,
-                memory_hit: false,
+                last_growth_refused: false,
+                pool: *pool,
             },
             log,
+            meter: None,
         }
     }
 }
@@ -74,14 +82,13 @@ impl LogHost for StoreState {
     }
 }
 
-/// Enforces the per-plugin memory limit and remembers that it did.
+/// Enforces the per-plugin memory limit and remembers whether the latest growth
+/// request was refused (a later successful growth means the plugin coped).
 pub(crate) struct Limiter {
     memory_bytes: usize,
-    pub(crate) memory_hit: bool,
+    pub(crate) last_growth_refused: bool,
+    pool: PoolLimits,
 }
-
-/// Most table elements a plugin may grow a table to.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl ResourceLimiter for Limiter {
     fn memory_growing(
@@ -90,11 +97,8 @@ impl ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory_bytes {
-            self.memory_hit = true;
-            return Ok(false);
-        }
-        Ok(true)
+        self.last_growth_refused = desired > self.memory_bytes;
+        Ok(!self.last_growth_refused)
     }
 
     fn table_growing(
@@ -107,15 +111,15 @@ impl ResourceLimiter for Limiter {
     }
 
     fn instances(&self) -> usize {
-        64
+        self.pool.core_instances_per_plugin as usize
     }
 
     fn memories(&self) -> usize {
-        8
+        self.pool.memories_per_plugin as usize
     }
 
     fn tables(&self) -> usize {
-        64
+        self.pool.tables_per_plugin as usize
     }
 }
 
@@ -146,12 +150,6 @@ impl Log {
         }
         let take = data.len().min(room);
         buf.bytes.extend_from_slice(&data[..take]);
-    }
-
-    /// A copy of the log text so far.
-    pub(crate) fn peek(&self) -> String {
-        let buf = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        String::from_utf8_lossy(&buf.bytes).into_owned()
     }
 
     /// Takes the log text (invalid UTF-8 replaced) and whether it was truncated,

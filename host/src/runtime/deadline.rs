@@ -1,0 +1,222 @@
+//! What a plugin call's deadline measures, and the machinery that enforces it.
+//!
+//! A call's deadline is a budget of **the call's own time**: the CPU time of the
+//! threads while they run the call (its wasm code and every host call it makes) plus
+//! the wall-clock time the call spends waiting on a request of its own (a sleep, a
+//! `poll` on a clock). Time the call spends waiting for a CPU — because the machine is
+//! busy with other work — is not counted, so a well-behaved gate gets the same verdict
+//! on a loaded machine as on an idle one.
+//!
+//! A generous wall-clock **backstop** (see [`super::limits::WALL_BACKSTOP_FACTOR`])
+//! stops a call that has been alive far longer than its deadline however it spent the
+//! time, so a starved or pathological call still ends.
+//!
+//! Two places enforce the budget:
+//! - the engine's epoch callback, run once per [`super::limits::EPOCH_TICK`] while wasm
+//!   runs, interrupts code that computes past its budget;
+//! - [`Metered`], the future wrapping the call, counts CPU time per poll and, while the
+//!   call waits, arms a timer for the budget that is left, so a plugin blocked in a
+//!   host call is stopped at its deadline too.
+//!
+//! This module must not decide what a timeout means: it reports [`DeadlinePassed`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+/// The CPU time the calling thread has used, in nanoseconds.
+pub(crate) fn thread_cpu_nanos() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID is supported
+    // on every Linux and macOS this builds for. On failure `ts` stays zero, which only
+    // makes the call look cheaper; the wall-clock backstop still holds.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts);
+    }
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Which of the two limits ended a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DeadlinePassed {
+    /// The call used its budget of running and waiting time.
+    Budget,
+    /// The call was alive longer than the wall-clock backstop.
+    Backstop,
+}
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeadlinePassed::Budget => f.write_str("the call used up its deadline"),
+            DeadlinePassed::Backstop => f.write_str("the call passed its wall-clock backstop"),
+        }
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
+
+/// The time a call has used, shared by the store's epoch callback and [`Metered`]
+/// (both run on the thread that polls the call, never at once).
+#[derive(Debug)]
+pub(crate) struct Meter {
+    budget_nanos: u64,
+    started: Instant,
+    backstop: Duration,
+    /// Time counted so far, not including the poll in progress.
+    used_nanos: AtomicU64,
+    /// The polling thread's CPU clock when the poll in progress began.
+    poll_cpu_start: AtomicU64,
+    /// Which limit passed, once one has: 0 none, 1 budget, 2 backstop.
+    passed: AtomicU8,
+}
+
+impl Meter {
+    pub(crate) fn new(budget: Duration, backstop: Duration) -> Arc<Meter> {
+        Arc::new(Meter {
+            budget_nanos: budget.as_nanos().min(u64::MAX as u128) as u64,
+            started: Instant::now(),
+            backstop,
+            used_nanos: AtomicU64::new(0),
+            poll_cpu_start: AtomicU64::new(thread_cpu_nanos()),
+            passed: AtomicU8::new(0),
+        })
+    }
+
+    /// Called by the epoch callback while wasm runs: has the call passed a limit?
+    pub(crate) fn check_running(&self) -> Result<(), DeadlinePassed> {
+        let in_poll =
+            thread_cpu_nanos().saturating_sub(self.poll_cpu_start.load(Ordering::Relaxed));
+        let used = self
+            .used_nanos
+            .load(Ordering::Relaxed)
+            .saturating_add(in_poll);
+        self.verdict(used)
+    }
+
+    fn verdict(&self, used: u64) -> Result<(), DeadlinePassed> {
+        let passed = if used >= self.budget_nanos {
+            DeadlinePassed::Budget
+        } else if self.started.elapsed() >= self.backstop {
+            DeadlinePassed::Backstop
+        } else {
+            return Ok(());
+        };
+        let code = match passed {
+            DeadlinePassed::Budget => 1,
+            DeadlinePassed::Backstop => 2,
+        };
+        let _ = self
+            .passed
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+        Err(passed)
+    }
+
+    /// The limit that passed first, if one has.
+    pub(crate) fn passed(&self) -> Option<DeadlinePassed> {
+        match self.passed.load(Ordering::Relaxed) {
+            1 => Some(DeadlinePassed::Budget),
+            2 => Some(DeadlinePassed::Backstop),
+            _ => None,
+        }
+    }
+
+    fn add(&self, nanos: u64) -> u64 {
+        let used = self
+            .used_nanos
+            .load(Ordering::Relaxed)
+            .saturating_add(nanos);
+        self.used_nanos.store(used, Ordering::Relaxed);
+        used
+    }
+
+    /// Wall-clock time the call may still wait before one of its limits passes.
+    fn wait_allowance(&self, used: u64) -> Duration {
+        let budget_left = Duration::from_nanos(self.budget_nanos.saturating_sub(used));
+        let backstop_left = self.backstop.saturating_sub(self.started.elapsed());
+        budget_left.min(backstop_left)
+    }
+}
+
+/// A plugin call, metered: it resolves to the call's output, or to [`DeadlinePassed`]
+/// as soon as the call's time is used up — while it computes (through the epoch
+/// callback) or while it waits (through its own timer, made the first time it waits).
+pub(crate) struct Metered<F> {
+    call: Pin<Box<F>>,
+    meter: Arc<Meter>,
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    waiting_since: Option<Instant>,
+}
+
+impl<F> Metered<F> {
+    pub(crate) fn new(call: F, meter: Arc<Meter>) -> Self {
+        Metered {
+            call: Box::pin(call),
+            meter,
+            timer: None,
+            waiting_since: None,
+        }
+    }
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = Result<F::Output, DeadlinePassed>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let meter = &*this.meter;
+        if let Some(since) = this.waiting_since.take() {
+            let used = meter.add(nanos(since.elapsed()));
+            if let Err(passed) = meter.verdict(used) {
+                return Poll::Ready(Err(passed));
+            }
+        }
+        let cpu_start = thread_cpu_nanos();
+        meter.poll_cpu_start.store(cpu_start, Ordering::Relaxed);
+        let polled = this.call.as_mut().poll(cx);
+        let used = meter.add(thread_cpu_nanos().saturating_sub(cpu_start));
+        if let Poll::Ready(out) = polled {
+            return Poll::Ready(Ok(out));
+        }
+        // The call waits on a request of its own: that time counts, and a timer makes
+        // sure the wait ends when the budget (or the backstop) does.
+        if let Err(passed) = meter.verdict(used) {
+            return Poll::Ready(Err(passed));
+        }
+        let now = Instant::now();
+        let allowance = meter.wait_allowance(used);
+        let until = tokio::time::Instant::from_std(
+            now.checked_add(allowance)
+                .unwrap_or(now + Duration::from_secs(86_400)),
+        );
+        let timer = match &mut this.timer {
+            Some(timer) => {
+                timer.as_mut().reset(until);
+                timer
+            }
+            None => this.timer.insert(Box::pin(tokio::time::sleep_until(until))),
+        };
+        if timer.as_mut().poll(cx).is_ready() {
+            let used = meter.add(nanos(now.elapsed()));
+            return Poll::Ready(Err(meter
+                .verdict(used)
+                .err()
+                .unwrap_or(DeadlinePassed::Budget)));
+        }
+        this.waiting_since = Some(now);
+        Poll::Pending
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
