@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use seam_host::bundle::{Bundle, BundleError, PluginRef, TrustPolicy};
+use seam_bundle::{Bundle, BundleError, PluginRef, TrustPolicy};
 use serde_json::json;
 
 use crate::pipeline::scratch;
@@ -16,7 +16,7 @@ fn source(dir: &Path) -> PathBuf {
     for name in ["max-words", "pii"] {
         std::fs::write(
             src.join(format!("{name}.wasm")),
-            seam_host::std_plugins::get(name).unwrap(),
+            seam_runtime::std_plugins::get(name).unwrap(),
         )
         .unwrap();
     }
@@ -101,7 +101,7 @@ fn a_built_bundle_passes_its_cases_and_inspects() {
     assert_eq!(doc["plugins"][0]["kind"], "gate");
     assert_eq!(
         doc["plugins"][0]["sha256"],
-        seam_host::runtime::cache::sha256_hex(seam_host::std_plugins::get("max-words").unwrap())
+        seam_types::sha256_hex(seam_runtime::std_plugins::get("max-words").unwrap())
     );
     assert!(doc["plugins"][0]["imports"]
         .as_array()
@@ -383,7 +383,7 @@ fn archive_entries_that_escape_or_are_too_big_are_refused() {
     // An archive over the size cap is refused before it is read.
     let big = dir.join("huge.seam");
     let f = std::fs::File::create(&big).unwrap();
-    f.set_len(seam_host::bundle::MAX_ARCHIVE_BYTES + 1).unwrap();
+    f.set_len(seam_bundle::MAX_ARCHIVE_BYTES + 1).unwrap();
     assert_eq!(
         Bundle::open(&big).unwrap_err().to_string(),
         format!(

@@ -422,16 +422,12 @@ fn interactive_review_annotates_decides_and_resumes() {
     let pipeline = dir.join("pipeline.toml").display().to_string();
     assert_eq!(seam(&["run", &pipeline, "--ledger", &ledger]).0, 3);
     assert_eq!(seam(&["run", &pipeline, "--ledger", &ledger]).0, 3);
-    let l = seam_host::ledger::Ledger::open(std::path::Path::new(&ledger)).unwrap();
+    let l = seam_ledger::Ledger::open(std::path::Path::new(&ledger)).unwrap();
     let mut input = std::io::Cursor::new("x\nn four words is fine\na\nr\n");
     let mut out = Vec::new();
-    let code = seam_host::cli::review::interactive(
-        &l,
-        std::path::Path::new(&ledger),
-        &mut input,
-        &mut out,
-    )
-    .unwrap();
+    let code =
+        seam_cli::review::interactive(&l, std::path::Path::new(&ledger), &mut input, &mut out)
+            .unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("payload:\n  one two three four\n"), "{out}");
     assert!(out.contains("answer a, r, n TEXT, s or q\n"), "{out}");

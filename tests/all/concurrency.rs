@@ -1,8 +1,8 @@
 //! Many checks at once: hostile plugins next to good ones never spoil a good verdict.
 
-use seam_host::runtime::{Limits, Outcome};
-use seam_host::types::Handoff;
+use seam_runtime::{Limits, Outcome};
 use seam_test_artifacts as fixtures;
+use seam_types::Handoff;
 use serde_json::json;
 
 use crate::{fixture, gate};
@@ -93,8 +93,8 @@ fn a_saturated_machine_does_not_make_a_real_gate_time_out() {
     });
     let gate = crate::runtime()
         .load(
-            &seam_host::runtime::PluginSource::standard("json-schema").unwrap(),
-            seam_host::types::PluginKind::Gate,
+            &seam_runtime::standard("json-schema").unwrap(),
+            seam_types::PluginKind::Gate,
             &json!({ "schema": schema }),
             Limits {
                 deadline_ms: 20,

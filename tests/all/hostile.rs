@@ -1,9 +1,9 @@
 //! Hostile plugins: each is stopped, contained and reported as an error verdict that
 //! names the plugin and the cause, and the host carries on. One module per fixture.
 
-use seam_host::runtime::{ErrorCause, Limits, Outcome};
-use seam_host::types::Handoff;
+use seam_runtime::{ErrorCause, Limits, Outcome};
 use seam_test_artifacts as fixtures;
+use seam_types::Handoff;
 use serde_json::json;
 
 use crate::fixture;
@@ -79,7 +79,7 @@ mod infinite_loop {
 
     #[test]
     fn runs_out_of_fuel_when_metered() {
-        let runtime = seam_host::runtime::Runtime::new(seam_host::runtime::RuntimeConfig {
+        let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
             fuel_metering: true,
             cache: None,
             max_instances: 4,
@@ -87,7 +87,7 @@ mod infinite_loop {
         })
         .unwrap();
         let source =
-            seam_host::runtime::PluginSource::file(std::path::Path::new(fixtures::INFINITE_LOOP))
+            seam_runtime::PluginSource::file(std::path::Path::new(fixtures::INFINITE_LOOP))
                 .unwrap();
         let limits = Limits {
             fuel: Some(1_000_000),
@@ -95,12 +95,7 @@ mod infinite_loop {
             ..Limits::default()
         };
         let gate = runtime
-            .load(
-                &source,
-                seam_host::types::PluginKind::Gate,
-                &json!({}),
-                limits,
-            )
+            .load(&source, seam_types::PluginKind::Gate, &json!({}), limits)
             .unwrap();
         let report = gate.check_blocking(&Handoff::text("x"));
         assert_eq!(
@@ -381,7 +376,7 @@ mod plugin_error {
 
 mod forbidden_import {
     use super::*;
-    use seam_host::runtime::{LoadError, PluginSource};
+    use seam_runtime::{LoadError, PluginSource};
 
     #[test]
     fn is_refused_at_load_naming_the_import() {
@@ -389,7 +384,7 @@ mod forbidden_import {
         let err = crate::runtime()
             .load(
                 &source,
-                seam_host::types::PluginKind::Gate,
+                seam_types::PluginKind::Gate,
                 &json!({}),
                 Limits::default(),
             )
@@ -425,11 +420,11 @@ mod counter {
 }
 
 /// A runtime of its own with a fresh compile cache, to see what it writes.
-fn runtime_with_cache(name: &str) -> (seam_host::runtime::Runtime, std::path::PathBuf) {
+fn runtime_with_cache(name: &str) -> (seam_runtime::Runtime, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(format!("seam-cache-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let runtime = seam_host::runtime::Runtime::new(seam_host::runtime::RuntimeConfig {
-        cache: Some(seam_host::runtime::Cache::new(&dir)),
+    let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
+        cache: Some(seam_runtime::Cache::new(&dir)),
         max_instances: 4,
         ..Default::default()
     })
@@ -441,8 +436,8 @@ fn files_in(dir: &std::path::Path) -> usize {
     std::fs::read_dir(dir).map_or(0, |d| d.count())
 }
 
-fn load_err(path: &str, kind: seam_host::types::PluginKind) -> seam_host::runtime::LoadError {
-    let source = seam_host::runtime::PluginSource::file(std::path::Path::new(path)).unwrap();
+fn load_err(path: &str, kind: seam_types::PluginKind) -> seam_runtime::LoadError {
+    let source = seam_runtime::PluginSource::file(std::path::Path::new(path)).unwrap();
     crate::runtime()
         .load(&source, kind, &json!({}), Limits::default())
         .err()
@@ -452,7 +447,7 @@ fn load_err(path: &str, kind: seam_host::types::PluginKind) -> seam_host::runtim
 mod sleeper {
     use super::*;
 
-    fn sleeper() -> seam_host::runtime::Plugin {
+    fn sleeper() -> seam_runtime::Plugin {
         fixture(fixtures::SLEEPER, json!({}), Limits::default())
     }
 
@@ -513,14 +508,11 @@ mod sleeper {
 
 mod sleeper_describe {
     use super::*;
-    use seam_host::runtime::LoadError;
+    use seam_runtime::LoadError;
 
     #[test]
     fn sleeping_in_describe_fails_the_load_at_the_deadline() {
-        let err = load_err(
-            fixtures::SLEEPER_DESCRIBE,
-            seam_host::types::PluginKind::Gate,
-        );
+        let err = load_err(fixtures::SLEEPER_DESCRIBE, seam_types::PluginKind::Gate);
         assert!(
             matches!(&err, LoadError::Describe { cause, .. } if *cause == timeout(100)),
             "{err:?}"
@@ -538,12 +530,12 @@ mod sleeper_router {
     #[test]
     fn sleeping_in_route_is_stopped_at_the_deadline() {
         let source =
-            seam_host::runtime::PluginSource::file(std::path::Path::new(fixtures::SLEEPER_ROUTER))
+            seam_runtime::PluginSource::file(std::path::Path::new(fixtures::SLEEPER_ROUTER))
                 .unwrap();
         let router = crate::runtime()
             .load(
                 &source,
-                seam_host::types::PluginKind::Router,
+                seam_types::PluginKind::Router,
                 &json!({}),
                 Limits::default(),
             )
@@ -556,7 +548,7 @@ mod sleeper_router {
 mod host_hog {
     use super::*;
 
-    fn hog() -> seam_host::runtime::Plugin {
+    fn hog() -> seam_runtime::Plugin {
         fixture(fixtures::HOST_HOG, json!({}), Limits::default())
     }
 
@@ -621,11 +613,11 @@ mod copes_with_oom {
 
 mod contract_0_2 {
     use super::*;
-    use seam_host::runtime::{LoadError, PluginSource};
+    use seam_runtime::{LoadError, PluginSource};
 
     #[test]
     fn a_component_for_an_unsupported_contract_is_refused_naming_both_versions() {
-        let err = load_err(fixtures::CONTRACT_0_2, seam_host::types::PluginKind::Gate);
+        let err = load_err(fixtures::CONTRACT_0_2, seam_types::PluginKind::Gate);
         assert!(
             matches!(&err, LoadError::UnsupportedContract { found, supported, .. }
                 if found == "0.2.0" && supported == "0.1.0"),
@@ -647,7 +639,7 @@ mod contract_0_2 {
             assert!(runtime
                 .load(
                     &source,
-                    seam_host::types::PluginKind::Gate,
+                    seam_types::PluginKind::Gate,
                     &json!({}),
                     Limits::default()
                 )
@@ -664,7 +656,7 @@ mod contract_0_2 {
         runtime
             .load(
                 &source,
-                seam_host::types::PluginKind::Gate,
+                seam_types::PluginKind::Gate,
                 &json!({}),
                 Limits::default(),
             )

@@ -3,8 +3,8 @@
 
 use std::borrow::Cow;
 
-use seam_host::runtime::{Cache, Limits, LoadError, PluginSource, SettingsProblem};
-use seam_host::types::PluginKind;
+use seam_runtime::{Cache, Limits, LoadError, PluginSource, SettingsProblem};
+use seam_types::PluginKind;
 use serde_json::{json, Value};
 
 use crate::runtime;
@@ -69,7 +69,7 @@ fn a_broken_component_is_a_compile_error() {
 #[test]
 fn a_router_loaded_as_a_gate_is_refused() {
     let err = load(
-        &PluginSource::standard("verdict-router").unwrap(),
+        &seam_runtime::standard("verdict-router").unwrap(),
         PluginKind::Gate,
         json!({}),
     );
@@ -82,7 +82,7 @@ fn a_router_loaded_as_a_gate_is_refused() {
 #[test]
 fn a_gate_loaded_as_a_router_is_refused() {
     let err = load(
-        &PluginSource::standard("max-words").unwrap(),
+        &seam_runtime::standard("max-words").unwrap(),
         PluginKind::Router,
         json!({}),
     );
@@ -99,7 +99,7 @@ fn a_gate_loaded_as_a_router_is_refused() {
 #[test]
 fn invalid_settings_point_at_the_offending_setting() {
     let err = load(
-        &PluginSource::standard("max-words").unwrap(),
+        &seam_runtime::standard("max-words").unwrap(),
         PluginKind::Gate,
         json!({"max_words": "forty"}),
     );
@@ -119,7 +119,7 @@ fn invalid_settings_point_at_the_offending_setting() {
 #[test]
 fn unknown_and_missing_settings_are_refused() {
     let err = load(
-        &PluginSource::standard("contains").unwrap(),
+        &seam_runtime::standard("contains").unwrap(),
         PluginKind::Gate,
         json!({"require": ["$89"]}),
     );
@@ -143,7 +143,7 @@ fn unknown_and_missing_settings_are_refused() {
 #[test]
 fn a_json_schema_setting_that_is_not_a_schema_is_refused_at_load() {
     let err = load(
-        &PluginSource::standard("json-schema").unwrap(),
+        &seam_runtime::standard("json-schema").unwrap(),
         PluginKind::Gate,
         json!({"schema": {"type": 12}}),
     );
@@ -156,7 +156,7 @@ fn a_json_schema_setting_that_is_not_a_schema_is_refused_at_load() {
 #[test]
 fn an_invalid_regex_is_an_error_verdict_naming_the_pattern() {
     let gate = crate::gate("regex", json!({"must_match": ["("]}));
-    let report = gate.check_blocking(&seam_host::types::Handoff::text("x"));
+    let report = gate.check_blocking(&seam_types::Handoff::text("x"));
     let cause = report.outcome.error().unwrap().to_string();
     assert!(
         cause.starts_with("returned an error, saying: \"pattern `(` is not a valid regex"),
@@ -172,7 +172,7 @@ fn a_memory_limit_over_the_ceiling_is_refused() {
     };
     let err = runtime()
         .load(
-            &PluginSource::standard("max-words").unwrap(),
+            &seam_runtime::standard("max-words").unwrap(),
             PluginKind::Gate,
             &json!({}),
             limits,
@@ -193,7 +193,7 @@ fn a_fuel_budget_without_metering_is_refused() {
     };
     let err = runtime()
         .load(
-            &PluginSource::standard("max-words").unwrap(),
+            &seam_runtime::standard("max-words").unwrap(),
             PluginKind::Gate,
             &json!({}),
             limits,
@@ -209,21 +209,21 @@ fn a_fuel_budget_without_metering_is_refused() {
 
 #[test]
 fn a_missing_file_is_a_read_error_naming_it() {
-    let err = PluginSource::resolve("no/such/gate.wasm").unwrap_err();
+    let err = seam_runtime::resolve("no/such/gate.wasm").unwrap_err();
     assert!(
         err.to_string()
             .starts_with("could not read plugin `gate` from no/such/gate.wasm:"),
         "{err}"
     );
-    let err = PluginSource::resolve("max-wordz").unwrap_err();
+    let err = seam_runtime::resolve("max-wordz").unwrap_err();
     assert!(err.to_string().contains("standard plugins: ban-list, brand-voice, contains, json-schema, max-words, pii, regex, verdict-router"), "{err}");
 }
 
 #[test]
 fn every_standard_plugin_describes_itself() {
-    for name in seam_host::std_plugins::names() {
+    for name in seam_runtime::std_plugins::names() {
         let (info, digest) = runtime()
-            .describe(&PluginSource::standard(name).unwrap(), Limits::default())
+            .describe(&seam_runtime::standard(name).unwrap(), Limits::default())
             .unwrap();
         assert_eq!(info.name, name);
         assert_eq!(info.version, "0.1.0");
@@ -244,8 +244,8 @@ fn the_compile_cache_is_reused_and_survives_damage() {
     let _ = std::fs::remove_dir_all(&dir);
     let cache = Cache::new(&dir);
     let engine = wasmtime::Engine::default();
-    let bytes = seam_host::std_plugins::get("max-words").unwrap();
-    let digest = seam_host::runtime::cache::sha256_hex(bytes);
+    let bytes = seam_runtime::std_plugins::get("max-words").unwrap();
+    let digest = seam_types::sha256_hex(bytes);
     let (_, cached) = cache.load_or_compile(&engine, &digest, bytes).unwrap();
     assert!(!cached, "first load compiles");
     let (_, cached) = cache.load_or_compile(&engine, &digest, bytes).unwrap();
@@ -262,7 +262,7 @@ fn the_compile_cache_is_reused_and_survives_damage() {
 
 #[test]
 fn fuel_metering_without_a_budget_runs_the_gate_unmetered() {
-    let runtime = seam_host::runtime::Runtime::new(seam_host::runtime::RuntimeConfig {
+    let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
         fuel_metering: true,
         cache: None,
         max_instances: 4,
@@ -271,19 +271,19 @@ fn fuel_metering_without_a_budget_runs_the_gate_unmetered() {
     .unwrap();
     let gate = runtime
         .load(
-            &PluginSource::standard("max-words").unwrap(),
+            &seam_runtime::standard("max-words").unwrap(),
             PluginKind::Gate,
             &json!({"max_words": 3}),
             Limits::default(),
         )
         .unwrap();
-    let report = gate.check_blocking(&seam_host::types::Handoff::text("one two"));
+    let report = gate.check_blocking(&seam_types::Handoff::text("one two"));
     assert!(report.outcome.passed(), "{:?}", report.outcome);
 }
 
 #[test]
 fn a_fuel_budget_of_zero_is_refused_at_load() {
-    let runtime = seam_host::runtime::Runtime::new(seam_host::runtime::RuntimeConfig {
+    let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
         fuel_metering: true,
         cache: None,
         max_instances: 4,
@@ -292,7 +292,7 @@ fn a_fuel_budget_of_zero_is_refused_at_load() {
     .unwrap();
     let err = runtime
         .load(
-            &PluginSource::standard("max-words").unwrap(),
+            &seam_runtime::standard("max-words").unwrap(),
             PluginKind::Gate,
             &json!({}),
             Limits {
@@ -310,10 +310,10 @@ fn a_fuel_budget_of_zero_is_refused_at_load() {
 
 #[test]
 fn a_deadline_outside_its_range_is_refused_at_load() {
-    for deadline_ms in [0, seam_host::runtime::limits::MAX_DEADLINE_MS + 1, u64::MAX] {
+    for deadline_ms in [0, seam_runtime::limits::MAX_DEADLINE_MS + 1, u64::MAX] {
         let err = runtime()
             .load(
-                &PluginSource::standard("max-words").unwrap(),
+                &seam_runtime::standard("max-words").unwrap(),
                 PluginKind::Gate,
                 &json!({}),
                 Limits {

@@ -13,8 +13,8 @@ mod std_plugins;
 
 use std::sync::OnceLock;
 
-use seam_host::runtime::{Cache, Limits, Plugin, PluginSource, Runtime, RuntimeConfig};
-use seam_host::types::PluginKind;
+use seam_runtime::{Cache, Limits, Plugin, PluginSource, Runtime, RuntimeConfig};
+use seam_types::PluginKind;
 use serde_json::Value;
 
 /// A runtime shared by the tests, with its compile cache in the system temp dir.
@@ -36,7 +36,7 @@ pub fn test_cache_dir() -> std::path::PathBuf {
 /// A standard gate with settings and default limits.
 pub fn gate(name: &str, settings: Value) -> Plugin {
     let source =
-        PluginSource::standard(name).unwrap_or_else(|| panic!("no standard plugin {name}"));
+        seam_runtime::standard(name).unwrap_or_else(|| panic!("no standard plugin {name}"));
     runtime()
         .load(&source, PluginKind::Gate, &settings, Limits::default())
         .unwrap_or_else(|e| panic!("loading {name}: {e}"))
@@ -63,7 +63,7 @@ pub fn seam(args: &[&str]) -> (u8, String, String) {
     let argv = std::iter::once("seam")
         .chain(args.iter().copied())
         .map(Into::into);
-    let code = seam_host::cli::main(argv, &mut out, &mut err);
+    let code = seam_cli::main(argv, &mut out, &mut err);
     (
         code,
         String::from_utf8(out).unwrap(),

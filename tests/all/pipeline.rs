@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use seam_host::ledger::Ledger;
-use seam_host::pipeline::{decide_review, Pipeline, RunOutcome, RunStatus, Runner, Silent};
+use seam_ledger::Ledger;
+use seam_pipeline::{decide_review, Pipeline, RunOutcome, RunStatus, Runner, Silent};
 use serde_json::{json, Value};
 
 use crate::http::Server;

@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
-use seam_host::feedback::{self, ExportFilter, Shape};
-use seam_host::ledger::Ledger;
-use seam_host::pipeline::decide_review;
-use seam_host::report::{self, Filter};
+use seam_ledger::feedback::{self, ExportFilter, Shape};
+use seam_ledger::report::{self, Filter};
+use seam_ledger::Ledger;
+use seam_pipeline::decide_review;
 use serde_json::{json, Value};
 
 use crate::pipeline::{load, run, scratch};
@@ -48,8 +48,7 @@ fn known_ledger(dir: &Path) -> Ledger {
     )
     .unwrap();
     decide_review(&ledger, reviews[1].id, false, "bo", Some("too long"), None).unwrap();
-    let runner =
-        seam_host::pipeline::Runner::new(&escalating, &ledger, &seam_host::pipeline::Silent);
+    let runner = seam_pipeline::Runner::new(&escalating, &ledger, &seam_pipeline::Silent);
     runner.resume(&a.run_id).unwrap();
     runner.resume(&b.run_id).unwrap();
     ledger

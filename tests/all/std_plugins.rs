@@ -1,8 +1,8 @@
 //! The standard plugins, run through the real host: exact verdicts, findings, spans,
 //! fixes, scores and routes.
 
-use seam_host::runtime::{check_all, Limits, PluginSource};
-use seam_host::types::{Finding, GateVerdict, Handoff, PluginKind, Route, Severity, Span, Verdict};
+use seam_runtime::{check_all, Limits};
+use seam_types::{Finding, GateVerdict, Handoff, PluginKind, Route, Severity, Span, Verdict};
 use serde_json::json;
 
 use crate::{gate, runtime};
@@ -154,7 +154,7 @@ fn brand_voice_scores_deterministically() {
 
 #[test]
 fn verdict_router_routes_by_rules() {
-    let source = PluginSource::standard("verdict-router").unwrap();
+    let source = seam_runtime::standard("verdict-router").unwrap();
     let settings = json!({"rules": [
         {"gate": "pii", "outcome": "failed", "route": "human"},
         {"score_below": 0.8, "route": "retry", "reason": "quality too low"}
@@ -194,7 +194,7 @@ fn verdict_router_routes_by_rules() {
 
 #[test]
 fn a_payload_over_the_cap_is_an_error_verdict_without_running_the_plugin() {
-    let source = PluginSource::standard("max-words").unwrap();
+    let source = seam_runtime::standard("max-words").unwrap();
     let limits = Limits {
         max_payload_bytes: 10,
         ..Limits::default()

@@ -2,7 +2,7 @@
 //! test binary, one path constant per fixture and `foreach_fixture!`, which the tests
 //! use to make an untested fixture a compile error.
 
-#[path = "../../host/build-support/wasm.rs"]
+#[path = "../../host/runtime/build-support/wasm.rs"]
 mod wasm;
 
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ fn main() {
     wasm::watch(&fixtures);
     wasm::watch(&root.join("guest-sdk"));
     wasm::watch(&root.join("wit"));
-    println!("cargo:rerun-if-changed=../../host/build-support/wasm.rs");
+    println!("cargo:rerun-if-changed=../../host/runtime/build-support/wasm.rs");
     let built = wasm::build_workspace(&fixtures, &root);
     let mut code = String::new();
     let mut names = Vec::new();

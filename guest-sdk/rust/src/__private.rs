@@ -1,0 +1,168 @@
+//! Glue between the SDK's types and the generated `wit-bindgen` bindings. Not public API:
+//! the export macros are the only users.
+
+pub use wit_bindgen;
+
+/// Bindings of the `gate` world. Its export macro is `__export_gate_world!`.
+#[allow(clippy::too_many_arguments)]
+pub mod gate {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "gate",
+        pub_export_macro: true,
+        export_macro_name: "__export_gate_world",
+        default_bindings_module: "seam_guest::__private::gate",
+        runtime_path: "seam_guest::__private::wit_bindgen::rt",
+    });
+    pub use self::seam::plugin::types::{Finding, GateVerdict, PluginKind, Route, Severity, Span};
+}
+
+/// Bindings of the `router` world; the shared interfaces come from [`gate`].
+pub mod router {
+    wit_bindgen::generate!({
+        path: "../../wit",
+        world: "router",
+        pub_export_macro: true,
+        export_macro_name: "__export_router_world",
+        default_bindings_module: "seam_guest::__private::router",
+        runtime_path: "seam_guest::__private::wit_bindgen::rt",
+        with: {
+            "seam:plugin/types@0.1.0": super::gate::seam::plugin::types,
+            "seam:plugin/host@0.1.0": super::gate::seam::plugin::host,
+        },
+    });
+}
+
+use crate::{Gate, Router};
+
+fn info(
+    name: &str,
+    version: &str,
+    kind: gate::PluginKind,
+    description: &str,
+    schema: serde_json::Value,
+) -> gate::PluginInfo {
+    gate::PluginInfo {
+        name: name.to_string(),
+        version: version.to_string(),
+        kind,
+        description: description.to_string(),
+        settings_schema: schema.to_string(),
+    }
+}
+
+pub fn describe_gate<G: Gate>(version: &str) -> gate::PluginInfo {
+    info(
+        G::NAME,
+        version,
+        gate::PluginKind::Gate,
+        G::DESCRIPTION,
+        crate::settings_schema::<G::Settings>(),
+    )
+}
+
+pub fn describe_router<R: Router>(version: &str) -> gate::PluginInfo {
+    info(
+        R::NAME,
+        version,
+        gate::PluginKind::Router,
+        R::DESCRIPTION,
+        crate::settings_schema::<R::Settings>(),
+    )
+}
+
+pub fn check<G: Gate>(settings: String, handoff: gate::Handoff) -> Result<gate::Verdict, String> {
+    let settings: G::Settings = crate::parse_settings(&settings)?;
+    let handoff = crate::Handoff::from_wit(handoff)?;
+    G::check(&settings, &handoff).map(Into::into)
+}
+
+pub fn route<R: Router>(
+    settings: String,
+    handoff: gate::Handoff,
+    verdicts: Vec<gate::GateVerdict>,
+) -> Result<gate::Route, String> {
+    let settings: R::Settings = crate::parse_settings(&settings)?;
+    let handoff = crate::Handoff::from_wit(handoff)?;
+    let verdicts: Vec<crate::GateVerdict> = verdicts.into_iter().map(Into::into).collect();
+    R::route(&settings, &handoff, &verdicts).map(|r| gate::Route {
+        target: r.target,
+        reason: r.reason,
+    })
+}
+
+impl From<crate::Verdict> for gate::Verdict {
+    fn from(v: crate::Verdict) -> Self {
+        gate::Verdict {
+            passed: v.passed,
+            score: v.score,
+            findings: v.findings.into_iter().map(Into::into).collect(),
+            fix: v.fix,
+        }
+    }
+}
+
+impl From<crate::Finding> for gate::Finding {
+    fn from(f: crate::Finding) -> Self {
+        gate::Finding {
+            code: f.code,
+            message: f.message,
+            path: f.path,
+            span: f.span.map(|s| gate::Span {
+                start: s.start,
+                end: s.end,
+            }),
+            severity: match f.severity {
+                crate::Severity::Info => gate::Severity::Info,
+                crate::Severity::Warning => gate::Severity::Warning,
+                crate::Severity::Error => gate::Severity::Error,
+            },
+        }
+    }
+}
+
+impl From<gate::GateVerdict> for crate::GateVerdict {
+    fn from(g: gate::GateVerdict) -> Self {
+        let v = g.verdict;
+        crate::GateVerdict {
+            gate: g.gate,
+            verdict: crate::Verdict {
+                passed: v.passed,
+                score: v.score,
+                findings: v
+                    .findings
+                    .into_iter()
+                    .map(|f| crate::Finding {
+                        code: f.code,
+                        message: f.message,
+                        path: f.path,
+                        span: f.span.map(|s| crate::Span {
+                            start: s.start,
+                            end: s.end,
+                        }),
+                        severity: match f.severity {
+                            gate::Severity::Info => crate::Severity::Info,
+                            gate::Severity::Warning => crate::Severity::Warning,
+                            gate::Severity::Error => crate::Severity::Error,
+                        },
+                    })
+                    .collect(),
+                fix: v.fix,
+            },
+        }
+    }
+}
+
+/// Writes a log line through the host import (wasm only).
+#[cfg(target_arch = "wasm32")]
+pub fn host_log(level: crate::log::Level, message: &str) {
+    use gate::seam::plugin::host::{log, Level};
+    let level = match level {
+        crate::log::Level::Trace => Level::Trace,
+        crate::log::Level::Debug => Level::Debug,
+        crate::log::Level::Info => Level::Info,
+        crate::log::Level::Warn => Level::Warn,
+        crate::log::Level::Error => Level::Error,
+    };
+    log(level, message);
+}

@@ -1,0 +1,380 @@
+//! `seam bundle build | inspect | test | sign | verify` and `seam keygen`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+
+use seam_bundle::{self as bundle, Bundle, TrustPolicy};
+
+use super::{EngineArgs, Exit, Format};
+
+/// Arguments of `seam bundle`.
+#[derive(Args, Debug)]
+pub struct BundleArgs {
+    #[command(subcommand)]
+    command: BundleCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum BundleCommand {
+    /// Build a bundle from a source folder (its bundle.toml names the built components).
+    Build {
+        /// The source folder.
+        dir: PathBuf,
+        /// Where to write it (default: NAME-VERSION.seam in the current folder; a path
+        /// without the .seam extension is written as a directory).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Show a bundle's plugins, kinds, versions, schemas, digests, imports and signatures.
+    Inspect {
+        bundle: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Run the bundle's test cases through the real host.
+    Test {
+        bundle: PathBuf,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Sign the bundle's manifest (which pins every file) with a secret key.
+    Sign {
+        bundle: PathBuf,
+        /// The secret key file (from `seam keygen`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Check digests and signatures; exit 0 only when the bundle may be loaded.
+    Verify {
+        bundle: PathBuf,
+        #[command(flatten)]
+        trust: TrustArgs,
+    },
+}
+
+/// Who is trusted.
+#[derive(Args, Debug, Clone, Default)]
+pub struct TrustArgs {
+    /// A trusted public key (`seam-ed25519-public:HEX` or a .pub file); repeatable.
+    #[arg(long = "trusted-key", value_name = "KEY")]
+    pub trusted_keys: Vec<String>,
+    /// Refuse bundles without a valid signature by a trusted key (implied by
+    /// --trusted-key).
+    #[arg(long)]
+    pub require_signature: bool,
+}
+
+impl TrustArgs {
+    pub fn policy(&self) -> Result<TrustPolicy> {
+        let trusted_keys = self
+            .trusted_keys
+            .iter()
+            .map(|k| bundle::parse_public_key(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TrustPolicy {
+            require_signature: self.require_signature || !trusted_keys.is_empty(),
+            trusted_keys,
+        })
+    }
+}
+
+/// Arguments of `seam keygen`.
+#[derive(Args, Debug)]
+pub struct KeygenArgs {
+    /// Writes PREFIX.key (secret; keep it private) and PREFIX.pub.
+    #[arg(long, value_name = "PREFIX")]
+    out: PathBuf,
+}
+
+pub fn keygen(args: KeygenArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
+    let secret = args.out.with_extension("key");
+    let public = args.out.with_extension("pub");
+    if secret.exists() {
+        bail!("{} exists; refusing to overwrite a key", secret.display());
+    }
+    let (s, p) = bundle::generate_key()?;
+    write_private(&secret, &s)?;
+    std::fs::write(&public, format!("{p}\n"))
+        .with_context(|| format!("writing {}", public.display()))?;
+    writeln!(
+        out,
+        "secret key: {} (keep it private)\npublic key: {}\n{p}",
+        secret.display(),
+        public.display()
+    )?;
+    Ok(Exit::Passed)
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(f, "{text}")?;
+    Ok(())
+}
+
+pub fn run(args: BundleArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
+    match args.command {
+        BundleCommand::Build {
+            dir,
+            out: dest,
+            engine,
+        } => {
+            let runtime = engine.runtime()?;
+            let built = seam_pipeline::bundles::build(&dir, &runtime)?;
+            let m = &built.manifest.bundle;
+            let dest =
+                dest.unwrap_or_else(|| PathBuf::from(format!("{}-{}.seam", m.name, m.version)));
+            built.save(&dest)?;
+            writeln!(out, "built {} {} → {}", m.name, m.version, dest.display())?;
+            for p in &built.manifest.plugins {
+                writeln!(
+                    out,
+                    "  {:<16} {:<6} {:<8} sha256 {}",
+                    p.name, p.kind, p.version, p.sha256
+                )?;
+            }
+            writeln!(
+                out,
+                "  {} test cases; manifest sha256 {}",
+                built.manifest.cases.len(),
+                built.digest()
+            )?;
+            Ok(Exit::Passed)
+        }
+        BundleCommand::Inspect {
+            bundle: path,
+            trust,
+            format,
+        } => {
+            let b = Bundle::open(&path)?;
+            let policy = trust.policy()?;
+            let files = b.verify_files();
+            let signatures = b.signature_status(&policy);
+            let runtime = EngineArgs::default().runtime()?;
+            let mut plugins = Vec::new();
+            for p in &b.manifest.plugins {
+                let imports = match b.plugin(&p.name) {
+                    Ok((_, source)) if files.is_ok() => {
+                        runtime.imports(&source).unwrap_or_default()
+                    }
+                    _ => Vec::new(),
+                };
+                let schema: serde_json::Value =
+                    serde_json::from_str(&p.settings_schema).unwrap_or_default();
+                plugins.push(serde_json::json!({
+                    "name": p.name, "kind": p.kind, "version": p.version, "file": p.file,
+                    "sha256": p.sha256, "description": p.description, "settings_schema": schema,
+                    "imports": imports,
+                }));
+            }
+            if format == Format::Json {
+                let doc = serde_json::json!({
+                    "bundle": b.manifest.bundle, "sha256": b.digest(), "plugins": plugins,
+                    "cases": b.manifest.cases.len(),
+                    "files": files.as_ref().map(|_| "ok".to_string()).unwrap_or_else(|e| e.to_string()),
+                    "signatures": signatures,
+                });
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+                return Ok(Exit::Passed);
+            }
+            let m = &b.manifest.bundle;
+            writeln!(out, "{} {}  {}", m.name, m.version, m.description)?;
+            if !m.authors.is_empty() || !m.license.is_empty() {
+                writeln!(
+                    out,
+                    "  authors: {}  license: {}",
+                    m.authors.join(", "),
+                    m.license
+                )?;
+            }
+            writeln!(out, "  manifest sha256 {}", b.digest())?;
+            match &files {
+                Ok(()) => writeln!(out, "  files: every digest matches")?,
+                Err(e) => writeln!(out, "  files: {e}")?,
+            }
+            for p in &plugins {
+                writeln!(
+                    out,
+                    "\n  {} {} ({})  {}",
+                    p["name"].as_str().unwrap_or(""),
+                    p["version"].as_str().unwrap_or(""),
+                    p["kind"].as_str().unwrap_or(""),
+                    p["description"].as_str().unwrap_or("")
+                )?;
+                writeln!(
+                    out,
+                    "    file {}  sha256 {}",
+                    p["file"].as_str().unwrap_or(""),
+                    p["sha256"].as_str().unwrap_or("")
+                )?;
+                let imports: Vec<&str> = p["imports"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|i| i.as_str()).collect())
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "    imports: {}",
+                    if imports.is_empty() {
+                        "(not read)".to_string()
+                    } else {
+                        imports.join(", ")
+                    }
+                )?;
+                let props: Vec<&str> = p["settings_schema"]["properties"]
+                    .as_object()
+                    .map(|o| o.keys().map(String::as_str).collect())
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "    settings: {}",
+                    if props.is_empty() {
+                        "none".to_string()
+                    } else {
+                        props.join(", ")
+                    }
+                )?;
+            }
+            writeln!(out, "\n  {} test cases", b.manifest.cases.len())?;
+            if signatures.is_empty() {
+                writeln!(out, "  signatures: none")?;
+            }
+            for s in &signatures {
+                let state = match (s.valid, s.trusted) {
+                    (false, _) => "INVALID (the manifest changed after signing)",
+                    (true, true) => "valid, trusted",
+                    (true, false) => "valid, key not trusted here",
+                };
+                writeln!(out, "  signature by {}: {state}", s.key)?;
+            }
+            Ok(Exit::Passed)
+        }
+        BundleCommand::Test {
+            bundle: path,
+            engine,
+        } => {
+            let b = Bundle::open(&path)?;
+            let runtime = engine.runtime()?;
+            let results = seam_pipeline::bundles::run_cases(&b, &runtime)?;
+            writeln!(out, "running {} cases of {}", results.len(), b.label())?;
+            for r in &results {
+                writeln!(
+                    out,
+                    "case {}/{} ... {}",
+                    r.plugin,
+                    r.name,
+                    if r.passed { "ok" } else { "FAILED" }
+                )?;
+                for p in &r.problems {
+                    writeln!(out, "    {p}")?;
+                }
+            }
+            let failed = results.iter().filter(|r| !r.passed).count();
+            writeln!(out, "\n{} passed, {failed} failed", results.len() - failed)?;
+            Ok(if failed == 0 {
+                Exit::Passed
+            } else {
+                Exit::Rejected
+            })
+        }
+        BundleCommand::Sign { bundle: path, key } => {
+            let mut b = Bundle::open(&path)?;
+            b.verify_files()?;
+            let key = bundle::read_secret_key(&key)?;
+            let sig = b.sign(&key)?;
+            writeln!(out, "signed {} by {}", b.label(), sig.key)?;
+            Ok(Exit::Passed)
+        }
+        BundleCommand::Verify {
+            bundle: path,
+            trust,
+        } => {
+            let b = Bundle::open(&path)?;
+            let policy = trust.policy()?;
+            b.verify(&policy)?;
+            let trusted = b
+                .signature_status(&policy)
+                .into_iter()
+                .filter(|s| s.valid && s.trusted)
+                .count();
+            writeln!(
+                out,
+                "{}: every digest matches; {trusted} trusted signature(s)",
+                b.label()
+            )?;
+            Ok(Exit::Passed)
+        }
+    }
+}
+
+/// Where `BUNDLE/PLUGIN` references are looked up, for `check`, `route` and `describe`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SearchArgs {
+    /// A folder holding bundles (folders and .seam archives); repeatable. Also
+    /// $SEAM_BUNDLE_PATH.
+    #[arg(long = "bundle-path", value_name = "DIR")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+impl SearchArgs {
+    /// The plugin `spec` names: a bundle reference (checked), a standard plugin or a file.
+    pub fn source(&self, spec: &str) -> Result<seam_runtime::PluginSource> {
+        let Some(r) = bundle::PluginRef::parse(spec) else {
+            return Ok(seam_runtime::resolve(spec)?);
+        };
+        let r = r?;
+        let mut paths = self.paths.clone();
+        paths.extend(bundle::env_paths());
+        let resolver = bundle::Resolver {
+            paths,
+            policy: self.trust.policy()?,
+            lock: None,
+        };
+        let (_, source) = resolver.source(&r)?;
+        Ok(source)
+    }
+}
+
+/// Arguments of `seam lock`.
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// The pipeline whose bundles to pin.
+    #[arg(value_name = "PIPELINE.toml")]
+    pipeline: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// Writes PIPELINE.lock pinning the digest of every bundle the pipeline loads.
+pub fn lock(args: LockArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
+    let runtime = args.engine.runtime()?;
+    let pipeline = seam_pipeline::Pipeline::load_with(&args.pipeline, &runtime, false)?;
+    let path = pipeline.lock_path();
+    let lock = bundle::Lock {
+        bundles: pipeline.bundles.clone(),
+    };
+    lock.write(&path)?;
+    writeln!(
+        out,
+        "wrote {} ({} bundles)",
+        path.display(),
+        lock.bundles.len()
+    )?;
+    for b in &lock.bundles {
+        writeln!(out, "  {} {}  sha256 {}", b.name, b.version, b.sha256)?;
+    }
+    Ok(Exit::Passed)
+}

@@ -1,0 +1,203 @@
+//! `seam report` and `seam feedback export`: what the ledger says about reliability, and
+//! the judged candidates as training or retrieval data.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand, ValueEnum};
+
+use seam_ledger::feedback::{self, ExportFilter, Shape};
+use seam_ledger::report::{self, Filter};
+use seam_ledger::{now_ms, Ledger};
+
+use super::run::LedgerArgs;
+use super::{Exit, Format};
+
+/// Which runs to look at.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only this pipeline.
+    #[arg(long)]
+    pipeline: Option<String>,
+    /// Only this run.
+    #[arg(long)]
+    run: Option<String>,
+    /// Only runs started within this long before now (e.g. 30m, 24h, 7d) or since
+    /// this time (unix milliseconds).
+    #[arg(long, value_name = "DURATION|MS")]
+    since: Option<String>,
+    /// Only runs started before this time (unix milliseconds) or this long ago.
+    #[arg(long, value_name = "DURATION|MS")]
+    until: Option<String>,
+}
+
+/// `30m`, `24h`, `7d`, `90s` before now, or a unix time in milliseconds.
+fn time_arg(spec: &str, flag: &str) -> Result<i64> {
+    if let Ok(ms) = spec.parse::<i64>() {
+        return Ok(ms);
+    }
+    let (n, unit) = spec.split_at(spec.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| {
+        anyhow::anyhow!(
+            "--{flag} {spec}: give a duration like 30m, 24h or 7d, or unix milliseconds"
+        )
+    })?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => bail!("--{flag} {spec}: the unit must be s, m, h or d (e.g. 24h)"),
+    };
+    Ok(now_ms() - n * ms)
+}
+
+impl FilterArgs {
+    fn filter(&self) -> Result<Filter> {
+        Ok(Filter {
+            pipeline: self.pipeline.clone(),
+            run: self.run.clone(),
+            since_ms: self
+                .since
+                .as_deref()
+                .map(|s| time_arg(s, "since"))
+                .transpose()?,
+            until_ms: self
+                .until
+                .as_deref()
+                .map(|s| time_arg(s, "until"))
+                .transpose()?,
+        })
+    }
+}
+
+fn open(ledger: &LedgerArgs) -> Result<(Ledger, PathBuf)> {
+    let path = ledger.path(None);
+    if !path.exists() {
+        bail!(
+            "no ledger at {}; pass --ledger FILE (the one `seam run` printed)",
+            path.display()
+        );
+    }
+    Ok((Ledger::open(&path)?, path))
+}
+
+/// Arguments of `seam report`.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(flatten)]
+    ledger: LedgerArgs,
+    /// Terminal tables (default) or one JSON document (docs/report.md).
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Also write a self-contained HTML page with charts to FILE.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+}
+
+pub fn run(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
+    let (ledger, path) = open(&args.ledger)?;
+    let report = report::build(&ledger, &args.filter.filter()?)?;
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
+        Format::Pretty => {
+            if report.pipelines.is_empty() {
+                writeln!(out, "no runs in {} match", path.display())?;
+            } else {
+                out.write_all(report::render_text(&report).as_bytes())?;
+            }
+        }
+    }
+    if let Some(file) = &args.html {
+        let title = format!("seam reliability report — {}", path.display());
+        std::fs::write(file, report::render_html(&report, &title))
+            .with_context(|| format!("writing {}", file.display()))?;
+        if args.format == Format::Pretty {
+            writeln!(out, "\nHTML report: {}", file.display())?;
+        }
+    }
+    Ok(Exit::Passed)
+}
+
+/// Arguments of `seam feedback`.
+#[derive(Args, Debug)]
+pub struct FeedbackArgs {
+    #[command(subcommand)]
+    command: FeedbackCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum FeedbackCommand {
+    /// Write judged candidates as JSONL (stdout, or --out FILE).
+    Export(ExportArgs),
+}
+
+/// The JSONL shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ShapeArg {
+    /// One line per judged candidate, with its verdicts and any human decision.
+    Records,
+    /// One line per (rejected, chosen) pair for the same run and seam.
+    Pairs,
+}
+
+/// Only accepted or only rejected candidates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Decision {
+    Accepted,
+    Rejected,
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    #[arg(long, value_enum, default_value = "records")]
+    shape: ShapeArg,
+    /// Only candidates this gate judged.
+    #[arg(long)]
+    gate: Option<String>,
+    /// Only accepted or rejected candidates (records).
+    #[arg(long, value_enum)]
+    decision: Option<Decision>,
+    #[command(flatten)]
+    filter: FilterArgs,
+    #[command(flatten)]
+    ledger: LedgerArgs,
+    /// Write to FILE instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+pub fn feedback(args: FeedbackArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
+    let FeedbackCommand::Export(a) = args.command;
+    let (ledger, _) = open(&a.ledger)?;
+    let filter = ExportFilter {
+        runs: a.filter.filter()?,
+        gate: a.gate.clone(),
+        decision: a.decision.map(|d| match d {
+            Decision::Accepted => "accepted".to_string(),
+            Decision::Rejected => "rejected".to_string(),
+        }),
+    };
+    let shape = match a.shape {
+        ShapeArg::Records => Shape::Records,
+        ShapeArg::Pairs => Shape::Pairs,
+    };
+    match &a.out {
+        Some(file) => {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(file)
+                    .with_context(|| format!("creating {}", file.display()))?,
+            );
+            let n = feedback::export(&ledger, &filter, shape, &mut f)?;
+            f.flush()?;
+            writeln!(out, "wrote {n} lines to {}", file.display())?;
+        }
+        None => {
+            feedback::export(&ledger, &filter, shape, out)?;
+        }
+    }
+    Ok(Exit::Passed)
+}

@@ -1,0 +1,368 @@
+//! `seam run`: run inputs through a pipeline, printing each step and seam as it happens.
+//! Also `seam demo` (the headphone example, offline) and the shared run printer.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use serde_json::Value;
+
+use seam_ledger::Ledger;
+use seam_pipeline::{Event, Observer, Pipeline, RunOutcome, RunStatus, Runner};
+use seam_runtime::Outcome;
+
+use super::{json_arg, EngineArgs, Exit, Format};
+
+/// Arguments of `seam run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The pipeline file (TOML; see docs/pipeline.md).
+    #[arg(value_name = "PIPELINE.toml")]
+    pipeline: PathBuf,
+    /// The run's input: JSON inline or @FILE (default `null`).
+    #[arg(long, value_name = "JSON|@FILE", conflicts_with_all = ["input_file", "resume"])]
+    input: Option<String>,
+    /// Many inputs, one JSON value per line; they run concurrently.
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    input_file: Option<PathBuf>,
+    /// Continue a recorded run (after a review decision, or a crash).
+    #[arg(long, value_name = "RUN")]
+    resume: Option<String>,
+    /// Most runs at once with --input-file (default: the pipeline's `concurrency`, 4).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    #[command(flatten)]
+    ledger: LedgerArgs,
+    /// Output format: pretty lines as the run goes, or JSON outcomes at the end.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    #[command(flatten)]
+    runtime: EngineArgs,
+}
+
+/// Where the ledger is.
+#[derive(Args, Debug, Clone)]
+pub struct LedgerArgs {
+    /// The ledger file (default: the pipeline's `ledger`, else $SEAM_LEDGER, else
+    /// ./seam-ledger.db).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub ledger: Option<PathBuf>,
+}
+
+impl LedgerArgs {
+    /// The ledger path: the flag, else the pipeline's, else $SEAM_LEDGER, else the default.
+    pub fn path(&self, pipeline: Option<&Pipeline>) -> PathBuf {
+        self.ledger
+            .clone()
+            .or_else(|| pipeline.and_then(|p| p.ledger.clone()))
+            .or_else(|| {
+                std::env::var_os("SEAM_LEDGER")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+            })
+            .unwrap_or_else(|| PathBuf::from("seam-ledger.db"))
+    }
+}
+
+/// The exit code for a set of outcomes: 2 if any failed, else 1 if any was rejected,
+/// else 3 if any waits for a person, else 0.
+pub fn exit_for(outcomes: &[RunOutcome]) -> Exit {
+    let has = |s| outcomes.iter().any(|o| o.status == s);
+    if has(RunStatus::Failed) {
+        Exit::Error
+    } else if has(RunStatus::Rejected) {
+        Exit::Rejected
+    } else if has(RunStatus::Waiting) {
+        Exit::Waiting
+    } else {
+        Exit::Passed
+    }
+}
+
+pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
+    let runtime = args.runtime.runtime()?;
+    let pipeline = Pipeline::load(&args.pipeline, &runtime)?;
+    let ledger_path = args.ledger.path(Some(&pipeline));
+    let ledger = Ledger::open(&ledger_path)?;
+    let inputs: Vec<Value> = match (&args.input, &args.input_file) {
+        (_, Some(file)) => read_jsonl(file)?,
+        (Some(spec), None) => vec![json_arg(spec, "input")?],
+        (None, None) => vec![Value::Null],
+    };
+    let concurrency = args.concurrency.unwrap_or(pipeline.concurrency).max(1);
+    let printer = Printer::new(out, args.format == Format::Pretty, inputs.len() > 1);
+    let outcomes = execute(
+        &pipeline,
+        &ledger,
+        &printer,
+        args.resume.as_deref(),
+        inputs,
+        concurrency,
+    )?;
+    let out = printer.into_inner();
+    finish(out, args.format, &outcomes, &ledger_path)
+}
+
+/// Runs (or resumes), with at most `concurrency` runs
+/// at once, and returns their outcomes in input order.
+pub fn execute(
+    pipeline: &Pipeline,
+    ledger: &Ledger,
+    observer: &dyn Observer,
+    resume: Option<&str>,
+    inputs: Vec<Value>,
+    concurrency: usize,
+) -> Result<Vec<RunOutcome>> {
+    let runner = Runner::new(pipeline, ledger, observer);
+    if let Some(run_id) = resume {
+        return Ok(vec![runner.resume(run_id)?]);
+    }
+    let queue = Mutex::new(inputs.into_iter().enumerate());
+    let results = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..concurrency {
+            s.spawn(|| loop {
+                let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
+                let Some((i, input)) = next else { break };
+                let outcome = runner.start(input);
+                results
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((i, outcome));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
+    results.sort_by_key(|(i, _)| *i);
+    results
+        .into_iter()
+        .map(|(_, r)| r.map_err(anyhow::Error::from))
+        .collect()
+}
+
+fn finish(
+    out: &mut (dyn Write + Send),
+    format: Format,
+    outcomes: &[RunOutcome],
+    ledger: &Path,
+) -> Result<Exit> {
+    let exit = exit_for(outcomes);
+    match format {
+        Format::Json => {
+            let doc = if outcomes.len() == 1 {
+                serde_json::to_value(&outcomes[0])?
+            } else {
+                serde_json::to_value(outcomes)?
+            };
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        Format::Pretty => {
+            if outcomes.len() > 1 {
+                let count = |s| outcomes.iter().filter(|o| o.status == s).count();
+                writeln!(
+                    out,
+                    "\n{} runs: {} completed, {} rejected, {} waiting, {} failed",
+                    outcomes.len(),
+                    count(RunStatus::Completed),
+                    count(RunStatus::Rejected),
+                    count(RunStatus::Waiting),
+                    count(RunStatus::Failed)
+                )?;
+            }
+            if outcomes.iter().any(|o| o.status == RunStatus::Waiting) {
+                writeln!(
+                    out,
+                    "waiting for review: seam review list --ledger {0}; then seam review accept|reject ID --ledger {0}",
+                    ledger.display()
+                )?;
+            }
+            writeln!(out, "ledger: {}", ledger.display())?;
+        }
+    }
+    Ok(exit)
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading inputs from {}", path.display()))?;
+    let mut inputs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value = serde_json::from_str(line).map_err(|e| {
+            anyhow::anyhow!(
+                "{}:{}:{}: not a JSON value: {e}",
+                path.display(),
+                n + 1,
+                e.column()
+            )
+        })?;
+        inputs.push(value);
+    }
+    if inputs.is_empty() {
+        bail!(
+            "{} holds no inputs (one JSON value per line)",
+            path.display()
+        );
+    }
+    Ok(inputs)
+}
+
+/// Prints a run's events as lines, with a transient progress line on stderr when that
+/// is a terminal.
+pub struct Printer<'w> {
+    out: Mutex<&'w mut (dyn Write + Send)>,
+    pretty: bool,
+    prefix_runs: bool,
+    progress: bool,
+}
+
+impl<'w> Printer<'w> {
+    pub fn new(out: &'w mut (dyn Write + Send), pretty: bool, prefix_runs: bool) -> Self {
+        Printer {
+            out: Mutex::new(out),
+            pretty,
+            prefix_runs,
+            progress: pretty && std::io::stderr().is_terminal(),
+        }
+    }
+
+    pub fn into_inner(self) -> &'w mut (dyn Write + Send) {
+        self.out.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn lines(&self, run_id: &str, event: &Event) -> Vec<String> {
+        let short = |s: &str| -> String {
+            let s = s.replace('\n', " ");
+            if s.chars().count() > 160 {
+                format!("{}…", s.chars().take(160).collect::<String>())
+            } else {
+                s
+            }
+        };
+        match event {
+            Event::Started { input } => vec![format!(
+                "▶ run {run_id}  input: {}",
+                short(&input.to_string())
+            )],
+            Event::Resumed {
+                status,
+                pipeline_changed,
+            } => {
+                let mut lines = vec![format!("▶ run {run_id} resumed ({})", status.as_str())];
+                if *pipeline_changed {
+                    lines.push(
+                        "  note: the pipeline file changed since this run started; it goes on with the file as it is now"
+                            .into(),
+                    );
+                }
+                lines
+            }
+            Event::StepStarted { .. } => vec![],
+            Event::StepDone {
+                step,
+                attempt,
+                duration,
+            } => {
+                vec![format!(
+                    "  step {step} (attempt {attempt}): ok in {} ms",
+                    duration.as_millis()
+                )]
+            }
+            Event::StepFailed { failure } => vec![format!("  {failure}")],
+            Event::Seam { from, to, results } => {
+                let mut lines = vec![format!("  seam {from} → {to}")];
+                for r in results.iter() {
+                    let label = if r.gate == r.plugin {
+                        r.gate.clone()
+                    } else {
+                        format!("{} ({})", r.gate, r.plugin)
+                    };
+                    match &r.report.outcome {
+                        Outcome::Verdict(v) => {
+                            let mark = if v.passed { "✓" } else { "✗" };
+                            let score = v
+                                .score
+                                .map(|s| format!("  score {s:.2}"))
+                                .unwrap_or_default();
+                            lines.push(format!("    {mark} {label}{score}"));
+                            for f in &v.findings {
+                                lines.push(format!("        {}  {}", f.code, short(&f.message)));
+                            }
+                        }
+                        Outcome::Error(cause) => {
+                            lines.push(format!("    ! {label}  error: {cause}"))
+                        }
+                    }
+                }
+                lines
+            }
+            Event::Decision {
+                decided_by,
+                target,
+                reason,
+            } => {
+                vec![format!("    → {target}  ({decided_by}: {})", short(reason))]
+            }
+            Event::Waiting { review_id, reason } => {
+                vec![format!(
+                    "⏸ waiting for review {review_id}: {}",
+                    short(reason)
+                )]
+            }
+            Event::Finished {
+                status,
+                reason,
+                output,
+            } => {
+                let mut line = format!("■ {}", status.as_str());
+                if let Some(r) = reason {
+                    line.push_str(&format!(": {}", short(r)));
+                }
+                if let Some(o) = output {
+                    line.push_str(&format!("  output: {}", short(&o.to_string())));
+                }
+                vec![line]
+            }
+        }
+    }
+}
+
+impl Observer for Printer<'_> {
+    fn event(&self, run_id: &str, event: &Event) {
+        if !self.pretty {
+            return;
+        }
+        if self.progress {
+            let mut err = std::io::stderr();
+            match event {
+                Event::StepStarted { step, attempt } => {
+                    let _ = write!(err, "\r\x1b[K  … running step {step} (attempt {attempt})");
+                }
+                _ => {
+                    let _ = write!(err, "\r\x1b[K");
+                }
+            }
+            let _ = err.flush();
+        }
+        let lines = self.lines(run_id, event);
+        if lines.is_empty() {
+            return;
+        }
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        for line in lines {
+            let _ = if self.prefix_runs {
+                writeln!(
+                    out,
+                    "[{}] {line}",
+                    &run_id[run_id.len().saturating_sub(6)..]
+                )
+            } else {
+                writeln!(out, "{line}")
+            };
+        }
+    }
+}

@@ -1,0 +1,1272 @@
+//! Running a pipeline: steps, then at every seam the output schema (layer 1), the gates
+//! (layer 3) and the router or the gates' policies (layer 2), every event written to
+//! the ledger (layer 4) in the same transaction that moves the run's cursor.
+//!
+//! A run is a loop over its cursor: run a step, check a seam, wait for a review. The
+//! cursor is stored with every record, so a run stopped at any point (a human gate, a
+//! crash, `kill -9`) continues from the ledger with `resume`, without repeating a step
+//! or a seam that was recorded.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::adapters::{self, StepFailure, StepInput};
+use super::config::{Adapter, Next, OnError, Pipeline, Policy};
+use seam_ledger::{now_ms, tx, HandoffRow, Ledger, LedgerError, ReviewRow};
+use seam_runtime::{check_all_blocking, CheckReport, Outcome};
+use seam_types::{Finding, GateVerdict, Handoff, Severity, Verdict};
+
+/// Where a run continues; stored as JSON in the ledger with every record.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "phase", rename_all = "kebab-case")]
+enum Cursor {
+    /// Run `step` (attempt `attempt`) on `payload`, with `feedback` from the last seam.
+    Step {
+        step: String,
+        attempt: u32,
+        payload: Value,
+        feedback: Vec<Value>,
+    },
+    /// Check the seam after the recorded handoff.
+    Seam { handoff_id: i64, fixes: u32 },
+    /// Wait for a person's decision on the review (`attempt`: of a human step).
+    Review {
+        review_id: i64,
+        #[serde(default = "first_attempt")]
+        attempt: u32,
+    },
+    /// The run is over.
+    End,
+}
+
+fn first_attempt() -> u32 {
+    1
+}
+
+/// A step execution that produced an output, as the ledger records it.
+struct Finished<'a> {
+    step: &'a str,
+    attempt: u32,
+    adapter: &'a str,
+    input: &'a str,
+    output: &'a str,
+    exit_code: Option<i32>,
+    stderr_tail: Option<&'a str>,
+    started_at: i64,
+    duration_ms: i64,
+}
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    Running,
+    /// Paused for a person (`seam review`).
+    Waiting,
+    Completed,
+    Rejected,
+    /// A step, plugin or limit failed; the reason says which.
+    Failed,
+}
+
+impl RunStatus {
+    /// The status as stored in the ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Waiting => "waiting",
+            RunStatus::Completed => "completed",
+            RunStatus::Rejected => "rejected",
+            RunStatus::Failed => "failed",
+        }
+    }
+
+    fn parse(s: &str) -> RunStatus {
+        match s {
+            "waiting" => RunStatus::Waiting,
+            "completed" => RunStatus::Completed,
+            "rejected" => RunStatus::Rejected,
+            "failed" => RunStatus::Failed,
+            _ => RunStatus::Running,
+        }
+    }
+}
+
+/// How a run ended (or paused).
+#[derive(Debug, Clone, Serialize)]
+pub struct RunOutcome {
+    pub run_id: String,
+    pub status: RunStatus,
+    /// The payload that came out of the last step, for a completed run.
+    pub output: Option<Value>,
+    pub reason: Option<String>,
+}
+
+/// One gate's result at a seam: a plugin gate's report, or the output-schema check.
+pub struct GateResult {
+    pub gate: String,
+    pub plugin: String,
+    pub digest: String,
+    pub report: CheckReport,
+    pub policy: Policy,
+    pub on_error: OnError,
+}
+
+/// What happened, as it happens, for people watching a run.
+pub enum Event<'a> {
+    Started {
+        input: &'a Value,
+    },
+    /// `pipeline_changed`: the file differs from the one the run started with.
+    Resumed {
+        status: RunStatus,
+        pipeline_changed: bool,
+    },
+    StepStarted {
+        step: &'a str,
+        attempt: u32,
+    },
+    StepDone {
+        step: &'a str,
+        attempt: u32,
+        duration: Duration,
+    },
+    StepFailed {
+        failure: &'a StepFailure,
+    },
+    Seam {
+        from: &'a str,
+        to: &'a str,
+        results: &'a [GateResult],
+    },
+    Decision {
+        decided_by: &'a str,
+        target: &'a str,
+        reason: &'a str,
+    },
+    Waiting {
+        review_id: i64,
+        reason: &'a str,
+    },
+    Finished {
+        status: RunStatus,
+        reason: Option<&'a str>,
+        output: Option<&'a Value>,
+    },
+}
+
+/// Receives a run's events (the CLI prints them). Called from the run's thread.
+pub trait Observer: Sync {
+    fn event(&self, run_id: &str, event: &Event);
+}
+
+/// An observer that ignores everything.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn event(&self, _: &str, _: &Event) {}
+}
+
+/// Why a run could not go on at all (as opposed to ending rejected or failed, which is
+/// an outcome and is recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("run `{run}` has {status} and cannot be resumed")]
+    Finished { run: String, status: String },
+    #[error("run `{run}` belongs to pipeline `{found}`, not `{expected}`; resume it with its own pipeline file ({file})")]
+    OtherPipeline {
+        run: String,
+        found: String,
+        expected: String,
+        file: String,
+    },
+    #[error("run `{run}` cannot continue with this pipeline file: {reason}")]
+    Mismatch { run: String, reason: String },
+    #[error("run `{run}` was moved on by another process meanwhile; nothing was recorded twice (see `seam review list` or the ledger for where it is)")]
+    Conflict { run: String },
+    #[error("review {review} is {status}, not pending: it was decided already")]
+    AlreadyDecided { review: i64, status: String },
+}
+
+/// Runs pipelines against one ledger.
+pub struct Runner<'a> {
+    pipeline: &'a Pipeline,
+    ledger: &'a Ledger,
+    observer: &'a dyn Observer,
+}
+
+enum Decision {
+    Next(Next),
+    Done,
+    Retry {
+        feedback: Vec<Value>,
+    },
+    Fix {
+        gate: String,
+        payload: String,
+    },
+    Escalate {
+        reason: String,
+        findings: Vec<Value>,
+    },
+    Route(String),
+    Reject(String),
+    Fail(String),
+}
+
+impl Decision {
+    fn target(&self) -> String {
+        match self {
+            Decision::Next(next) => next.label(),
+            Decision::Route(s) => s.clone(),
+            Decision::Done => "done".into(),
+            Decision::Retry { .. } => "retry".into(),
+            Decision::Fix { gate, .. } => format!("fix:{gate}"),
+            Decision::Escalate { .. } => "human".into(),
+            Decision::Reject(_) => "reject".into(),
+            Decision::Fail(_) => "error".into(),
+        }
+    }
+}
+
+fn finding_json(gate: &str, f: &Finding) -> Value {
+    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
+    v["gate"] = json!(gate);
+    v
+}
+
+fn summary(results: &[&GateResult]) -> String {
+    results
+        .iter()
+        .map(|r| match &r.report.outcome {
+            Outcome::Verdict(v) => {
+                let first = v
+                    .findings
+                    .iter()
+                    .find(|f| f.severity == Severity::Error)
+                    .or(v.findings.first());
+                match first {
+                    Some(f) => format!("{} failed ({}: {})", r.gate, f.code, f.message),
+                    None => format!("{} failed", r.gate),
+                }
+            }
+            Outcome::Error(cause) => format!("{} could not answer ({cause})", r.gate),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The handoff the plugins see, from its record.
+fn handoff_of(pipeline: &str, run_id: &str, h: &HandoffRow) -> Handoff {
+    Handoff {
+        pipeline: pipeline.to_string(),
+        run_id: run_id.to_string(),
+        from_step: h.from_step.clone(),
+        to_step: h.to_step.clone(),
+        attempt: h.attempt,
+        payload: h.payload.clone(),
+        context: h.context.clone(),
+    }
+}
+
+/// A new run identifier: time-ordered, unique across processes.
+fn new_run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    format!("run-{:011x}-{:06x}", now_ms(), h.finish() & 0xff_ffff)
+}
+
+impl<'a> Runner<'a> {
+    /// A runner for `pipeline` writing to `ledger`. A run is driven on the calling
+    /// thread; the gates of a seam run concurrently on the seam runtime's threads.
+    pub fn new(pipeline: &'a Pipeline, ledger: &'a Ledger, observer: &'a dyn Observer) -> Self {
+        Runner {
+            pipeline,
+            ledger,
+            observer,
+        }
+    }
+
+    /// Starts a run with `input` and drives it until it ends or waits for a person.
+    pub fn start(&self, input: Value) -> Result<RunOutcome, RunError> {
+        let id = new_run_id();
+        let p = self.pipeline;
+        let cursor = Cursor::Step {
+            step: p.steps[0].name.clone(),
+            attempt: 1,
+            payload: Value::Null,
+            feedback: Vec::new(),
+        };
+        let cursor_text = serde_json::to_string(&cursor).expect("cursor serializes");
+        self.ledger.write("the new run", |t| {
+            tx::insert_run(
+                t,
+                &id,
+                &p.name,
+                &p.file.display().to_string(),
+                &p.digest,
+                &input.to_string(),
+                &cursor_text,
+            )
+        })?;
+        self.observer.event(&id, &Event::Started { input: &input });
+        self.drive(&id, &input, cursor, cursor_text)
+    }
+
+    /// Continues a recorded run from where it stopped.
+    pub fn resume(&self, run_id: &str) -> Result<RunOutcome, RunError> {
+        let row = self.ledger.run(run_id)?;
+        if row.pipeline != self.pipeline.name {
+            return Err(RunError::OtherPipeline {
+                run: run_id.into(),
+                found: row.pipeline,
+                expected: self.pipeline.name.clone(),
+                file: row.pipeline_file,
+            });
+        }
+        let status = RunStatus::parse(&row.status);
+        if matches!(
+            status,
+            RunStatus::Completed | RunStatus::Rejected | RunStatus::Failed
+        ) {
+            let why = row.reason.map(|r| format!(" ({r})")).unwrap_or_default();
+            return Err(RunError::Finished {
+                run: run_id.into(),
+                status: format!("{}{why}", row.status),
+            });
+        }
+        let cursor: Cursor = serde_json::from_str(&row.cursor).map_err(|e| RunError::Mismatch {
+            run: run_id.into(),
+            reason: format!("its recorded position is unreadable: {e}"),
+        })?;
+        let input: Value = serde_json::from_str(&row.input).unwrap_or(Value::Null);
+        let pipeline_changed = row.pipeline_digest != self.pipeline.digest;
+        self.observer.event(
+            run_id,
+            &Event::Resumed {
+                status,
+                pipeline_changed,
+            },
+        );
+        self.drive(run_id, &input, cursor, row.cursor)
+    }
+
+    fn finish(
+        &self,
+        id: &str,
+        status: RunStatus,
+        output: Option<Value>,
+        reason: Option<String>,
+    ) -> RunOutcome {
+        self.observer.event(
+            id,
+            &Event::Finished {
+                status,
+                reason: reason.as_deref(),
+                output: output.as_ref(),
+            },
+        );
+        RunOutcome {
+            run_id: id.to_string(),
+            status,
+            output,
+            reason,
+        }
+    }
+
+    fn end(
+        &self,
+        id: &str,
+        at: &str,
+        status: RunStatus,
+        output: Option<Value>,
+        reason: Option<String>,
+    ) -> Result<RunOutcome, RunError> {
+        let end = serde_json::to_string(&Cursor::End).expect("cursor serializes");
+        let out_text = output.as_ref().map(Value::to_string);
+        self.ledger.write("the end of the run", |t| {
+            tx::update_run(
+                t,
+                id,
+                at,
+                status.as_str(),
+                &end,
+                out_text.as_deref(),
+                reason.as_deref(),
+            )
+        })?;
+        Ok(self.finish(id, status, output, reason))
+    }
+
+    /// Drives the run from `cursor`, which the ledger records as the text `at`.
+    fn drive(
+        &self,
+        id: &str,
+        input: &Value,
+        mut cursor: Cursor,
+        mut at: String,
+    ) -> Result<RunOutcome, RunError> {
+        loop {
+            let step = match cursor {
+                Cursor::Step {
+                    step,
+                    attempt,
+                    payload,
+                    feedback,
+                } => self.step(id, &at, input, &step, attempt, payload, feedback),
+                Cursor::Seam { handoff_id, fixes } => self.seam(id, &at, handoff_id, fixes),
+                Cursor::Review { review_id, attempt } => {
+                    self.after_review(id, &at, review_id, attempt)
+                }
+                Cursor::End => {
+                    let row = self.ledger.run(id)?;
+                    return Ok(RunOutcome {
+                        run_id: id.into(),
+                        status: RunStatus::parse(&row.status),
+                        output: row.output.and_then(|o| serde_json::from_str(&o).ok()),
+                        reason: row.reason,
+                    });
+                }
+            };
+            // The ledger refuses a move from a position the run is no longer at.
+            let step = step.map_err(|e| match e {
+                RunError::Ledger(LedgerError::Write {
+                    source: rusqlite::Error::QueryReturnedNoRows,
+                    ..
+                }) => RunError::Conflict { run: id.into() },
+                other => other,
+            })?;
+            match step {
+                Ok(next) => {
+                    at = serde_json::to_string(&next).expect("cursor serializes");
+                    cursor = next;
+                }
+                Err(outcome) => return Ok(outcome),
+            }
+        }
+    }
+
+    /// Runs one step; `Ok(Err(outcome))` when the run stops (failed or waiting).
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        id: &str,
+        at: &str,
+        input: &Value,
+        name: &str,
+        attempt: u32,
+        payload: Value,
+        feedback: Vec<Value>,
+    ) -> Result<Result<Cursor, RunOutcome>, RunError> {
+        let p = self.pipeline;
+        let Some(step) = p.step(name) else {
+            return Err(RunError::Mismatch {
+                run: id.into(),
+                reason: format!("it was about to run step `{name}`, which this file does not have"),
+            });
+        };
+        let done = self.ledger.step_runs(id)?.len() as u32;
+        if done >= p.max_step_runs {
+            let reason = format!(
+                "the run has executed {done} steps, the most allowed (max_step_runs); check the routes for a loop"
+            );
+            return self
+                .end(id, at, RunStatus::Failed, None, Some(reason))
+                .map(Err);
+        }
+        if let Adapter::Human { instructions } = &step.adapter {
+            let reason = if instructions.is_empty() {
+                format!("step `{name}` is done by a person")
+            } else {
+                instructions.clone()
+            };
+            let findings = Value::Array(feedback).to_string();
+            let payload_text = payload.to_string();
+            let review_id = self.ledger.write("a review for a human step", |t| {
+                let rid = tx::insert_review(
+                    t,
+                    id,
+                    None,
+                    name,
+                    "human-step",
+                    &payload_text,
+                    &findings,
+                    &reason,
+                )?;
+                let cursor = serde_json::to_string(&Cursor::Review {
+                    review_id: rid,
+                    attempt,
+                })
+                .expect("cursor");
+                tx::update_run(t, id, at, "waiting", &cursor, None, None)?;
+                Ok(rid)
+            })?;
+            self.observer.event(
+                id,
+                &Event::Waiting {
+                    review_id,
+                    reason: &reason,
+                },
+            );
+            return Ok(Err(RunOutcome {
+                run_id: id.into(),
+                status: RunStatus::Waiting,
+                output: None,
+                reason: Some(reason),
+            }));
+        }
+        let step_input = StepInput {
+            run_id: id.into(),
+            pipeline: p.name.clone(),
+            step: name.into(),
+            attempt,
+            input: input.clone(),
+            payload,
+            feedback,
+        };
+        let input_text = serde_json::to_string(&step_input).expect("step input serializes");
+        self.observer.event(
+            id,
+            &Event::StepStarted {
+                step: name,
+                attempt,
+            },
+        );
+        let started_at = now_ms();
+        let clock = Instant::now();
+        let result = adapters::run(step, &step_input);
+        let duration = clock.elapsed();
+        let ms = duration.as_millis() as i64;
+        let kind = step.adapter.kind();
+        match result {
+            Err(failure) => {
+                let reason = failure.to_string();
+                let end = serde_json::to_string(&Cursor::End).expect("cursor");
+                self.ledger.write("a failed step", |t| {
+                    tx::insert_step_run(
+                        t,
+                        id,
+                        name,
+                        attempt,
+                        kind,
+                        &input_text,
+                        None,
+                        Some(&failure.message),
+                        failure.exit_code,
+                        Some(&failure.stderr_tail),
+                        started_at,
+                        ms,
+                    )?;
+                    tx::update_run(t, id, at, "failed", &end, None, Some(&reason))
+                })?;
+                self.observer
+                    .event(id, &Event::StepFailed { failure: &failure });
+                Ok(Err(self.finish(id, RunStatus::Failed, None, Some(reason))))
+            }
+            Ok(out) => {
+                let output_text = out.output.to_string();
+                let handoff_id = self.record_finished(
+                    id,
+                    at,
+                    &Finished {
+                        step: name,
+                        attempt,
+                        adapter: kind,
+                        input: &input_text,
+                        output: &output_text,
+                        exit_code: out.exit_code,
+                        stderr_tail: Some(&out.stderr_tail),
+                        started_at,
+                        duration_ms: ms,
+                    },
+                )?;
+                self.observer.event(
+                    id,
+                    &Event::StepDone {
+                        step: name,
+                        attempt,
+                        duration,
+                    },
+                );
+                Ok(Ok(Cursor::Seam {
+                    handoff_id,
+                    fixes: 0,
+                }))
+            }
+        }
+    }
+
+    /// Checks the seam after handoff `handoff_id` and applies the decision.
+    fn seam(
+        &self,
+        id: &str,
+        at: &str,
+        handoff_id: i64,
+        fixes: u32,
+    ) -> Result<Result<Cursor, RunOutcome>, RunError> {
+        let p = self.pipeline;
+        let h = self.ledger.handoff(handoff_id)?;
+        if p.step(&h.from_step).is_none() {
+            return Err(RunError::Mismatch {
+                run: id.into(),
+                reason: format!(
+                    "its handoff comes from step `{}`, which this file does not have",
+                    h.from_step
+                ),
+            });
+        }
+        let payload: Value = serde_json::from_str(&h.payload).unwrap_or(Value::Null);
+        let next = p.next_after(&h.from_step);
+        let mut results = Vec::new();
+        if let Some((_, validator)) = p.step(&h.from_step).and_then(|s| s.output_schema.as_ref()) {
+            let clock = Instant::now();
+            let findings: Vec<Finding> = validator
+                .iter_errors(&payload)
+                .take(100)
+                .map(|e| Finding {
+                    code: format!("schema.{}", e.kind().keyword()),
+                    message: e.to_string(),
+                    path: Some(e.instance_path().to_string()),
+                    span: None,
+                    severity: Severity::Error,
+                })
+                .collect();
+            let passed = findings.is_empty();
+            results.push(GateResult {
+                gate: "output_schema".into(),
+                plugin: "output_schema".into(),
+                digest: p.digest.clone(),
+                report: CheckReport {
+                    gate: "output_schema".into(),
+                    outcome: Outcome::Verdict(Verdict {
+                        passed,
+                        score: None,
+                        findings,
+                        fix: None,
+                    }),
+                    duration: clock.elapsed(),
+                    log: String::new(),
+                    log_truncated: false,
+                },
+                policy: p
+                    .step(&h.from_step)
+                    .map_or(Policy::Retry, |s| s.on_invalid.clone()),
+                on_error: OnError::Block,
+            });
+        }
+        let seam = p.seams.get(&h.from_step);
+        if let Some(seam) = seam {
+            let handoff = handoff_of(&p.name, id, &h);
+            let plugins: Vec<_> = seam.gates.iter().map(|g| g.plugin.clone()).collect();
+            let reports = check_all_blocking(&plugins, &handoff);
+            for (gate, report) in seam.gates.iter().zip(reports) {
+                results.push(GateResult {
+                    gate: gate.name.clone(),
+                    plugin: gate.plugin.name().to_string(),
+                    digest: gate.plugin.digest().to_string(),
+                    report,
+                    policy: gate.on_fail.clone(),
+                    on_error: gate.on_error,
+                });
+            }
+        }
+        let (decided_by, decision, reason) = self.decide(id, &h, &results, &next, fixes);
+        let target = decision.target();
+        // A seam without checks is recorded but not worth a line on screen.
+        if !results.is_empty() {
+            self.observer.event(
+                id,
+                &Event::Seam {
+                    from: &h.from_step,
+                    to: &h.to_step,
+                    results: &results,
+                },
+            );
+            self.observer.event(
+                id,
+                &Event::Decision {
+                    decided_by: &decided_by,
+                    target: &target,
+                    reason: &reason,
+                },
+            );
+        }
+        self.apply(
+            id,
+            at,
+            &h,
+            &results,
+            decision,
+            &decided_by,
+            &target,
+            &reason,
+            fixes,
+        )
+    }
+
+    /// The router's or the policies' decision, who made it, and why.
+    fn decide(
+        &self,
+        id: &str,
+        h: &HandoffRow,
+        results: &[GateResult],
+        next: &Next,
+        fixes: u32,
+    ) -> (String, Decision, String) {
+        let p = self.pipeline;
+        let seam = p.seams.get(&h.from_step);
+        let at = format!("at seam {} → {}", h.from_step, h.to_step);
+        // A malfunction under on_error = block stops the run, router or not.
+        if let Some(r) = results
+            .iter()
+            .find(|r| r.report.outcome.error().is_some() && r.on_error == OnError::Block)
+        {
+            let cause = r.report.outcome.error().expect("found an error");
+            let reason = format!(
+                "gate `{}` (plugin `{}`) could not answer {at}: {cause}; set on_error = \"allow\" to let such handoffs through",
+                r.gate, r.plugin
+            );
+            return ("policy".into(), Decision::Fail(reason.clone()), reason);
+        }
+        let failing: Vec<&GateResult> = results
+            .iter()
+            .filter(|r| matches!(&r.report.outcome, Outcome::Verdict(v) if !v.passed))
+            .collect();
+        let feedback: Vec<Value> = failing
+            .iter()
+            .flat_map(|r| {
+                let v = r
+                    .report
+                    .outcome
+                    .verdict()
+                    .expect("failing gates have verdicts");
+                v.findings
+                    .iter()
+                    .map(|f| finding_json(&r.gate, f))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let max_retries = seam.map_or(p.max_retries, |s| s.max_retries);
+        let retry_or_exhausted = |by: String, feedback: Vec<Value>| -> (String, Decision, String) {
+            if h.attempt > max_retries {
+                let why = format!(
+                    "`{}` failed its seam after {} retries (max_retries): {}",
+                    h.from_step,
+                    max_retries,
+                    summary(&failing)
+                );
+                match p.when_retries_exhausted {
+                    Policy::Escalate => (
+                        by,
+                        Decision::Escalate {
+                            reason: why.clone(),
+                            findings: feedback,
+                        },
+                        why,
+                    ),
+                    _ => (by, Decision::Reject(why.clone()), why),
+                }
+            } else {
+                let why = format!(
+                    "retrying `{}` (attempt {}): {}",
+                    h.from_step,
+                    h.attempt + 1,
+                    summary(&failing)
+                );
+                (by, Decision::Retry { feedback }, why)
+            }
+        };
+
+        if let Some(router) = seam.and_then(|s| s.router.as_ref()) {
+            let verdicts: Vec<GateVerdict> = results
+                .iter()
+                .map(|r| GateVerdict {
+                    gate: r.gate.clone(),
+                    verdict: match &r.report.outcome {
+                        Outcome::Verdict(v) => v.clone(),
+                        Outcome::Error(cause) => Verdict {
+                            passed: true,
+                            score: None,
+                            findings: vec![Finding {
+                                code: "seam.error".into(),
+                                message: format!("allowed despite an error: {cause}"),
+                                path: None,
+                                span: None,
+                                severity: Severity::Warning,
+                            }],
+                            fix: None,
+                        },
+                    },
+                })
+                .collect();
+            let handoff = handoff_of(&p.name, id, h);
+            let by = format!("router:{}", router.plugin.name());
+            match router.plugin.route_blocking(&handoff, &verdicts).route {
+                Ok(route) => {
+                    let reason = route.reason.clone();
+                    let decision = match route.target.as_str() {
+                        "next" => Decision::Next(next.clone()),
+                        "done" => Decision::Done,
+                        "retry" => return retry_or_exhausted(by, feedback),
+                        "human" => Decision::Escalate {
+                            reason: reason.clone(),
+                            findings: feedback,
+                        },
+                        "reject" => Decision::Reject(format!(
+                            "router `{}` rejected the handoff {at}: {reason}",
+                            router.plugin.name()
+                        )),
+                        step if p.step(step).is_some() => Decision::Route(step.to_string()),
+                        other => {
+                            let why = format!(
+                                "router `{}` returned `{other}` {at}, which is neither a step ({}) nor next, retry, human, done or reject",
+                                router.plugin.name(),
+                                p.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
+                            );
+                            return (by, Decision::Fail(why.clone()), why);
+                        }
+                    };
+                    return (by, decision, reason);
+                }
+                Err(cause) if router.on_error == OnError::Block => {
+                    let why = format!(
+                        "router `{}` could not answer {at}: {cause}",
+                        router.plugin.name()
+                    );
+                    return (by, Decision::Fail(why.clone()), why);
+                }
+                // on_error = allow: the policies decide instead.
+                Err(_) => {}
+            }
+        }
+
+        let Some(strictest) = failing.iter().map(|r| &r.policy).max_by_key(|p| p.rank()) else {
+            let allowed = results
+                .iter()
+                .filter(|r| r.report.outcome.error().is_some())
+                .count();
+            let why = match (results.is_empty(), allowed) {
+                (true, _) => "no gates at this seam".to_string(),
+                (false, 0) => "every gate passed".to_string(),
+                (false, n) => format!(
+                    "every gate passed or was allowed despite an error ({n} on_error = allow)"
+                ),
+            };
+            return ("policy".into(), Decision::Next(next.clone()), why);
+        };
+        let by = "policy".to_string();
+        let of = |policy: &Policy| -> Vec<&GateResult> {
+            failing
+                .iter()
+                .copied()
+                .filter(|r| &r.policy == policy)
+                .collect()
+        };
+        match strictest {
+            Policy::Block => {
+                let why = format!("blocked {at}: {}", summary(&of(&Policy::Block)));
+                (by, Decision::Reject(why.clone()), why)
+            }
+            Policy::Escalate => {
+                let why = format!("escalated {at}: {}", summary(&of(&Policy::Escalate)));
+                (
+                    by,
+                    Decision::Escalate {
+                        reason: why.clone(),
+                        findings: feedback,
+                    },
+                    why,
+                )
+            }
+            Policy::Retry => retry_or_exhausted(by, feedback),
+            Policy::Fix => {
+                let fixers = of(&Policy::Fix);
+                if fixes >= p.max_fixes {
+                    let why = format!(
+                        "still failing after {fixes} fixes (max_fixes) {at}: {}",
+                        summary(&fixers)
+                    );
+                    return (by, Decision::Reject(why.clone()), why);
+                }
+                let with_fix = fixers.iter().find_map(|r| {
+                    r.report
+                        .outcome
+                        .verdict()
+                        .and_then(|v| v.fix.clone())
+                        .map(|f| (r.gate.clone(), f))
+                });
+                match with_fix {
+                    Some((gate, payload)) => {
+                        let why = format!("applying the fix of gate `{gate}` {at}");
+                        (by, Decision::Fix { gate, payload }, why)
+                    }
+                    None => {
+                        let why = format!(
+                            "on_fail = fix, but no failing gate offered a fix {at}: {}",
+                            summary(&fixers)
+                        );
+                        (by, Decision::Reject(why.clone()), why)
+                    }
+                }
+            }
+            Policy::Route(step) => {
+                let why = format!("routing to `{step}` {at}: {}", summary(&of(strictest)));
+                (by, Decision::Route(step.clone()), why)
+            }
+            Policy::Warn => {
+                let why = format!(
+                    "passed with warnings (on_fail = warn) {at}: {}",
+                    summary(&failing)
+                );
+                (by, Decision::Next(next.clone()), why)
+            }
+        }
+    }
+
+    /// Records a finished step and the handoff of its output, and moves the run to the
+    /// seam after it, in one transaction; returns the handoff's id.
+    fn record_finished(&self, id: &str, at: &str, f: &Finished) -> Result<i64, RunError> {
+        let to = self.pipeline.next_after(f.step).label();
+        Ok(self.ledger.write("a finished step and its handoff", |t| {
+            let sid = tx::insert_step_run(
+                t,
+                id,
+                f.step,
+                f.attempt,
+                f.adapter,
+                f.input,
+                Some(f.output),
+                None,
+                f.exit_code,
+                f.stderr_tail,
+                f.started_at,
+                f.duration_ms,
+            )?;
+            let hid = tx::insert_handoff(
+                t,
+                id,
+                Some(sid),
+                f.step,
+                &to,
+                f.attempt,
+                f.output,
+                f.input,
+                None,
+            )?;
+            let cursor = serde_json::to_string(&Cursor::Seam {
+                handoff_id: hid,
+                fixes: 0,
+            })
+            .expect("cursor serializes");
+            tx::update_run(t, id, at, "running", &cursor, None, None)?;
+            Ok(hid)
+        })?)
+    }
+
+    /// Records the seam's verdicts and decision and moves the cursor, in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn apply(
+        &self,
+        id: &str,
+        at: &str,
+        h: &HandoffRow,
+        results: &[GateResult],
+        decision: Decision,
+        decided_by: &str,
+        target: &str,
+        reason: &str,
+        fixes: u32,
+    ) -> Result<Result<Cursor, RunOutcome>, RunError> {
+        // The upstream step's own input payload, for a retry.
+        let upstream = match (&decision, h.step_run_id) {
+            (Decision::Retry { .. }, Some(sid)) => {
+                let input: Value =
+                    serde_json::from_str(&self.ledger.step_input(sid)?).unwrap_or(Value::Null);
+                input.get("payload").cloned().unwrap_or(Value::Null)
+            }
+            _ => Value::Null,
+        };
+        let payload: Value = serde_json::from_str(&h.payload).unwrap_or(Value::Null);
+        let (status, output, end_reason) = match &decision {
+            Decision::Next(Next::Done) | Decision::Done => {
+                (RunStatus::Completed, Some(payload.clone()), None)
+            }
+            Decision::Reject(r) => (RunStatus::Rejected, None, Some(r.clone())),
+            Decision::Fail(r) => (RunStatus::Failed, None, Some(r.clone())),
+            Decision::Escalate { .. } => (RunStatus::Waiting, None, None),
+            _ => (RunStatus::Running, None, None),
+        };
+        let next_cursor = self.ledger.write("a seam's verdicts and decision", |t| {
+            for r in results {
+                let (outcome, score, findings, fix, cause, error) = match &r.report.outcome {
+                    Outcome::Verdict(v) => (
+                        if v.passed { "passed" } else { "failed" },
+                        v.score,
+                        serde_json::to_string(&v.findings).unwrap_or_default(),
+                        v.fix.clone(),
+                        None,
+                        None,
+                    ),
+                    Outcome::Error(c) => {
+                        let tag = serde_json::to_value(c).ok().and_then(|v| {
+                            v.get("cause").and_then(Value::as_str).map(str::to_string)
+                        });
+                        (
+                            "error",
+                            None,
+                            "[]".to_string(),
+                            None,
+                            tag,
+                            Some(c.to_string()),
+                        )
+                    }
+                };
+                let policy = match &r.report.outcome {
+                    Outcome::Error(_) if r.on_error == OnError::Allow => "allow".to_string(),
+                    Outcome::Error(_) => "block".to_string(),
+                    _ => r.policy.to_string(),
+                };
+                tx::insert_verdict(
+                    t,
+                    h.id,
+                    id,
+                    &r.gate,
+                    &r.plugin,
+                    &r.digest,
+                    outcome,
+                    score,
+                    &findings,
+                    fix.as_deref(),
+                    cause.as_deref(),
+                    error.as_deref(),
+                    &policy,
+                    r.report.duration.as_micros() as i64,
+                )?;
+            }
+            tx::insert_route(t, h.id, id, decided_by, target, reason)?;
+            let cursor = match &decision {
+                Decision::Next(Next::Step(step)) | Decision::Route(step) => Cursor::Step {
+                    step: step.clone(),
+                    attempt: 1,
+                    payload: payload.clone(),
+                    feedback: Vec::new(),
+                },
+                Decision::Retry { feedback } => Cursor::Step {
+                    step: h.from_step.clone(),
+                    attempt: h.attempt + 1,
+                    payload: upstream.clone(),
+                    feedback: feedback.clone(),
+                },
+                Decision::Fix { gate, payload } => {
+                    let hid = tx::insert_handoff(
+                        t,
+                        id,
+                        h.step_run_id,
+                        &h.from_step,
+                        &h.to_step,
+                        h.attempt,
+                        payload,
+                        &h.context,
+                        Some(gate),
+                    )?;
+                    Cursor::Seam {
+                        handoff_id: hid,
+                        fixes: fixes + 1,
+                    }
+                }
+                Decision::Escalate { reason, findings } => {
+                    let rid = tx::insert_review(
+                        t,
+                        id,
+                        Some(h.id),
+                        &h.from_step,
+                        "escalation",
+                        &h.payload,
+                        &Value::Array(findings.clone()).to_string(),
+                        reason,
+                    )?;
+                    Cursor::Review {
+                        review_id: rid,
+                        attempt: h.attempt,
+                    }
+                }
+                _ => Cursor::End,
+            };
+            let text = serde_json::to_string(&cursor).expect("cursor serializes");
+            let out_text = output.as_ref().map(Value::to_string);
+            tx::update_run(
+                t,
+                id,
+                at,
+                status.as_str(),
+                &text,
+                out_text.as_deref(),
+                end_reason.as_deref(),
+            )?;
+            Ok(cursor)
+        })?;
+        Ok(match next_cursor {
+            Cursor::End => Err(self.finish(id, status, output, end_reason)),
+            Cursor::Review { review_id, .. } => {
+                self.observer
+                    .event(id, &Event::Waiting { review_id, reason });
+                Err(RunOutcome {
+                    run_id: id.into(),
+                    status: RunStatus::Waiting,
+                    output: None,
+                    reason: Some(reason.to_string()),
+                })
+            }
+            cursor => Ok(cursor),
+        })
+    }
+
+    /// Continues after a review: waits while it is pending, else follows the decision.
+    fn after_review(
+        &self,
+        id: &str,
+        at: &str,
+        review_id: i64,
+        attempt: u32,
+    ) -> Result<Result<Cursor, RunOutcome>, RunError> {
+        let r = self.ledger.review(review_id)?;
+        let by = r.decided_by.clone().unwrap_or_default();
+        match r.status.as_str() {
+            "accepted" => {}
+            "rejected" => {
+                let note = r
+                    .note
+                    .as_deref()
+                    .map(|n| format!(": {n}"))
+                    .unwrap_or_default();
+                let reason = format!("rejected in review {review_id} by {by}{note}");
+                return self
+                    .end(id, at, RunStatus::Rejected, None, Some(reason))
+                    .map(Err);
+            }
+            _ => {
+                return Ok(Err(RunOutcome {
+                    run_id: id.into(),
+                    status: RunStatus::Waiting,
+                    output: None,
+                    reason: Some(r.reason),
+                }))
+            }
+        }
+        if self.pipeline.step(&r.step).is_none() {
+            return Err(RunError::Mismatch {
+                run: id.into(),
+                reason: format!(
+                    "its review is about step `{}`, which this file does not have",
+                    r.step
+                ),
+            });
+        }
+        let payload_text = r.output.clone().unwrap_or_else(|| r.payload.clone());
+        let payload: Value = serde_json::from_str(&payload_text).unwrap_or(Value::Null);
+        let p = self.pipeline;
+        if r.kind == "human-step" {
+            // The person's decision is the step's output.
+            let input = json!({"review": review_id, "payload": serde_json::from_str::<Value>(&r.payload).unwrap_or(Value::Null)}).to_string();
+            let decided_at = r.decided_at.unwrap_or_else(now_ms);
+            let hid = self.record_finished(
+                id,
+                at,
+                &Finished {
+                    step: &r.step,
+                    attempt,
+                    adapter: "human",
+                    input: &input,
+                    output: &payload_text,
+                    exit_code: None,
+                    stderr_tail: None,
+                    started_at: r.created_at,
+                    duration_ms: decided_at - r.created_at,
+                },
+            )?;
+            return Ok(Ok(Cursor::Seam {
+                handoff_id: hid,
+                fixes: 0,
+            }));
+        }
+        // An escalation: the person let the handoff through.
+        let h = self.ledger.handoff(r.handoff_id.unwrap_or_default())?;
+        let next = p.next_after(&h.from_step);
+        let reason = format!("accepted in review {review_id} by {by}");
+        let (status, cursor, output) = match &next {
+            Next::Step(step) => (
+                RunStatus::Running,
+                Cursor::Step {
+                    step: step.clone(),
+                    attempt: 1,
+                    payload: payload.clone(),
+                    feedback: Vec::new(),
+                },
+                None,
+            ),
+            Next::Done => (RunStatus::Completed, Cursor::End, Some(payload.clone())),
+        };
+        let target = next.label();
+        let text = serde_json::to_string(&cursor).expect("cursor serializes");
+        let out_text = output.as_ref().map(Value::to_string);
+        self.ledger.write("a review's decision", |t| {
+            tx::insert_route(t, h.id, id, "review", &target, &reason)?;
+            tx::update_run(t, id, at, status.as_str(), &text, out_text.as_deref(), None)
+        })?;
+        self.observer.event(
+            id,
+            &Event::Decision {
+                decided_by: "review",
+                target: &target,
+                reason: &reason,
+            },
+        );
+        Ok(match cursor {
+            Cursor::End => Err(self.finish(id, status, output, None)),
+            c => Ok(c),
+        })
+    }
+}
+
+/// Records a person's decision on a pending review. `output` replaces the payload
+/// (an edited draft, or a human step's answer); the run continues on its next resume.
+pub fn decide_review(
+    ledger: &Ledger,
+    review_id: i64,
+    accept: bool,
+    by: &str,
+    note: Option<&str>,
+    output: Option<&Value>,
+) -> Result<ReviewRow, RunError> {
+    let review = ledger.review(review_id)?;
+    if review.status != "pending" {
+        return Err(RunError::AlreadyDecided {
+            review: review_id,
+            status: review.status,
+        });
+    }
+    let out = output.map(Value::to_string);
+    ledger
+        .write("a review decision", |t| {
+            tx::decide_review(t, review_id, accept, by, note, out.as_deref())
+        })
+        .map_err(|e| match e {
+            LedgerError::Write {
+                source: rusqlite::Error::QueryReturnedNoRows,
+                ..
+            } => RunError::AlreadyDecided {
+                review: review_id,
+                status: "decided".into(),
+            },
+            other => other.into(),
+        })?;
+    Ok(ledger.review(review_id)?)
+}

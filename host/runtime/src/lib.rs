@@ -1,0 +1,1343 @@
+//! The sandboxed plugin runtime: one wasmtime engine, plugins loaded into immutable
+//! [`Plugin`] handles, and a fresh store for every call.
+//!
+//! This module owns compiling, vetting and calling plugins. It must not decide what a
+//! verdict means for a pipeline: it returns verdicts and error verdicts as data.
+//!
+//! ```no_run
+//! use seam_runtime::{Runtime, RuntimeConfig, Limits};
+//! use seam_types::{Handoff, PluginKind};
+//!
+//! let runtime = Runtime::new(RuntimeConfig::default())?;
+//! let source = seam_runtime::standard("max-words").unwrap();
+//! let gate = runtime.load(&source, PluginKind::Gate, &serde_json::json!({"max_words": 40}), Limits::default())?;
+//! let report = gate.check_blocking(&Handoff::text("Block the noise, keep the music."));
+//! assert!(report.outcome.passed());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod bindings;
+pub mod cache;
+mod deadline;
+mod error;
+pub mod limits;
+mod sandbox;
+mod schema;
+pub mod std_plugins;
+mod vet;
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::{Component, Linker};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+    UpdateDeadline,
+};
+
+use bindings::{GatePre, RouterPre};
+pub use cache::Cache;
+use deadline::{DeadlinePassed, Meter, Metered};
+pub use error::{ErrorCause, LoadError, SettingsProblem};
+pub use limits::Limits;
+use sandbox::StoreState;
+use seam_types::{GateVerdict, Handoff, PluginInfo, PluginKind, Route, Verdict};
+
+/// Versions of the `seam:plugin` contract this host runs.
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+
+/// Engine-wide settings, fixed for the life of a [`Runtime`]. Every default is a named
+/// constant in [`limits::engine`], documented in `docs/sandbox.md`.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Most plugin instances alive at once (the pooling allocator's size; default
+    /// 128). A call waits for a free instance before its deadline starts.
+    pub max_instances: u32,
+    /// Threads that run calls made through the async API (default: the number of CPU
+    /// cores). Blocking calls run on the caller's thread.
+    pub worker_threads: usize,
+    /// Ceiling for any plugin's memory limit, in bytes (default 256 MiB).
+    pub max_memory_bytes: usize,
+    /// Meter instructions so plugins can be given a fuel budget (default off; costs
+    /// some speed for every plugin).
+    pub fuel_metering: bool,
+    /// Where compiled components are cached (default [`Cache::default_dir`]).
+    pub cache: Option<Cache>,
+    /// How many memories, core instances and tables one plugin may have.
+    pub pool: PoolLimits,
+}
+
+/// The pooling allocator's per-plugin limits. Components built from Python or
+/// JavaScript have several linear memories and many core instances; the defaults admit
+/// componentize-py and componentize-js (QuickJS and StarlingMonkey) components.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolLimits {
+    /// Linear memories per plugin (default 8).
+    pub memories_per_plugin: u32,
+    /// Core wasm instances per plugin (default 64).
+    pub core_instances_per_plugin: u32,
+    /// Tables per plugin (default 64).
+    pub tables_per_plugin: u32,
+    /// Memories in the whole pool per instance slot, on average (default 4).
+    pub memories_per_slot: u32,
+    /// Core instances in the whole pool per instance slot, on average (default 32).
+    pub core_instances_per_slot: u32,
+    /// Tables in the whole pool per instance slot, on average (default 32).
+    pub tables_per_slot: u32,
+}
+
+impl Default for PoolLimits {
+    fn default() -> Self {
+        use limits::engine::*;
+        PoolLimits {
+            memories_per_plugin: MEMORIES_PER_PLUGIN,
+            core_instances_per_plugin: CORE_INSTANCES_PER_PLUGIN,
+            tables_per_plugin: TABLES_PER_PLUGIN,
+            memories_per_slot: MEMORIES_PER_INSTANCE_SLOT,
+            core_instances_per_slot: CORE_INSTANCES_PER_INSTANCE_SLOT,
+            tables_per_slot: TABLES_PER_INSTANCE_SLOT,
+        }
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            max_instances: limits::engine::MAX_INSTANCES,
+            worker_threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_memory_bytes: limits::engine::MAX_MEMORY_BYTES,
+            fuel_metering: false,
+            cache: Cache::default_dir().map(Cache::new),
+            pool: PoolLimits::default(),
+        }
+    }
+}
+
+pub use seam_types::PluginSource;
+
+/// A plugin embedded in `seam` (see [`std_plugins`]), by name.
+pub fn standard(name: &str) -> Option<PluginSource> {
+    std_plugins::get(name).map(|bytes| PluginSource {
+        name: name.to_string(),
+        bytes: Cow::Borrowed(bytes),
+    })
+}
+
+/// A standard plugin by name, else a `.wasm` file path.
+pub fn resolve(spec: &str) -> Result<PluginSource, LoadError> {
+    if let Some(source) = standard(spec) {
+        return Ok(source);
+    }
+    let path = Path::new(spec);
+    if path.exists() || spec.ends_with(".wasm") || spec.contains('/') {
+        return Ok(PluginSource::file(path)?);
+    }
+    Err(LoadError::Read {
+        plugin: spec.to_string(),
+        path: spec.to_string(),
+        reason: format!(
+            "no standard plugin has this name and no such file exists; standard plugins: {}",
+            std_plugins::names().join(", ")
+        ),
+    })
+}
+
+/// The interface names (without version) a plugin may import. Everything the WASI
+/// context offers is denied at run time: no files, environment, arguments or network.
+pub const ALLOWED_IMPORTS: &[&str] = &[
+    "seam:plugin/host",
+    "seam:plugin/types",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:sockets/network",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/tcp",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/ip-name-lookup",
+];
+
+/// The seam runtime: an engine, a linker with the deny-all host, an epoch ticker and
+/// the threads that run async calls. Cheap to clone; clones share everything.
+///
+/// Every call is async at heart ([`Plugin::check`], [`Plugin::route`],
+/// [`check_all`]) and safe to await on any tokio runtime (current-thread or
+/// multi-thread, with or without timers): the call runs on the runtime's own
+/// threads. The `*_blocking` forms run the call on the caller's thread, for code
+/// that is not async (the CLI).
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+struct RuntimeInner {
+    engine: Engine,
+    linker: Linker<StoreState>,
+    config: RuntimeConfig,
+    /// Free instance slots of the pooling allocator.
+    instances: Arc<tokio::sync::Semaphore>,
+    executor: Executor,
+}
+
+/// The runtime's own tokio runtime (with timers, which WASI clocks and deadlines
+/// need), shut down without blocking when the last [`Runtime`] clone is dropped, even
+/// from inside async code.
+struct Executor(Option<tokio::runtime::Runtime>);
+
+impl Drop for Executor {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl RuntimeInner {
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.executor
+            .0
+            .as_ref()
+            .expect("the executor lives as long as the runtime")
+            .handle()
+    }
+
+    /// Runs `task` on the runtime's threads and awaits it from any executor.
+    async fn spawn<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, ErrorCause> {
+        self.handle().spawn(task).await.map_err(host_failure)
+    }
+
+    /// Runs `task` to completion on this thread (or, inside some other async runtime,
+    /// on the runtime's threads while this thread waits).
+    fn block_on<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, ErrorCause> {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Ok(self.handle().block_on(task));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle().spawn(async move {
+            let _ = tx.send(task.await);
+        });
+        rx.recv().map_err(|_| ErrorCause::Host {
+            message: "the host task running the call stopped before answering".into(),
+        })
+    }
+}
+
+fn host_failure(e: tokio::task::JoinError) -> ErrorCause {
+    ErrorCause::Host {
+        message: format!("the host task running the call failed: {e}"),
+    }
+}
+
+impl Runtime {
+    /// Builds the engine (pooling allocator, epoch interruption, optional fuel), starts
+    /// the epoch ticker (which stops when the engine is dropped) and the call threads.
+    pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        use limits::engine::{KEEP_RESIDENT_MEMORY_BYTES, KEEP_RESIDENT_TABLE_BYTES};
+        let n = config.max_instances.max(1);
+        let p = config.pool;
+        let mut pool = PoolingAllocationConfig::new();
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(p.core_instances_per_slot))
+            .total_memories(n.saturating_mul(p.memories_per_slot))
+            .total_tables(n.saturating_mul(p.tables_per_slot))
+            .total_stacks(n)
+            .max_core_instances_per_component(p.core_instances_per_plugin)
+            .max_memories_per_component(p.memories_per_plugin)
+            .max_tables_per_component(p.tables_per_plugin)
+            .max_memory_size(config.max_memory_bytes)
+            .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
+            .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES);
+        let mut c = Config::new();
+        c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+            .epoch_interruption(true)
+            .consume_fuel(config.fuel_metering)
+            .wasm_component_model(true)
+            .max_wasm_stack(limits::MAX_WASM_STACK_BYTES)
+            .async_stack_size(limits::CALL_STACK_BYTES);
+        let engine = Engine::new(&c)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        bindings::gate::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
+        spawn_ticker(&engine)
+            .map_err(|e| anyhow::anyhow!("starting the epoch ticker thread: {e}"))?;
+        let executor = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(config.worker_threads.max(1))
+            .thread_name("seam-call")
+            .enable_time()
+            .build()
+            .map_err(|e| anyhow::anyhow!("starting the call threads: {e}"))?;
+        Ok(Runtime {
+            inner: Arc::new(RuntimeInner {
+                instances: Arc::new(tokio::sync::Semaphore::new(n as usize)),
+                executor: Executor(Some(executor)),
+                engine,
+                linker,
+                config,
+            }),
+        })
+    }
+
+    /// The engine-wide configuration.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// Compiles (or loads from the cache), vets and describes a plugin, then validates
+    /// `settings` against its schema. Refuses anything that is not a component of the
+    /// `expected` kind importing only allowed interfaces. Blocking: compiling a large
+    /// component takes seconds; from async code use [`load_async`](Self::load_async).
+    pub fn load(
+        &self,
+        source: &PluginSource,
+        expected: PluginKind,
+        settings: &serde_json::Value,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        let mut inner = self.open(source, Some(expected), limits)?;
+        schema::validate_settings(&inner.name, &inner.info.settings_schema, settings)?;
+        inner.settings = settings.to_string();
+        Ok(Plugin {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// [`load`](Self::load) on the runtime's blocking pool, for async callers.
+    pub async fn load_async(
+        &self,
+        source: PluginSource,
+        expected: PluginKind,
+        settings: serde_json::Value,
+        limits: Limits,
+    ) -> Result<Plugin, LoadError> {
+        let runtime = self.clone();
+        let name = source.name.clone();
+        self.inner
+            .handle()
+            .spawn_blocking(move || runtime.load(&source, expected, &settings, limits))
+            .await
+            .unwrap_or_else(|e| {
+                Err(LoadError::Describe {
+                    plugin: name,
+                    cause: host_failure(e),
+                })
+            })
+    }
+
+    /// The interfaces a component imports, as written in it (reads the binary; compiles
+    /// and runs nothing).
+    pub fn imports(&self, source: &PluginSource) -> Result<Vec<String>, LoadError> {
+        check_header(source)?;
+        Ok(shape_of(source)?.imports)
+    }
+
+    /// Compiles a component (or loads it from the cache); returns it with its SHA-256.
+    fn compile(&self, source: &PluginSource) -> Result<(Component, String), LoadError> {
+        let rt = &self.inner;
+        let bytes = &source.bytes[..];
+        let digest = seam_types::sha256_hex(bytes);
+        let compiled = match &rt.config.cache {
+            Some(cache) => cache
+                .load_or_compile(&rt.engine, &digest, bytes)
+                .map(|(c, _)| c),
+            None => Component::new(&rt.engine, bytes),
+        };
+        let component = compiled.map_err(|e| LoadError::Compile {
+            plugin: source.name.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        Ok((component, digest))
+    }
+
+    /// What a plugin says about itself (gate or router), without any settings: the
+    /// same vetting as [`load`](Self::load), then `describe()` under `limits`.
+    pub fn describe(
+        &self,
+        source: &PluginSource,
+        limits: Limits,
+    ) -> Result<(PluginInfo, String), LoadError> {
+        let inner = self.open(source, None, limits)?;
+        Ok((inner.info, inner.digest))
+    }
+
+    fn open(
+        &self,
+        source: &PluginSource,
+        expected: Option<PluginKind>,
+        limits: Limits,
+    ) -> Result<PluginInner, LoadError> {
+        let plugin = source.name.clone();
+        let rt = &self.inner;
+        check_limits(&plugin, &limits, &rt.config)?;
+        check_header(source)?;
+
+        // Everything that can be read off the binary is vetted before compiling.
+        let shape = shape_of(source)?;
+        for name in &shape.imports {
+            let (interface, version) = vet::split_version(name);
+            if !ALLOWED_IMPORTS.contains(&interface) {
+                return Err(LoadError::ForbiddenImport {
+                    plugin,
+                    import: name.clone(),
+                });
+            }
+            if interface.starts_with("seam:plugin/") {
+                let version = version.unwrap_or("(none)");
+                if !SUPPORTED_CONTRACTS.contains(&version) {
+                    return Err(LoadError::UnsupportedContract {
+                        plugin,
+                        found: version.to_string(),
+                        supported: SUPPORTED_CONTRACTS.join(", seam:plugin@"),
+                    });
+                }
+            }
+        }
+        let has = |n: &str| shape.functions.iter().any(|e| e == n);
+        let found = match (has("check"), has("route")) {
+            (true, false) => PluginKind::Gate,
+            (false, true) => PluginKind::Router,
+            _ => {
+                let exports = if shape.functions.is_empty() {
+                    "no functions".to_string()
+                } else {
+                    shape
+                        .functions
+                        .iter()
+                        .map(|e| format!("`{e}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                return Err(LoadError::NotAPlugin { plugin, exports });
+            }
+        };
+        if let Some(expected) = expected.filter(|&e| e != found) {
+            return Err(LoadError::WrongKind {
+                plugin,
+                expected,
+                found,
+            });
+        }
+
+        let (component, digest) = self.compile(source)?;
+        let contract = |e: wasmtime::Error| LoadError::Contract {
+            plugin: plugin.clone(),
+            reason: format!("{e:#}"),
+        };
+        let instance_pre = rt.linker.instantiate_pre(&component).map_err(contract)?;
+        let pre = match found {
+            PluginKind::Gate => Pre::Gate(GatePre::new(instance_pre).map_err(contract)?),
+            PluginKind::Router => Pre::Router(RouterPre::new(instance_pre).map_err(contract)?),
+        };
+
+        let mut inner = PluginInner {
+            name: plugin.clone(),
+            digest,
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                kind: found,
+                description: String::new(),
+                settings_schema: serde_json::Value::Null,
+            },
+            settings: "{}".to_string(),
+            limits,
+            runtime: self.inner.clone(),
+            pre,
+        };
+        let call = self
+            .inner
+            .block_on(Arc::new(inner.clone()).call(Request::Describe))
+            .unwrap_or_else(Call::failed);
+        let info = match call.result {
+            Ok(Answer::Info(info)) => info,
+            Ok(_) => unreachable!("describe answers with plugin info"),
+            Err(cause) => return Err(LoadError::Describe { plugin, cause }),
+        };
+        let (name, version, kind, description, schema_text) = bindings::info_parts(info);
+        if kind != found {
+            return Err(LoadError::Contract {
+                plugin,
+                reason: format!(
+                    "describe() says it is a {kind}, but it exports the {found} functions"
+                ),
+            });
+        }
+        let settings_schema = schema::parse(&plugin, &schema_text)?;
+        inner.info = PluginInfo {
+            name,
+            version,
+            kind,
+            description,
+            settings_schema,
+        };
+        Ok(inner)
+    }
+}
+
+/// Refuses limits the runtime cannot honour.
+fn check_limits(plugin: &str, limits: &Limits, config: &RuntimeConfig) -> Result<(), LoadError> {
+    let refuse = |reason: String| {
+        Err(LoadError::Limits {
+            plugin: plugin.to_string(),
+            reason,
+        })
+    };
+    if limits.memory_bytes > config.max_memory_bytes {
+        return refuse(format!(
+            "memory limit {} bytes is over the runtime's ceiling of {} bytes",
+            limits.memory_bytes, config.max_memory_bytes
+        ));
+    }
+    if !(1..=limits::MAX_DEADLINE_MS).contains(&limits.deadline_ms) {
+        return refuse(format!(
+            "deadline {} ms is outside 1..={} ms",
+            limits.deadline_ms,
+            limits::MAX_DEADLINE_MS
+        ));
+    }
+    match limits.fuel {
+        Some(0) => refuse("a fuel budget of 0 instructions cannot run anything; give at least 1, or no budget".into()),
+        Some(_) if !config.fuel_metering => refuse(
+            "a fuel budget needs a runtime with fuel metering on (`--fuel N` for check, route and describe; `--fuel-metering` for run)".into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
+fn check_header(source: &PluginSource) -> Result<(), LoadError> {
+    let plugin = source.name.clone();
+    match source.bytes.get(..8) {
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(LoadError::CoreModule { plugin }),
+        Some([0, b'a', b's', b'm', ..]) => Ok(()),
+        _ => Err(LoadError::NotWasm {
+            plugin,
+            reason: "it does not start with the `\\0asm` header".into(),
+        }),
+    }
+}
+
+fn shape_of(source: &PluginSource) -> Result<vet::Shape, LoadError> {
+    vet::shape(&source.bytes).map_err(|reason| LoadError::Compile {
+        plugin: source.name.clone(),
+        reason: format!("the component is malformed: {reason}"),
+    })
+}
+
+/// The clock behind every deadline check: a thread that advances the engine's epoch
+/// once per [`limits::EPOCH_TICK`], so running wasm is checked against its budget
+/// that often. Stops when the engine is dropped.
+fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("seam-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(limits::EPOCH_TICK);
+            let Some(engine) = weak.upgrade() else { break };
+            engine.increment_epoch();
+        })?;
+    Ok(())
+}
+
+#[derive(Clone)]
+enum Pre {
+    Gate(GatePre<StoreState>),
+    Router(RouterPre<StoreState>),
+}
+
+/// A loaded plugin with its validated settings: immutable, cheap to clone, and safe
+/// to call from many threads at once (every call gets its own instance).
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+#[derive(Clone)]
+struct PluginInner {
+    name: String,
+    digest: String,
+    info: PluginInfo,
+    settings: String,
+    limits: Limits,
+    runtime: Arc<RuntimeInner>,
+    pre: Pre,
+}
+
+/// What a call asks of a plugin.
+enum Request {
+    Describe,
+    Check(bindings::WitHandoff),
+    Route(bindings::WitHandoff, Vec<bindings::WitGateVerdict>),
+}
+
+/// What a plugin answered.
+enum Answer {
+    Info(bindings::WitPluginInfo),
+    Verdict(Result<bindings::WitVerdict, String>),
+    Route(Result<bindings::WitRoute, String>),
+}
+
+/// Where a call failed: making the instance, or in the call itself.
+struct Failure {
+    instantiating: bool,
+    error: wasmtime::Error,
+}
+
+/// What one call produced, with its log and duration.
+struct Call<T> {
+    result: Result<T, ErrorCause>,
+    log: String,
+    log_truncated: bool,
+    duration: Duration,
+}
+
+impl<T> Call<T> {
+    fn failed(cause: ErrorCause) -> Self {
+        Call {
+            result: Err(cause),
+            log: String::new(),
+            log_truncated: false,
+            duration: Duration::ZERO,
+        }
+    }
+}
+
+/// Instantiates the plugin in `store` and makes one call.
+async fn invoke(
+    store: &mut Store<StoreState>,
+    pre: &Pre,
+    settings: &str,
+    request: Request,
+) -> Result<Answer, Failure> {
+    let instantiating = |error| Failure {
+        instantiating: true,
+        error,
+    };
+    let calling = |error| Failure {
+        instantiating: false,
+        error,
+    };
+    match (pre, request) {
+        (Pre::Gate(pre), request) => {
+            let gate = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiating)?;
+            match request {
+                Request::Describe => gate.call_describe(&mut *store).await.map(Answer::Info),
+                Request::Check(h) => gate
+                    .call_check(&mut *store, settings, &h)
+                    .await
+                    .map(Answer::Verdict),
+                Request::Route(..) => Ok(Answer::Route(Err(
+                    "this plugin is a gate, not a router".into()
+                ))),
+            }
+            .map_err(calling)
+        }
+        (Pre::Router(pre), request) => {
+            let router = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiating)?;
+            match request {
+                Request::Describe => router.call_describe(&mut *store).await.map(Answer::Info),
+                Request::Route(h, verdicts) => router
+                    .call_route(&mut *store, settings, &h, &verdicts)
+                    .await
+                    .map(Answer::Route),
+                Request::Check(_) => Ok(Answer::Verdict(Err(
+                    "this plugin is a router, not a gate".into(),
+                ))),
+            }
+            .map_err(calling)
+        }
+    }
+}
+
+impl PluginInner {
+    /// A fresh store with this plugin's memory limit, log cap and deadline check.
+    fn new_store(&self) -> Store<StoreState> {
+        let limits = &self.limits;
+        let pool = &self.runtime.config.pool;
+        let mut store = Store::new(
+            &self.runtime.engine,
+            StoreState::new(limits.memory_bytes, limits.max_log_bytes, pool),
+        );
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_callback(|ctx| {
+            let passed = ctx
+                .data()
+                .meter
+                .as_ref()
+                .is_some_and(|m| m.check_running().is_err());
+            Ok(match passed {
+                true => UpdateDeadline::Interrupt,
+                false => UpdateDeadline::Continue(1),
+            })
+        });
+        store
+    }
+
+    /// Starts the deadline (and fuel budget) for the next call on `store`.
+    fn arm(&self, store: &mut Store<StoreState>) -> Arc<Meter> {
+        let meter = Meter::new(self.limits.deadline(), self.limits.wall_backstop());
+        store.data_mut().meter = Some(meter.clone());
+        store.set_epoch_deadline(1);
+        if self.runtime.config.fuel_metering {
+            // A plugin without a budget runs unmetered in a metered engine. Cannot fail:
+            // metering is on.
+            let _ = store.set_fuel(self.limits.fuel.unwrap_or(u64::MAX));
+        }
+        meter
+    }
+
+    /// Makes one call in a fresh store, holding an instance slot, and collects its log.
+    async fn call(self: Arc<Self>, request: Request) -> Call<Answer> {
+        let Ok(_slot) = self.runtime.instances.clone().acquire_owned().await else {
+            return Call::failed(ErrorCause::Host {
+                message: "the runtime is shutting down".into(),
+            });
+        };
+        let started = Instant::now();
+        let mut store = self.new_store();
+        self.run(&mut store, request, started).await
+    }
+
+    /// Makes one call on an existing store (fresh or kept warm).
+    async fn run(
+        &self,
+        store: &mut Store<StoreState>,
+        request: Request,
+        started: Instant,
+    ) -> Call<Answer> {
+        let meter = self.arm(store);
+        let outcome = Metered::new(
+            invoke(store, &self.pre, &self.settings, request),
+            meter.clone(),
+        )
+        .await;
+        let result = match outcome {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(failure)) => Err(self.cause(&failure, store, &meter)),
+            Err(passed) => Err(self.timeout(passed)),
+        };
+        let duration = started.elapsed();
+        store.data_mut().meter = None;
+        let (log, log_truncated) = store.data().log.take();
+        Call {
+            result,
+            log,
+            log_truncated,
+            duration,
+        }
+    }
+
+    fn timeout(&self, passed: DeadlinePassed) -> ErrorCause {
+        ErrorCause::Timeout {
+            deadline_ms: self.limits.deadline_ms,
+            wall_clock: passed == DeadlinePassed::Backstop,
+        }
+    }
+
+    /// The cause of a failed call, in the host's words: what the host itself saw
+    /// (its deadline, its limiter, the trap code), never text the plugin wrote.
+    fn cause(&self, failure: &Failure, store: &Store<StoreState>, meter: &Meter) -> ErrorCause {
+        let err = &failure.error;
+        match err.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => self.timeout(meter.passed().unwrap_or(DeadlinePassed::Budget)),
+            Some(Trap::OutOfFuel) => ErrorCause::OutOfFuel {
+                fuel: self.limits.fuel.unwrap_or_default(),
+            },
+            Some(Trap::StackOverflow) => ErrorCause::StackOverflow,
+            Some(Trap::UnreachableCodeReached) if store.data().limiter.last_growth_refused => {
+                ErrorCause::OutOfMemory {
+                    limit_bytes: self.limits.memory_bytes,
+                }
+            }
+            Some(trap) => {
+                let hint = match trap {
+                    Trap::UnreachableCodeReached => {
+                        " (the plugin aborted: a Rust plugin panics this way, a Python or JavaScript one on an uncaught exception; its log may say why)"
+                    }
+                    Trap::MemoryOutOfBounds => {
+                        " (often a stack overflow in the plugin, e.g. unbounded recursion)"
+                    }
+                    _ => "",
+                };
+                ErrorCause::Trap {
+                    message: format!("{trap}{hint}"),
+                }
+            }
+            None => {
+                if let Some(exit) = err.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    ErrorCause::Exited { code: exit.0 }
+                } else if failure.instantiating {
+                    ErrorCause::Instantiate {
+                        message: format!("{err:#}"),
+                    }
+                } else {
+                    ErrorCause::ResourceLimit {
+                        message: format!("{err:#}"),
+                    }
+                }
+            }
+        }
+    }
+
+    fn payload_cap(&self, handoff: &Handoff) -> Result<(), ErrorCause> {
+        let size = handoff.payload.len() + handoff.context.len();
+        if size > self.limits.max_payload_bytes {
+            return Err(ErrorCause::PayloadTooLarge {
+                size,
+                limit: self.limits.max_payload_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of one gate check: a verdict, or an error verdict with its cause.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub enum Outcome {
+    Verdict(Verdict),
+    Error(ErrorCause),
+}
+
+impl Outcome {
+    /// Whether the gate answered and its verdict passed.
+    pub fn passed(&self) -> bool {
+        matches!(self, Outcome::Verdict(v) if v.passed)
+    }
+
+    /// The verdict, if the gate answered.
+    pub fn verdict(&self) -> Option<&Verdict> {
+        match self {
+            Outcome::Verdict(v) => Some(v),
+            Outcome::Error(_) => None,
+        }
+    }
+
+    /// The cause, if the call ended in an error verdict.
+    pub fn error(&self) -> Option<&ErrorCause> {
+        match self {
+            Outcome::Verdict(_) => None,
+            Outcome::Error(e) => Some(e),
+        }
+    }
+}
+
+/// One gate check, as reported to callers, the CLI and (later) the ledger.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    /// The plugin's name as loaded.
+    pub gate: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// Wall-clock time of the call, including instantiation.
+    #[serde(serialize_with = "micros")]
+    pub duration: Duration,
+    /// The plugin's stdout, stderr and `host.log` lines.
+    pub log: String,
+    pub log_truncated: bool,
+}
+
+impl CheckReport {
+    /// The error verdict in words, naming the plugin and the seam: `plugin `x` timed out…`.
+    pub fn error_message(&self, handoff: &Handoff) -> Option<String> {
+        self.outcome
+            .error()
+            .map(|cause| format!("plugin `{}`{} {cause}", self.gate, handoff.seam_label()))
+    }
+}
+
+fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(d.as_micros() as u64)
+}
+
+/// One routing decision, or the error that prevented it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteReport {
+    pub router: String,
+    pub route: Result<Route, ErrorCause>,
+    #[serde(serialize_with = "micros")]
+    pub duration: Duration,
+    pub log: String,
+    pub log_truncated: bool,
+}
+
+impl Plugin {
+    /// The name the plugin was loaded under.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// What the plugin said about itself.
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    /// SHA-256 of the component's bytes.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// The limits this plugin runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Checks one handoff in a fresh, sandboxed instance. Never fails: anything that
+    /// goes wrong is an error verdict in the report. Safe to await on any tokio
+    /// runtime: the call runs on the runtime's own threads.
+    pub async fn check(&self, handoff: &Handoff) -> CheckReport {
+        let task = self.check_task(handoff);
+        let gate = self.inner.name.clone();
+        self.inner
+            .runtime
+            .spawn(task)
+            .await
+            .unwrap_or_else(|cause| CheckReport::failed(gate, cause))
+    }
+
+    /// [`check`](Self::check) on this thread, for code that is not async.
+    pub fn check_blocking(&self, handoff: &Handoff) -> CheckReport {
+        let task = self.check_task(handoff);
+        self.inner
+            .runtime
+            .block_on(task)
+            .unwrap_or_else(|cause| CheckReport::failed(self.inner.name.clone(), cause))
+    }
+
+    fn check_task(&self, handoff: &Handoff) -> impl Future<Output = CheckReport> + Send + 'static {
+        let p = self.inner.clone();
+        let request = p
+            .payload_cap(handoff)
+            .map(|()| Request::Check(handoff.into()));
+        async move {
+            let call = match request {
+                Err(cause) => Call::failed(cause),
+                Ok(request) => p.clone().call(request).await,
+            };
+            p.report(call)
+        }
+    }
+
+    /// Routes one handoff given the seam's gate verdicts, in a fresh instance. Safe to
+    /// await on any tokio runtime.
+    pub async fn route(&self, handoff: &Handoff, verdicts: &[GateVerdict]) -> RouteReport {
+        let task = self.route_task(handoff, verdicts);
+        let router = self.inner.name.clone();
+        self.inner
+            .runtime
+            .spawn(task)
+            .await
+            .unwrap_or_else(|cause| RouteReport::failed(router, cause))
+    }
+
+    /// [`route`](Self::route) on this thread, for code that is not async.
+    pub fn route_blocking(&self, handoff: &Handoff, verdicts: &[GateVerdict]) -> RouteReport {
+        let task = self.route_task(handoff, verdicts);
+        self.inner
+            .runtime
+            .block_on(task)
+            .unwrap_or_else(|cause| RouteReport::failed(self.inner.name.clone(), cause))
+    }
+
+    fn route_task(
+        &self,
+        handoff: &Handoff,
+        verdicts: &[GateVerdict],
+    ) -> impl Future<Output = RouteReport> + Send + 'static {
+        let p = self.inner.clone();
+        let request = p
+            .payload_cap(handoff)
+            .map(|()| Request::Route(handoff.into(), verdicts.iter().map(Into::into).collect()));
+        async move {
+            let call = match request {
+                Err(cause) => Call::failed(cause),
+                Ok(request) => p.clone().call(request).await,
+            };
+            let route = match call.result {
+                Err(cause) => Err(cause),
+                Ok(Answer::Route(Err(message))) => Err(ErrorCause::Plugin { message }),
+                Ok(Answer::Route(Ok(route))) => vet_route(route.into(), &p.limits),
+                Ok(_) => Err(ErrorCause::Host {
+                    message: "the call answered with something other than a route".into(),
+                }),
+            };
+            RouteReport {
+                router: p.name.clone(),
+                route,
+                duration: call.duration,
+                log: call.log,
+                log_truncated: call.log_truncated,
+            }
+        }
+    }
+
+    /// Calls `describe()` again in a fresh instance (the info given at load is kept in
+    /// [`info`](Self::info)); for probing a plugin's behaviour under its limits.
+    pub async fn describe(&self) -> Result<PluginInfo, ErrorCause> {
+        let p = self.inner.clone();
+        let call = self
+            .inner
+            .runtime
+            .spawn(async move { p.call(Request::Describe).await })
+            .await?;
+        match call.result? {
+            Answer::Info(info) => {
+                let (name, version, kind, description, schema) = bindings::info_parts(info);
+                Ok(PluginInfo {
+                    name,
+                    version,
+                    kind,
+                    description,
+                    settings_schema: serde_json::from_str(&schema)
+                        .unwrap_or(serde_json::Value::Null),
+                })
+            }
+            _ => Err(ErrorCause::Host {
+                message: "the call answered with something other than plugin info".into(),
+            }),
+        }
+    }
+}
+
+impl PluginInner {
+    /// A gate's call as a report.
+    fn report(&self, call: Call<Answer>) -> CheckReport {
+        let outcome = match call.result {
+            Err(cause) => Outcome::Error(cause),
+            Ok(Answer::Verdict(Err(message))) => Outcome::Error(ErrorCause::Plugin { message }),
+            Ok(Answer::Verdict(Ok(verdict))) => match vet_verdict(verdict.into(), &self.limits) {
+                Ok(v) => Outcome::Verdict(v),
+                Err(cause) => Outcome::Error(cause),
+            },
+            Ok(_) => Outcome::Error(ErrorCause::Host {
+                message: "the call answered with something other than a verdict".into(),
+            }),
+        };
+        CheckReport {
+            gate: self.name.clone(),
+            outcome,
+            duration: call.duration,
+            log: call.log,
+            log_truncated: call.log_truncated,
+        }
+    }
+}
+
+impl CheckReport {
+    fn failed(gate: String, cause: ErrorCause) -> Self {
+        CheckReport {
+            gate,
+            outcome: Outcome::Error(cause),
+            duration: Duration::ZERO,
+            log: String::new(),
+            log_truncated: false,
+        }
+    }
+}
+
+impl RouteReport {
+    fn failed(router: String, cause: ErrorCause) -> Self {
+        RouteReport {
+            router,
+            route: Err(cause),
+            duration: Duration::ZERO,
+            log: String::new(),
+            log_truncated: false,
+        }
+    }
+}
+
+/// A gate kept in one live instance that serves many checks: the opt-in reuse mode.
+///
+/// Much faster than a fresh instance per check, but state survives from one check to
+/// the next (a plugin could carry data between handoffs), so it is only for one plugin
+/// with one set of settings, owned by one caller. Deadlines, fuel, caps and the log
+/// still apply per check; after an error verdict the instance is dropped and the next
+/// check starts a fresh one. The live instance holds one slot of the instance pool.
+pub struct WarmGate {
+    plugin: Plugin,
+    live: Option<Live>,
+}
+
+/// A live instance: its pool slot, store and bindings.
+struct Live {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    store: Store<StoreState>,
+    gate: bindings::Gate,
+}
+
+impl Plugin {
+    /// This gate in reuse mode (see [`WarmGate`]).
+    pub fn warm(&self) -> WarmGate {
+        WarmGate {
+            plugin: self.clone(),
+            live: None,
+        }
+    }
+}
+
+impl WarmGate {
+    /// Checks one handoff on the live instance, starting one first if there is none.
+    pub async fn check(&mut self, handoff: &Handoff) -> CheckReport {
+        let task = self.task(handoff);
+        let result = self.plugin.inner.runtime.spawn(task).await;
+        self.finish(result)
+    }
+
+    /// [`check`](Self::check) on this thread, for code that is not async.
+    pub fn check_blocking(&mut self, handoff: &Handoff) -> CheckReport {
+        let task = self.task(handoff);
+        let result = self.plugin.inner.runtime.block_on(task);
+        self.finish(result)
+    }
+
+    fn finish(&mut self, result: Result<(CheckReport, Option<Live>), ErrorCause>) -> CheckReport {
+        match result {
+            Ok((report, live)) => {
+                self.live = live;
+                report
+            }
+            Err(cause) => CheckReport::failed(self.plugin.inner.name.clone(), cause),
+        }
+    }
+
+    fn task(
+        &mut self,
+        handoff: &Handoff,
+    ) -> impl Future<Output = (CheckReport, Option<Live>)> + Send + 'static {
+        let p = self.plugin.inner.clone();
+        let live = self.live.take();
+        let request = p.payload_cap(handoff).map(|()| handoff.into());
+        async move {
+            let handoff: bindings::WitHandoff = match request {
+                Ok(h) => h,
+                Err(cause) => return (p.report(Call::failed(cause)), live),
+            };
+            let Pre::Gate(pre) = &p.pre else {
+                let call = Call::failed(ErrorCause::Host {
+                    message: "this plugin is a router, not a gate".into(),
+                });
+                return (p.report(call), None);
+            };
+            let started = Instant::now();
+            let mut live = match live {
+                Some(live) => live,
+                None => {
+                    let Ok(slot) = p.runtime.instances.clone().acquire_owned().await else {
+                        let call = Call::failed(ErrorCause::Host {
+                            message: "the runtime is shutting down".into(),
+                        });
+                        return (p.report(call), None);
+                    };
+                    let mut store = p.new_store();
+                    let meter = p.arm(&mut store);
+                    let made = Metered::new(pre.instantiate_async(&mut store), meter.clone()).await;
+                    let gate = match made {
+                        Ok(Ok(gate)) => gate,
+                        Ok(Err(error)) => {
+                            let failure = Failure {
+                                instantiating: true,
+                                error,
+                            };
+                            let cause = p.cause(&failure, &store, &meter);
+                            let (log, log_truncated) = store.data().log.take();
+                            let call = Call {
+                                result: Err(cause),
+                                log,
+                                log_truncated,
+                                duration: started.elapsed(),
+                            };
+                            return (p.report(call), None);
+                        }
+                        Err(passed) => {
+                            let call = Call::failed(p.timeout(passed));
+                            return (p.report(call), None);
+                        }
+                    };
+                    Live {
+                        _slot: slot,
+                        store,
+                        gate,
+                    }
+                }
+            };
+            let meter = p.arm(&mut live.store);
+            let called = Metered::new(
+                live.gate.call_check(&mut live.store, &p.settings, &handoff),
+                meter.clone(),
+            )
+            .await;
+            let result = match called {
+                Ok(Ok(verdict)) => Ok(Answer::Verdict(verdict)),
+                Ok(Err(error)) => Err(p.cause(
+                    &Failure {
+                        instantiating: false,
+                        error,
+                    },
+                    &live.store,
+                    &meter,
+                )),
+                Err(passed) => Err(p.timeout(passed)),
+            };
+            live.store.data_mut().meter = None;
+            let (log, log_truncated) = live.store.data().log.take();
+            let report = p.report(Call {
+                result,
+                log,
+                log_truncated,
+                duration: started.elapsed(),
+            });
+            let keep = report.outcome.error().is_none();
+            (report, keep.then_some(live))
+        }
+    }
+}
+
+/// Checks a verdict against the caps and the contract's rules.
+fn vet_verdict(v: Verdict, limits: &Limits) -> Result<Verdict, ErrorCause> {
+    if v.findings.len() > limits.max_findings {
+        return Err(ErrorCause::OutputTooLarge {
+            what: "verdict (findings)".into(),
+            size: v.findings.len(),
+            limit: limits.max_findings,
+        });
+    }
+    let size: usize = v
+        .findings
+        .iter()
+        .map(|f| f.code.len() + f.message.len() + f.path.as_ref().map_or(0, String::len))
+        .sum::<usize>()
+        + v.fix.as_ref().map_or(0, String::len);
+    if size > limits.max_verdict_bytes {
+        return Err(ErrorCause::OutputTooLarge {
+            what: "verdict (bytes)".into(),
+            size,
+            limit: limits.max_verdict_bytes,
+        });
+    }
+    let malformed = |reason: String| Err(ErrorCause::Malformed { reason });
+    if let Some(score) = v.score {
+        if !(0.0..=1.0).contains(&score) {
+            return malformed(format!("score {score} is outside [0, 1]"));
+        }
+    }
+    for (i, f) in v.findings.iter().enumerate() {
+        if f.code.trim().is_empty() {
+            return malformed(format!("finding {i} has an empty code"));
+        }
+        if let Some(path) = &f.path {
+            if !path.is_empty() && !path.starts_with('/') {
+                return malformed(format!(
+                    "finding {i} (`{}`) has path {path:?}, which is not a JSON pointer",
+                    f.code
+                ));
+            }
+        }
+        if let Some(span) = f.span {
+            if span.start > span.end {
+                return malformed(format!(
+                    "finding {i} (`{}`) has span {}..{}, which ends before it starts",
+                    f.code, span.start, span.end
+                ));
+            }
+        }
+    }
+    if let Some(fix) = &v.fix {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(fix) {
+            return malformed(format!("the fix is not valid JSON: {e}"));
+        }
+    }
+    Ok(v)
+}
+
+/// Checks a route against the caps and the contract's rules.
+fn vet_route(r: Route, limits: &Limits) -> Result<Route, ErrorCause> {
+    let size = r.target.len() + r.reason.len();
+    if size > limits.max_verdict_bytes {
+        return Err(ErrorCause::OutputTooLarge {
+            what: "route (bytes)".into(),
+            size,
+            limit: limits.max_verdict_bytes,
+        });
+    }
+    if r.target.trim().is_empty() {
+        return Err(ErrorCause::Malformed {
+            reason: "the route has an empty target".into(),
+        });
+    }
+    Ok(r)
+}
+
+/// Runs several gates on one handoff concurrently (each on the runtime's threads) and
+/// returns their reports in the order of `gates`. Safe to await on any tokio runtime.
+pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> {
+    let tasks: Vec<_> = gates
+        .iter()
+        .map(|gate| {
+            let task = gate.check_task(handoff);
+            gate.inner.runtime.handle().spawn(task)
+        })
+        .collect();
+    let mut reports = Vec::with_capacity(tasks.len());
+    for (task, gate) in tasks.into_iter().zip(gates) {
+        reports.push(
+            task.await
+                .unwrap_or_else(|e| CheckReport::failed(gate.name().to_string(), host_failure(e))),
+        );
+    }
+    reports
+}
+
+/// [`check_all`] on this thread, for code that is not async.
+pub fn check_all_blocking(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> {
+    let Some(first) = gates.first() else {
+        return Vec::new();
+    };
+    let task = {
+        let gates = gates.to_vec();
+        let handoff = handoff.clone();
+        async move { check_all(&gates, &handoff).await }
+    };
+    first.inner.runtime.block_on(task).unwrap_or_else(|cause| {
+        gates
+            .iter()
+            .map(|g| CheckReport::failed(g.name().to_string(), cause.clone()))
+            .collect()
+    })
+}
