@@ -1,6 +1,7 @@
 //! The `seam` command line, run in-process exactly as the binary runs it: output,
 //! exit codes (0 passed, 1 rejected, 2 error) and error messages.
 
+use seam_ledger::Ledger;
 use seam_test_artifacts as fixtures;
 
 use crate::{repo, seam};
@@ -422,7 +423,7 @@ fn interactive_review_annotates_decides_and_resumes() {
     let pipeline = dir.join("pipeline.toml").display().to_string();
     assert_eq!(seam(&["run", &pipeline, "--ledger", &ledger]).0, 3);
     assert_eq!(seam(&["run", &pipeline, "--ledger", &ledger]).0, 3);
-    let l = seam_ledger::Ledger::open(std::path::Path::new(&ledger)).unwrap();
+    let l = seam_ledger::SqliteLedger::open(std::path::Path::new(&ledger)).unwrap();
     let mut input = std::io::Cursor::new("x\nn four words is fine\na\nr\n");
     let mut out = Vec::new();
     let code =

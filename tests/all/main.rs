@@ -6,6 +6,7 @@ mod cli;
 mod concurrency;
 mod hostile;
 mod http;
+mod ledger;
 mod loading;
 mod pipeline;
 mod report;

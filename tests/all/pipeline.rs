@@ -4,9 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use seam_ledger::Ledger;
-use seam_pipeline::{decide_review, Pipeline, RunOutcome, RunStatus, Runner, Silent};
+use seam_ledger::{Ledger, SqliteLedger};
+use seam_pipeline::{decide_review, Pipeline, RunError, RunOutcome, RunStatus, Runner, Silent};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 use crate::http::Server;
 
@@ -33,15 +34,15 @@ fn load_err(dir: &Path, toml: &str) -> String {
     }
 }
 
-pub fn run(p: &Pipeline, ledger: &Ledger, input: Value) -> RunOutcome {
+pub fn run(p: &Pipeline, ledger: &SqliteLedger, input: Value) -> RunOutcome {
     Runner::new(p, ledger, &Silent).start(input).unwrap()
 }
 
-fn resume(p: &Pipeline, ledger: &Ledger, run_id: &str) -> RunOutcome {
+fn resume(p: &Pipeline, ledger: &SqliteLedger, run_id: &str) -> RunOutcome {
     Runner::new(p, ledger, &Silent).resume(run_id).unwrap()
 }
 
-fn count(ledger: &Ledger, table: &str) -> i64 {
+fn count(ledger: &SqliteLedger, table: &str) -> i64 {
     ledger
         .counts()
         .unwrap()
@@ -51,7 +52,7 @@ fn count(ledger: &Ledger, table: &str) -> i64 {
         .1
 }
 
-fn steps_of(ledger: &Ledger, run: &str) -> Vec<(String, u32, String)> {
+fn steps_of(ledger: &SqliteLedger, run: &str) -> Vec<(String, u32, String)> {
     ledger
         .step_runs(run)
         .unwrap()
@@ -80,7 +81,7 @@ fn the_headphone_example_retries_with_feedback_and_publishes() {
     let dir = repo_examples();
     let p = Pipeline::load(&dir.join("pipeline.toml"), crate::runtime()).unwrap();
     let scratch = scratch("headphones");
-    let ledger = Ledger::open(&scratch.join("ledger.db")).unwrap();
+    let ledger = SqliteLedger::open(&scratch.join("ledger.db")).unwrap();
     let input: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("input.json")).unwrap()).unwrap();
     let outcome = run(&p, &ledger, input);
@@ -139,7 +140,7 @@ fn retry_gives_up_after_max_retries_and_rejects() {
         echo_step("w", "\"one two three four\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(o.status, RunStatus::Rejected);
     assert_eq!(
@@ -158,7 +159,7 @@ fn exhausted_retries_can_escalate_instead() {
         echo_step("ship", "\"fine\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(o.status, RunStatus::Waiting);
     let reviews = ledger.reviews(Some("pending")).unwrap();
@@ -190,7 +191,7 @@ fn block_rejects_warn_continues() {
             echo_step("w", "\"one two three four\"")
         );
         let p = load(&dir, &toml);
-        let ledger = Ledger::open(&dir.join(format!("{policy}.db"))).unwrap();
+        let ledger = SqliteLedger::open(&dir.join(format!("{policy}.db"))).unwrap();
         let o = run(&p, &ledger, json!(null));
         assert_eq!(o.status, status, "{policy}: {o:?}");
         if policy == "block" {
@@ -210,7 +211,7 @@ fn fix_applies_the_repaired_payload_and_checks_again() {
         echo_step("send", "{\"sent\": true}")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(o.status, RunStatus::Completed, "{o:?}");
     // The next step received the redacted payload.
@@ -229,7 +230,7 @@ fn route_policy_sends_the_payload_to_another_step() {
         echo_step("summarize", "\"short\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     let steps: Vec<String> = steps_of(&ledger, &o.run_id)
         .into_iter()
@@ -248,7 +249,7 @@ fn escalate_pauses_and_a_rejection_in_review_ends_the_run() {
         echo_step("publish", "\"published\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(o.status, RunStatus::Waiting);
     // Still waiting when resumed before anyone decides.
@@ -293,7 +294,7 @@ command = ["sh", "-c", "cat"]
 "#
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!({"topic": "x"}));
     assert_eq!(
         (o.status, o.reason.as_deref()),
@@ -331,7 +332,7 @@ fn output_schema_mismatch_is_a_finding_and_retries() {
         learning_step("w", "{\"name\": 1}", "{\"title\": \"ok\"}")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(o.status, RunStatus::Completed, "{o:?}");
     assert_eq!(o.output, Some(json!({"title": "ok"})));
@@ -358,7 +359,7 @@ fn a_plugin_error_blocks_by_default_and_passes_with_allow() {
             echo_step("w", "\"x\"")
         );
         let p = load(&dir, &toml);
-        let ledger = Ledger::open(&dir.join(format!("{on_error}.db"))).unwrap();
+        let ledger = SqliteLedger::open(&dir.join(format!("{on_error}.db"))).unwrap();
         let o = run(&p, &ledger, json!(null));
         assert_eq!(o.status, status, "{on_error}: {o:?}");
         if on_error == "block" {
@@ -380,7 +381,7 @@ fn a_router_decides_instead_of_the_policies() {
         echo_step("cheap", "\"cheap\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     let steps: Vec<String> = steps_of(&ledger, &o.run_id)
         .into_iter()
@@ -414,7 +415,7 @@ fn bad_step_outputs_fail_the_run_naming_the_step() {
     for (i, (command, extra, message)) in cases.iter().enumerate() {
         let toml = format!("[pipeline]\nname = \"t\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = {command}\n{extra}");
         let p = load(&dir, &toml);
-        let ledger = Ledger::open(&dir.join(format!("{i}.db"))).unwrap();
+        let ledger = SqliteLedger::open(&dir.join(format!("{i}.db"))).unwrap();
         let o = run(&p, &ledger, json!(null));
         assert_eq!(o.status, RunStatus::Failed);
         assert_eq!(o.reason.as_deref(), Some(*message));
@@ -425,7 +426,7 @@ fn bad_step_outputs_fail_the_run_naming_the_step() {
     }
     let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"no-such-program-seam\"]\n";
     let p = load(&dir, toml);
-    let ledger = Ledger::open(&dir.join("missing.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("missing.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert!(o
         .reason
@@ -438,7 +439,7 @@ fn text_output_steps_send_their_stdout_as_a_string() {
     let dir = scratch("text-output");
     let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; echo plain words\"]\noutput = \"text\"\n";
     let p = load(&dir, toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     assert_eq!(
         run(&p, &ledger, json!(null)).output,
         Some(json!("plain words"))
@@ -457,7 +458,7 @@ fn an_http_step_posts_the_step_input_and_takes_the_json_answer() {
     let dir = scratch("http");
     let toml = format!("[pipeline]\nname = \"t\"\n[[steps]]\nname = \"remote\"\nkind = \"http\"\nurl = \"{}/work\"\n", server.url());
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!({"q": 1}));
     assert_eq!(o.output, Some(json!({"echo": {"q": 1}, "step": "remote"})));
     assert_eq!(server.requests()[0].0, "/work");
@@ -469,7 +470,7 @@ fn an_http_step_that_answers_an_error_status_fails() {
     let dir = scratch("http-error");
     let toml = format!("[pipeline]\nname = \"t\"\n[[steps]]\nname = \"remote\"\nkind = \"http\"\nurl = \"{}/work\"\n", server.url());
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(
         o.reason,
@@ -503,7 +504,7 @@ fn an_openai_step_renders_the_prompt_and_feedback_and_retries() {
         server.url()
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!({"task": "describe"}));
     assert_eq!(o.output, Some(json!("Quiet. $89.")), "{o:?}");
     let requests = server.requests();
@@ -529,7 +530,7 @@ fn an_openai_step_without_its_api_key_says_which_variable() {
     let dir = scratch("openai-key");
     let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"write\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\nprompt = \"p\"\napi_key_env = \"SEAM_TEST_UNSET_KEY\"\n";
     let p = load(&dir, toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(
         o.reason.as_deref(),
@@ -552,7 +553,7 @@ fn concurrent_runs_share_one_ledger_and_lose_nothing() {
         for _ in 0..2 {
             let (p, path) = (&p, &path);
             s.spawn(move || {
-                let ledger = Ledger::open(path).unwrap();
+                let ledger = SqliteLedger::open(path).unwrap();
                 let runner = Runner::new(p, &ledger, &Silent);
                 std::thread::scope(|s| {
                     for t in 0..4 {
@@ -568,7 +569,7 @@ fn concurrent_runs_share_one_ledger_and_lose_nothing() {
             });
         }
     });
-    let ledger = Ledger::open(&path).unwrap();
+    let ledger = SqliteLedger::open(&path).unwrap();
     let counts: Vec<(String, i64)> = ledger.counts().unwrap();
     // 40 runs × 2 steps; 2 handoffs each; 2 verdicts on the first; 2 routes.
     assert_eq!(
@@ -619,7 +620,7 @@ fn a_run_killed_mid_step_resumes_without_repeating_finished_steps() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let run_id = ledger.runs(None).unwrap()[0].id.clone();
     assert_eq!(ledger.run(&run_id).unwrap().status, "running");
     assert_eq!(
@@ -628,7 +629,22 @@ fn a_run_killed_mid_step_resumes_without_repeating_finished_steps() {
     );
     std::fs::write(dir.join("resumed"), "").unwrap();
     let p = Pipeline::load(&dir.join("pipeline.toml"), crate::runtime()).unwrap();
-    let o = resume(&p, &ledger, &run_id);
+    // The dead worker's claim holds until its lease lapses: nothing runs before that.
+    let err = Runner::new(&p, &ledger, &Silent)
+        .resume(&run_id)
+        .unwrap_err();
+    assert!(
+        matches!(&err, RunError::Claimed { run, .. } if *run == run_id),
+        "{err}"
+    );
+    assert_eq!(steps_of(&ledger, &run_id).len(), 1);
+    // Then the run is taken over and resumed exactly after its last record.
+    let o = loop {
+        match Runner::new(&p, &ledger, &Silent).resume(&run_id) {
+            Err(RunError::Claimed { .. }) => std::thread::sleep(Duration::from_millis(50)),
+            other => break other.unwrap(),
+        }
+    };
     assert_eq!(o.status, RunStatus::Completed);
     assert_eq!(o.output, Some(json!("ok")));
     let steps: Vec<String> = steps_of(&ledger, &run_id)
@@ -653,8 +669,12 @@ fn helper_run_pipeline() {
         return;
     };
     let p = Pipeline::load(Path::new(&pipeline), crate::runtime()).unwrap();
-    let ledger = Ledger::open(Path::new(&ledger)).unwrap();
-    run(&p, &ledger, json!(null));
+    let ledger = SqliteLedger::open(Path::new(&ledger)).unwrap();
+    // A short lease, so the test takes the run over soon after the kill.
+    Runner::new(&p, &ledger, &Silent)
+        .with_lease(Duration::from_millis(700))
+        .start(json!(null))
+        .unwrap();
 }
 
 #[test]
@@ -664,7 +684,7 @@ fn a_finished_run_cannot_be_resumed() {
         &dir,
         &format!("[pipeline]\nname = \"t\"\n{}", echo_step("w", "1")),
     );
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     let err = Runner::new(&p, &ledger, &Silent)
         .resume(&o.run_id)
@@ -683,7 +703,7 @@ fn a_routing_loop_is_stopped_by_max_step_runs() {
         echo_step("w", "\"one two three four\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(o.status, RunStatus::Failed);
     assert_eq!(o.reason.as_deref(), Some("the run has executed 5 steps, the most allowed (max_step_runs); check the routes for a loop"));
@@ -723,7 +743,7 @@ fn a_ledger_write_that_fails_stops_the_run_with_an_error() {
             echo_step("w", "\"ok\"")
         ),
     );
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     ledger
         .write("sabotage", |t| t.execute_batch("DROP TABLE verdicts"))
         .unwrap();
@@ -754,7 +774,7 @@ fn a_step_timeout_kills_what_the_step_started_too() {
     // The shell does not exec: `sleep` is its child, and holds stdout open.
     let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"sleep 30; echo 1\"]\ntimeout_ms = 200\n";
     let p = load(&dir, toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let started = std::time::Instant::now();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(
@@ -776,7 +796,7 @@ fn defaults_max_retries_applies_to_a_step_without_a_seam() {
         echo_step("w", "\"text\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(o.status, RunStatus::Rejected);
     assert_eq!(steps_of(&ledger, &o.run_id).len(), 1);
@@ -805,7 +825,7 @@ fn resuming_with_a_file_that_lost_the_step_refuses() {
         echo_step("ship", "1")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     let review = ledger.reviews(Some("pending")).unwrap()[0].id;
     decide_review(&ledger, review, true, "ana", None, None).unwrap();
@@ -827,7 +847,7 @@ fn two_resumes_of_one_run_record_it_once() {
         echo_step("w", "\"one two three four\"")
     );
     let p = load(&dir, &toml);
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let o = run(&p, &ledger, json!(null));
     let review = ledger.reviews(Some("pending")).unwrap()[0].id;
     decide_review(&ledger, review, true, "ana", None, None).unwrap();
@@ -836,7 +856,7 @@ fn two_resumes_of_one_run_record_it_once() {
             .map(|_| {
                 let (p, path, id) = (&p, dir.join("l.db"), o.run_id.clone());
                 s.spawn(move || {
-                    let ledger = Ledger::open(&path).unwrap();
+                    let ledger = SqliteLedger::open(&path).unwrap();
                     Runner::new(p, &ledger, &Silent)
                         .resume(&id)
                         .map_err(|e| e.to_string())

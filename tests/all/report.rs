@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use seam_ledger::feedback::{self, ExportFilter, Shape};
-use seam_ledger::report::{self, Filter};
-use seam_ledger::Ledger;
+use seam_ledger::feedback::{ExportFilter, Shape};
+use seam_ledger::report::Filter;
+use seam_ledger::{Ledger, SqliteLedger};
 use seam_pipeline::decide_review;
 use serde_json::{json, Value};
 
@@ -21,8 +21,8 @@ const GATE: &str = "[[seams]]\nfrom = \"w\"\n[[seams.gates]]\nname = \"short\"\n
 
 /// Three runs of a learner retried once each, and two escalated runs: one accepted,
 /// one rejected by a person. Returns the ledger.
-fn known_ledger(dir: &Path) -> Ledger {
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+fn known_ledger(dir: &Path) -> SqliteLedger {
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let retrying = load(
         dir,
         &format!("[pipeline]\nname = \"retrying\"\n{LEARNER}{GATE}on_fail = \"retry\"\n"),
@@ -58,7 +58,7 @@ fn known_ledger(dir: &Path) -> Ledger {
 fn report_figures_from_a_ledger_of_known_content() {
     let dir = scratch("report-known");
     let ledger = known_ledger(&dir);
-    let r = report::build(&ledger, &Filter::default()).unwrap();
+    let r = ledger.report(&Filter::default()).unwrap();
 
     let p: Vec<(&str, i64, i64, i64, i64, i64, Option<f64>)> = r
         .pipelines
@@ -156,31 +156,27 @@ fn report_figures_from_a_ledger_of_known_content() {
     assert_eq!(a, [("clean", 2, 1, 0, 1), ("short", 2, 1, 1, 0)]);
 
     // Filters narrow every figure.
-    let only = report::build(
-        &ledger,
-        &Filter {
+    let only = ledger
+        .report(&Filter {
             pipeline: Some("retrying".into()),
             ..Filter::default()
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     assert_eq!(only.pipelines.len(), 1);
     assert_eq!(only.gates.len(), 1);
-    let none = report::build(
-        &ledger,
-        &Filter {
+    let none = ledger
+        .report(&Filter {
             since_ms: Some(i64::MAX),
             ..Filter::default()
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     assert!(none.pipelines.is_empty() && none.gates.is_empty());
 }
 
 #[test]
 fn error_verdicts_are_counted_by_cause() {
     let dir = scratch("report-errors");
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     let p = load(
         &dir,
         &format!(
@@ -191,7 +187,7 @@ fn error_verdicts_are_counted_by_cause() {
     );
     run(&p, &ledger, json!(null));
     run(&p, &ledger, json!(null));
-    let r = report::build(&ledger, &Filter::default()).unwrap();
+    let r = ledger.report(&Filter::default()).unwrap();
     assert_eq!(
         (r.gates[0].errors, r.gates[0].errors_by_cause.clone()),
         (2, vec![("timeout".to_string(), 2)])
@@ -324,7 +320,7 @@ fn feedback_export_records_and_pairs() {
     let ledger = known_ledger(&dir);
     let export = |shape, filter: ExportFilter| -> Vec<Value> {
         let mut out = Vec::new();
-        feedback::export(&ledger, &filter, shape, &mut out).unwrap();
+        ledger.export(&filter, shape, &mut out).unwrap();
         String::from_utf8(out)
             .unwrap()
             .lines()
@@ -415,7 +411,7 @@ fn feedback_export_records_and_pairs() {
 #[test]
 fn a_large_ledger_reports_in_bounded_memory() {
     let dir = scratch("report-large");
-    let ledger = Ledger::open(&dir.join("l.db")).unwrap();
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
     // 1000 runs × 100 handoffs of one verdict each: 100 000 verdicts, written directly.
     ledger
         .write("a large ledger", |t| {
@@ -438,7 +434,7 @@ fn a_large_ledger_reports_in_bounded_memory() {
         })
         .unwrap();
     let before = rss();
-    let r = report::build(&ledger, &Filter::default()).unwrap();
+    let r = ledger.report(&Filter::default()).unwrap();
     let grown = rss().saturating_sub(before);
     assert_eq!(
         (r.gates[0].checks, r.gates[0].passed, r.gates[0].failed),
@@ -486,8 +482,8 @@ fn the_compounding_example_shows_what_gates_recover() {
             "json",
         ]);
     }
-    let ledger = Ledger::open(&ledger).unwrap();
-    let r = report::build(&ledger, &Filter::default()).unwrap();
+    let ledger = SqliteLedger::open(&ledger).unwrap();
+    let r = ledger.report(&Filter::default()).unwrap();
     let plain = r
         .pipelines
         .iter()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 
-use seam_ledger::Ledger;
+use seam_ledger::SqliteLedger;
 use seam_pipeline::Pipeline;
 
 use super::run::{execute, exit_for, Printer};
@@ -62,7 +62,7 @@ pub fn run(args: DemoArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let runtime = args.runtime.runtime()?;
     let pipeline = Pipeline::load(&dir.join("pipeline.toml"), &runtime)?;
     let ledger_path = dir.join("seam-ledger.db");
-    let ledger = Ledger::open(&ledger_path)?;
+    let ledger = SqliteLedger::open(&ledger_path)?;
     let input: serde_json::Value = serde_json::from_str(FILES[3].1).context("the demo's input")?;
     let pretty = args.format == Format::Pretty;
     if pretty {

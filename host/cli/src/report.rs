@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
-use seam_ledger::feedback::{self, ExportFilter, Shape};
+use seam_ledger::feedback::{ExportFilter, Shape};
 use seam_ledger::report::{self, Filter};
-use seam_ledger::{now_ms, Ledger};
+use seam_ledger::{now_ms, Ledger, SqliteLedger};
 
 use super::run::LedgerArgs;
 use super::{Exit, Format};
@@ -72,7 +72,7 @@ impl FilterArgs {
     }
 }
 
-fn open(ledger: &LedgerArgs) -> Result<(Ledger, PathBuf)> {
+fn open(ledger: &LedgerArgs) -> Result<(SqliteLedger, PathBuf)> {
     let path = ledger.path(None);
     if !path.exists() {
         bail!(
@@ -80,7 +80,7 @@ fn open(ledger: &LedgerArgs) -> Result<(Ledger, PathBuf)> {
             path.display()
         );
     }
-    Ok((Ledger::open(&path)?, path))
+    Ok((SqliteLedger::open(&path)?, path))
 }
 
 /// Arguments of `seam report`.
@@ -100,7 +100,7 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let (ledger, path) = open(&args.ledger)?;
-    let report = report::build(&ledger, &args.filter.filter()?)?;
+    let report = ledger.report(&args.filter.filter()?)?;
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Pretty => {
@@ -191,12 +191,12 @@ pub fn feedback(args: FeedbackArgs, out: &mut (dyn Write + Send)) -> Result<Exit
                 std::fs::File::create(file)
                     .with_context(|| format!("creating {}", file.display()))?,
             );
-            let n = feedback::export(&ledger, &filter, shape, &mut f)?;
+            let n = ledger.export(&filter, shape, &mut f)?;
             f.flush()?;
             writeln!(out, "wrote {n} lines to {}", file.display())?;
         }
         None => {
-            feedback::export(&ledger, &filter, shape, out)?;
+            ledger.export(&filter, shape, out)?;
         }
     }
     Ok(Exit::Passed)

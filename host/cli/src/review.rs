@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use seam_ledger::{Ledger, ReviewRow};
+use seam_ledger::{Ledger, ReviewRow, SqliteLedger};
 use seam_pipeline::{decide_review, Pipeline};
 
 use super::run::{execute, exit_for, LedgerArgs, Printer};
@@ -85,7 +85,7 @@ pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             path.display()
         );
     }
-    let ledger = Ledger::open(&path)?;
+    let ledger = SqliteLedger::open(&path)?;
     let Some(command) = args.command else {
         let stdin = std::io::stdin();
         return interactive(&ledger, &path, &mut stdin.lock(), out);
@@ -213,7 +213,7 @@ fn mark(text: &str, pointer: &str, findings: &[Value]) -> String {
 }
 
 fn decide(
-    ledger: &Ledger,
+    ledger: &dyn Ledger,
     path: &std::path::Path,
     d: Decide,
     accept: bool,
@@ -263,7 +263,7 @@ fn decide(
 /// note goes with the decision), `s` skip, `q` quit. Each decision is recorded with who
 /// and when, and the run resumes.
 pub fn interactive(
-    ledger: &Ledger,
+    ledger: &dyn Ledger,
     path: &std::path::Path,
     input: &mut dyn std::io::BufRead,
     out: &mut (dyn Write + Send),

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::Value;
 
-use seam_ledger::Ledger;
+use seam_ledger::{Ledger, SqliteLedger};
 use seam_pipeline::{Event, Observer, Pipeline, RunOutcome, RunStatus, Runner};
 use seam_runtime::Outcome;
 
@@ -85,7 +85,7 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let runtime = args.runtime.runtime()?;
     let pipeline = Pipeline::load(&args.pipeline, &runtime)?;
     let ledger_path = args.ledger.path(Some(&pipeline));
-    let ledger = Ledger::open(&ledger_path)?;
+    let ledger = SqliteLedger::open(&ledger_path)?;
     let inputs: Vec<Value> = match (&args.input, &args.input_file) {
         (_, Some(file)) => read_jsonl(file)?,
         (Some(spec), None) => vec![json_arg(spec, "input")?],
@@ -109,7 +109,7 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
 /// at once, and returns their outcomes in input order.
 pub fn execute(
     pipeline: &Pipeline,
-    ledger: &Ledger,
+    ledger: &dyn Ledger,
     observer: &dyn Observer,
     resume: Option<&str>,
     inputs: Vec<Value>,

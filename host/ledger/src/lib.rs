@@ -1,176 +1,74 @@
 //! `seam-ledger`: every run, step execution, handoff, verdict, route and human
-//! decision, in one SQLite file (WAL), with schema migrations; [`report`] and
-//! [`feedback`] compute the reliability report and the training exports from it.
+//! decision, behind the [`Ledger`] trait of domain operations; the reliability
+//! [`report`] and the [`feedback`] export computed by the backend.
 //!
-//! This module owns the schema and every SQL statement. It must not decide anything:
-//! the pipeline runner tells it what happened, in transactions that also move the run's
-//! cursor, so a run killed at any moment resumes exactly after its last recorded step.
-//! A write that fails is an error for the caller, never ignored.
+//! The trait is the whole contract between the pipeline runner (and the server, the
+//! CLI, the Python package) and storage: no SQL and no driver type crosses it. A
+//! backend is done when [`conformance`] passes against it. [`SqliteLedger`] is the
+//! embedded default (one file, WAL). The trait is synchronous — the runner drives a
+//! run on a thread — and async callers use a blocking pool.
+//!
+//! A ledger must not decide anything: the runner tells it what happened, in phases
+//! that also move the run's cursor, so a run killed at any moment resumes exactly
+//! after its last recorded phase. A write that fails is an error for the caller.
 
+pub mod conformance;
 pub mod feedback;
 pub mod report;
+mod sqlite;
 
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::Serialize;
 
-/// Schema migrations, applied in order; `PRAGMA user_version` is the number applied.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE runs (
-    id              TEXT PRIMARY KEY,
-    pipeline        TEXT NOT NULL,
-    pipeline_file   TEXT NOT NULL,
-    pipeline_digest TEXT NOT NULL,
-    input           TEXT NOT NULL,
-    status          TEXT NOT NULL,          -- running | waiting | completed | rejected | failed
-    cursor          TEXT NOT NULL,          -- JSON: where the run continues
-    output          TEXT,
-    reason          TEXT,
-    created_at      INTEGER NOT NULL,       -- unix milliseconds
-    updated_at      INTEGER NOT NULL
-);
-CREATE TABLE step_runs (
-    id          INTEGER PRIMARY KEY,
-    run_id      TEXT NOT NULL REFERENCES runs(id),
-    step        TEXT NOT NULL,
-    attempt     INTEGER NOT NULL,
-    adapter     TEXT NOT NULL,
-    input       TEXT NOT NULL,
-    output      TEXT,
-    status      TEXT NOT NULL,              -- ok | error
-    error       TEXT,
-    exit_code   INTEGER,
-    stderr_tail TEXT,
-    started_at  INTEGER NOT NULL,
-    duration_ms INTEGER NOT NULL
-);
-CREATE TABLE handoffs (
-    id          INTEGER PRIMARY KEY,
-    run_id      TEXT NOT NULL REFERENCES runs(id),
-    step_run_id INTEGER REFERENCES step_runs(id),
-    from_step   TEXT NOT NULL,
-    to_step     TEXT NOT NULL,
-    attempt     INTEGER NOT NULL,
-    payload     TEXT NOT NULL,
-    context     TEXT NOT NULL,
-    fixed_by    TEXT,                       -- the gate whose fix produced this payload
-    created_at  INTEGER NOT NULL
-);
-CREATE TABLE verdicts (
-    id            INTEGER PRIMARY KEY,
-    handoff_id    INTEGER NOT NULL REFERENCES handoffs(id),
-    run_id        TEXT NOT NULL REFERENCES runs(id),
-    gate          TEXT NOT NULL,
-    plugin        TEXT NOT NULL,
-    plugin_digest TEXT NOT NULL,
-    outcome       TEXT NOT NULL,            -- passed | failed | error
-    score         REAL,
-    findings      TEXT NOT NULL,            -- JSON list
-    fix           TEXT,
-    error_cause   TEXT,                     -- timeout | out-of-memory | ... when outcome = error
-    error         TEXT,
-    policy        TEXT NOT NULL,
-    duration_us   INTEGER NOT NULL,
-    created_at    INTEGER NOT NULL
-);
-CREATE TABLE routes (
-    id         INTEGER PRIMARY KEY,
-    handoff_id INTEGER NOT NULL REFERENCES handoffs(id),
-    run_id     TEXT NOT NULL REFERENCES runs(id),
-    decided_by TEXT NOT NULL,               -- policy | router:<plugin> | review
-    target     TEXT NOT NULL,
-    reason     TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE TABLE reviews (
-    id          INTEGER PRIMARY KEY,
-    run_id      TEXT NOT NULL REFERENCES runs(id),
-    handoff_id  INTEGER REFERENCES handoffs(id),
-    step        TEXT NOT NULL,
-    kind        TEXT NOT NULL,              -- escalation | human-step
-    status      TEXT NOT NULL,              -- pending | accepted | rejected
-    payload     TEXT NOT NULL,
-    findings    TEXT NOT NULL,
-    reason      TEXT NOT NULL,
-    decided_by  TEXT,
-    decided_at  INTEGER,
-    note        TEXT,
-    output      TEXT,
-    created_at  INTEGER NOT NULL
-);
-CREATE INDEX step_runs_run ON step_runs(run_id);
-CREATE INDEX handoffs_run ON handoffs(run_id);
-CREATE INDEX verdicts_run ON verdicts(run_id);
-CREATE INDEX verdicts_gate ON verdicts(gate, created_at);
-CREATE INDEX routes_run ON routes(run_id);
-CREATE INDEX reviews_status ON reviews(status);
-"#,
-    r#"
--- 2: lookups by handoff, for the report and the feedback export.
-CREATE INDEX routes_handoff ON routes(handoff_id);
-CREATE INDEX verdicts_handoff ON verdicts(handoff_id);
-CREATE INDEX reviews_handoff ON reviews(handoff_id);
-CREATE INDEX handoffs_step ON handoffs(run_id, from_step);
-CREATE INDEX runs_pipeline ON runs(pipeline, created_at);
-"#,
-];
+pub use sqlite::SqliteLedger;
 
-/// What went wrong with the ledger.
+/// Any backend's underlying error.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong with the ledger. `location` is where it lives (a file path, or a
+/// database URL without its password).
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("cannot open the ledger {path}")]
+    #[error("cannot open the ledger {location}")]
     Open {
-        path: PathBuf,
+        location: String,
         #[source]
-        source: rusqlite::Error,
+        source: BoxError,
     },
-    #[error("the ledger {path} has schema version {found}, newer than this seam knows ({known}); upgrade seam")]
+    #[error("the ledger {location} has schema version {found}, newer than this seam knows ({known}); upgrade seam")]
     TooNew {
-        path: PathBuf,
+        location: String,
         found: i64,
         known: i64,
     },
-    #[error("writing {what} to the ledger {path} failed; the run stops here")]
+    #[error("writing {what} to the ledger {location} failed; the run stops here")]
     Write {
         what: String,
-        path: PathBuf,
+        location: String,
         #[source]
-        source: rusqlite::Error,
+        source: BoxError,
     },
-    #[error("reading {what} from the ledger {path} failed")]
+    #[error("reading {what} from the ledger {location} failed")]
     Read {
         what: String,
-        path: PathBuf,
+        location: String,
         #[source]
-        source: rusqlite::Error,
+        source: BoxError,
     },
-    #[error("no {what} `{id}` in the ledger {path}")]
+    #[error("no {what} `{id}` in the ledger {location}")]
     NotFound {
         what: &'static str,
         id: String,
-        path: PathBuf,
+        location: String,
     },
-}
-
-enum PrepareError {
-    Busy(rusqlite::Error),
-    Sqlite(rusqlite::Error),
-    TooNew(i64),
-}
-
-impl From<rusqlite::Error> for PrepareError {
-    fn from(e: rusqlite::Error) -> Self {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                PrepareError::Busy(e)
-            }
-            _ => PrepareError::Sqlite(e),
-        }
-    }
+    /// The run is no longer where the phase says it starts: another worker moved it
+    /// on, and nothing of the phase was recorded.
+    #[error("run `{run}` was moved on by another worker meanwhile; nothing was recorded twice (see `seam review list` and the run's status)")]
+    Conflict { run: String },
+    /// The review was decided already; nothing was recorded.
+    #[error("review {review} is already {status}")]
+    AlreadyDecided { review: i64, status: String },
 }
 
 /// Milliseconds since the Unix epoch.
@@ -181,15 +79,8 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// An open ledger. One connection behind a mutex; many processes may share the file
-/// (WAL, with a busy timeout).
-pub struct Ledger {
-    conn: Mutex<Connection>,
-    path: PathBuf,
-}
-
 /// A run as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
     pub id: String,
     pub pipeline: String,
@@ -205,7 +96,7 @@ pub struct RunRow {
 }
 
 /// A handoff as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HandoffRow {
     pub id: i64,
     pub run_id: String,
@@ -219,7 +110,7 @@ pub struct HandoffRow {
 }
 
 /// A review (an escalation or a human step) as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ReviewRow {
     pub id: i64,
     pub run_id: String,
@@ -239,7 +130,7 @@ pub struct ReviewRow {
 }
 
 /// A verdict as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerdictRow {
     pub gate: String,
     pub plugin: String,
@@ -252,7 +143,7 @@ pub struct VerdictRow {
 }
 
 /// A step execution as recorded.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StepRunRow {
     pub id: i64,
     pub step: String,
@@ -263,475 +154,212 @@ pub struct StepRunRow {
     pub error: Option<String>,
 }
 
-impl Ledger {
-    /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Ledger, LedgerError> {
-        let open_err = |source| LedgerError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        // Opening a new ledger races with other processes opening it (switching to WAL
-        // and migrating need the write lock, and SQLite answers "busy" at once where
-        // waiting could deadlock): retry the whole preparation for a while.
-        let started = std::time::Instant::now();
-        let conn = loop {
-            match Self::prepare(path) {
-                Ok(conn) => break conn,
-                Err(PrepareError::Busy(_)) if started.elapsed() < Duration::from_secs(30) => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(PrepareError::Busy(e) | PrepareError::Sqlite(e)) => return Err(open_err(e)),
-                Err(PrepareError::TooNew(found)) => {
-                    return Err(LedgerError::TooNew {
-                        path: path.to_path_buf(),
-                        found,
-                        known: MIGRATIONS.len() as i64,
-                    })
-                }
-            }
-        };
-        Ok(Ledger {
-            conn: Mutex::new(conn),
-            path: path.to_path_buf(),
-        })
-    }
+/// A new run, claimed by the worker that starts it.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub id: &'a str,
+    pub pipeline: &'a str,
+    pub pipeline_file: &'a str,
+    pub pipeline_digest: &'a str,
+    pub input: &'a str,
+    pub cursor: &'a str,
+    /// The worker that drives it first, and how long its claim lasts unrenewed.
+    pub holder: &'a str,
+    pub lease: Duration,
+}
 
-    /// Opens the file, switches it to WAL and brings the schema up to date.
-    fn prepare(path: &Path) -> Result<Connection, PrepareError> {
-        let mut conn = Connection::open(path)?;
-        conn.busy_timeout(Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Migrate inside one immediate transaction, so that two processes opening a new
-        // ledger at once do not both create its tables.
-        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(PrepareError::TooNew(version));
-        }
-        for migration in MIGRATIONS.iter().skip(version as usize) {
-            tx.execute_batch(migration)?;
-        }
-        tx.pragma_update(None, "user_version", known)?;
-        tx.commit()?;
-        Ok(conn)
-    }
+/// A finished (or failed) step execution.
+#[derive(Debug, Clone)]
+pub struct NewStepRun<'a> {
+    pub step: &'a str,
+    pub attempt: u32,
+    pub adapter: &'a str,
+    pub input: &'a str,
+    pub output: Option<&'a str>,
+    /// Set when the step failed.
+    pub error: Option<&'a str>,
+    pub exit_code: Option<i32>,
+    pub stderr_tail: Option<&'a str>,
+    pub started_at: i64,
+    pub duration_ms: i64,
+}
 
-    /// The file of this ledger.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
+/// A handoff. Its `step_run_id` is the step execution recorded in the same phase, if
+/// any, else the one given.
+#[derive(Debug, Clone)]
+pub struct NewHandoff<'a> {
+    pub step_run_id: Option<i64>,
+    pub from_step: &'a str,
+    pub to_step: &'a str,
+    pub attempt: u32,
+    pub payload: &'a str,
+    pub context: &'a str,
+    /// The gate whose fix produced this handoff.
+    pub fixed_by: Option<&'a str>,
+}
 
-    /// Runs `f` in one transaction; `what` names the write in any error.
-    pub fn write<T>(
+/// One verdict (or error verdict) on a recorded handoff.
+#[derive(Debug, Clone)]
+pub struct NewVerdict<'a> {
+    pub handoff_id: i64,
+    pub gate: &'a str,
+    pub plugin: &'a str,
+    pub plugin_digest: &'a str,
+    /// `passed`, `failed` or `error`.
+    pub outcome: &'a str,
+    pub score: Option<f64>,
+    /// The findings as JSON.
+    pub findings: &'a str,
+    pub fix: Option<&'a str>,
+    /// The error cause's kind (`timeout`, …) and the error in words.
+    pub error_cause: Option<&'a str>,
+    pub error: Option<&'a str>,
+    pub policy: &'a str,
+    pub duration_us: i64,
+}
+
+/// Where a recorded handoff went, and who decided.
+#[derive(Debug, Clone)]
+pub struct NewRoute<'a> {
+    pub handoff_id: i64,
+    pub decided_by: &'a str,
+    pub target: &'a str,
+    pub reason: &'a str,
+}
+
+/// A pending review.
+#[derive(Debug, Clone)]
+pub struct NewReview<'a> {
+    pub handoff_id: Option<i64>,
+    pub step: &'a str,
+    /// `escalation` or `human-step`.
+    pub kind: &'a str,
+    pub payload: &'a str,
+    /// The findings as JSON.
+    pub findings: &'a str,
+    pub reason: &'a str,
+}
+
+/// The ids a phase's new records were given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recorded {
+    pub step_run_id: Option<i64>,
+    pub handoff_id: Option<i64>,
+    pub review_id: Option<i64>,
+}
+
+/// Where a phase leaves the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunMove {
+    /// `running`, `waiting`, `completed`, `rejected` or `failed`.
+    pub status: String,
+    /// The run's next position (the runner's cursor, as text).
+    pub cursor: String,
+    pub output: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// One phase of a run: the records it produced and the run's next position, written
+/// atomically — all of it, or (on any error) none of it.
+pub struct Phase<'a> {
+    pub run_id: &'a str,
+    /// The position the run must still be at; otherwise the phase is refused with
+    /// [`LedgerError::Conflict`].
+    pub at: &'a str,
+    pub step_run: Option<NewStepRun<'a>>,
+    pub handoff: Option<NewHandoff<'a>>,
+    pub verdicts: Vec<NewVerdict<'a>>,
+    pub route: Option<NewRoute<'a>>,
+    pub review: Option<NewReview<'a>>,
+    /// The run's next position, given the ids of the new records.
+    pub then: &'a dyn Fn(&Recorded) -> RunMove,
+}
+
+impl<'a> Phase<'a> {
+    /// A phase of `run_id` from position `at` with no records yet.
+    pub fn new(run_id: &'a str, at: &'a str, then: &'a dyn Fn(&Recorded) -> RunMove) -> Self {
+        Phase {
+            run_id,
+            at,
+            step_run: None,
+            handoff: None,
+            verdicts: Vec::new(),
+            route: None,
+            review: None,
+            then,
+        }
+    }
+}
+
+/// The outcome of asking to drive a run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The caller holds the run until `until_ms` (renew before then).
+    Held { until_ms: i64 },
+    /// Another worker holds it until `until_ms`.
+    HeldByOther { holder: String, until_ms: i64 },
+}
+
+/// Record counts per kind, for checks and tests.
+pub type Counts = Vec<(String, i64)>;
+
+/// A ledger backend: domain operations only. Every method is atomic; writes that move
+/// a run check where the run is, so two workers never both record the same phase.
+pub trait Ledger: Send + Sync {
+    /// Where the ledger lives, for messages (a file path, or a URL without password).
+    fn location(&self) -> String;
+
+    /// Records a new run, claimed by `run.holder`.
+    fn start_run(&self, run: &NewRun<'_>) -> Result<(), LedgerError>;
+
+    /// Records one phase of a run and moves the run, atomically; `what` names the
+    /// phase in errors.
+    fn record(&self, what: &str, phase: Phase<'_>) -> Result<Recorded, LedgerError>;
+
+    /// Claims run `run_id` for `holder` for `lease`: granted when nobody holds it, the
+    /// holder's lease has lapsed, or `holder` holds it already (a renewal).
+    fn claim(&self, run_id: &str, holder: &str, lease: Duration) -> Result<Claim, LedgerError>;
+
+    /// Gives up `holder`'s claim on `run_id` (nothing happens if it holds none).
+    fn release(&self, run_id: &str, holder: &str) -> Result<(), LedgerError>;
+
+    /// Decides a pending review; [`LedgerError::AlreadyDecided`] if it is not pending.
+    fn decide_review(
         &self,
-        what: &str,
-        f: impl FnOnce(&Transaction) -> rusqlite::Result<T>,
-    ) -> Result<T, LedgerError> {
-        let err = |source| LedgerError::Write {
-            what: what.to_string(),
-            path: self.path.clone(),
-            source,
-        };
-        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(err)?;
-        let value = f(&tx).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(value)
-    }
-
-    /// Runs a read `f`; `what` names it in any error.
-    pub fn read<T>(
-        &self,
-        what: &str,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, LedgerError> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        f(&conn).map_err(|source| LedgerError::Read {
-            what: what.to_string(),
-            path: self.path.clone(),
-            source,
-        })
-    }
-
-    fn not_found(&self, what: &'static str, id: impl ToString) -> LedgerError {
-        LedgerError::NotFound {
-            what,
-            id: id.to_string(),
-            path: self.path.clone(),
-        }
-    }
-
-    /// The run `id`.
-    pub fn run(&self, id: &str) -> Result<RunRow, LedgerError> {
-        self.read("a run", |c| {
-            c.query_row(
-                "SELECT id, pipeline, pipeline_file, pipeline_digest, input, status, cursor, output, reason, created_at, updated_at FROM runs WHERE id = ?1",
-                [id],
-                run_row,
-            )
-            .optional()
-        })?
-        .ok_or_else(|| self.not_found("run", id))
-    }
-
-    /// Every run, newest first, optionally only those with `status`.
-    pub fn runs(&self, status: Option<&str>) -> Result<Vec<RunRow>, LedgerError> {
-        self.read("runs", |c| {
-            let mut st = c.prepare(
-                "SELECT id, pipeline, pipeline_file, pipeline_digest, input, status, cursor, output, reason, created_at, updated_at
-                 FROM runs WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id DESC",
-            )?;
-            let rows = st.query_map([status], run_row)?;
-            rows.collect()
-        })
-    }
-
-    /// The handoff `id`.
-    pub fn handoff(&self, id: i64) -> Result<HandoffRow, LedgerError> {
-        self.read("a handoff", |c| {
-            c.query_row(
-                "SELECT id, run_id, step_run_id, from_step, to_step, attempt, payload, context, fixed_by FROM handoffs WHERE id = ?1",
-                [id],
-                |r| {
-                    Ok(HandoffRow {
-                        id: r.get(0)?,
-                        run_id: r.get(1)?,
-                        step_run_id: r.get(2)?,
-                        from_step: r.get(3)?,
-                        to_step: r.get(4)?,
-                        attempt: r.get(5)?,
-                        payload: r.get(6)?,
-                        context: r.get(7)?,
-                        fixed_by: r.get(8)?,
-                    })
-                },
-            )
-            .optional()
-        })?
-        .ok_or_else(|| self.not_found("handoff", id))
-    }
-
-    /// The input a recorded step execution was given.
-    pub fn step_input(&self, step_run_id: i64) -> Result<String, LedgerError> {
-        self.read("a step execution", |c| {
-            c.query_row(
-                "SELECT input FROM step_runs WHERE id = ?1",
-                [step_run_id],
-                |r| r.get(0),
-            )
-            .optional()
-        })?
-        .ok_or_else(|| self.not_found("step execution", step_run_id))
-    }
-
-    /// The step executions of run `id`, in order.
-    pub fn step_runs(&self, run_id: &str) -> Result<Vec<StepRunRow>, LedgerError> {
-        self.read("step executions", |c| {
-            let mut st = c.prepare(
-                "SELECT id, step, attempt, input, output, status, error FROM step_runs WHERE run_id = ?1 ORDER BY id",
-            )?;
-            let rows = st.query_map([run_id], |r| {
-                Ok(StepRunRow {
-                    id: r.get(0)?,
-                    step: r.get(1)?,
-                    attempt: r.get(2)?,
-                    input: r.get(3)?,
-                    output: r.get(4)?,
-                    status: r.get(5)?,
-                    error: r.get(6)?,
-                })
-            })?;
-            rows.collect()
-        })
-    }
-
-    /// The verdicts on handoff `id`, in order.
-    pub fn verdicts(&self, handoff_id: i64) -> Result<Vec<VerdictRow>, LedgerError> {
-        self.read("verdicts", |c| {
-            let mut st = c.prepare(
-                "SELECT gate, plugin, outcome, score, findings, error, policy, duration_us FROM verdicts WHERE handoff_id = ?1 ORDER BY id",
-            )?;
-            let rows = st.query_map([handoff_id], |r| {
-                Ok(VerdictRow {
-                    gate: r.get(0)?,
-                    plugin: r.get(1)?,
-                    outcome: r.get(2)?,
-                    score: r.get(3)?,
-                    findings: r.get(4)?,
-                    error: r.get(5)?,
-                    policy: r.get(6)?,
-                    duration_us: r.get(7)?,
-                })
-            })?;
-            rows.collect()
-        })
-    }
-
-    /// The review `id`.
-    pub fn review(&self, id: i64) -> Result<ReviewRow, LedgerError> {
-        self.read("a review", |c| {
-            c.query_row(
-                &format!("{REVIEW_SELECT} WHERE v.id = ?1"),
-                [id],
-                review_row,
-            )
-            .optional()
-        })?
-        .ok_or_else(|| self.not_found("review", id))
-    }
-
-    /// Reviews, oldest first, optionally only those with `status`.
-    pub fn reviews(&self, status: Option<&str>) -> Result<Vec<ReviewRow>, LedgerError> {
-        self.read("reviews", |c| {
-            let mut st = c.prepare(&format!(
-                "{REVIEW_SELECT} WHERE ?1 IS NULL OR v.status = ?1 ORDER BY v.created_at, v.id"
-            ))?;
-            let rows = st.query_map([status], review_row)?;
-            rows.collect()
-        })
-    }
-
-    /// Counts of records per table, for checks and tests.
-    pub fn counts(&self) -> Result<Vec<(String, i64)>, LedgerError> {
-        self.read("counts", |c| {
-            [
-                "runs",
-                "step_runs",
-                "handoffs",
-                "verdicts",
-                "routes",
-                "reviews",
-            ]
-            .iter()
-            .map(|t| {
-                let n: i64 = c.query_row(&format!("SELECT COUNT(*) FROM {t}"), [], |r| r.get(0))?;
-                Ok((t.to_string(), n))
-            })
-            .collect()
-        })
-    }
-}
-
-const REVIEW_SELECT: &str = "SELECT v.id, v.run_id, r.pipeline, v.handoff_id, v.step, v.kind, v.status, v.payload, v.findings, v.reason,
-    v.decided_by, v.decided_at, v.note, v.output, v.created_at FROM reviews v JOIN runs r ON r.id = v.run_id";
-
-fn run_row(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
-    Ok(RunRow {
-        id: r.get(0)?,
-        pipeline: r.get(1)?,
-        pipeline_file: r.get(2)?,
-        pipeline_digest: r.get(3)?,
-        input: r.get(4)?,
-        status: r.get(5)?,
-        cursor: r.get(6)?,
-        output: r.get(7)?,
-        reason: r.get(8)?,
-        created_at: r.get(9)?,
-        updated_at: r.get(10)?,
-    })
-}
-
-fn review_row(r: &rusqlite::Row) -> rusqlite::Result<ReviewRow> {
-    Ok(ReviewRow {
-        id: r.get(0)?,
-        run_id: r.get(1)?,
-        pipeline: r.get(2)?,
-        handoff_id: r.get(3)?,
-        step: r.get(4)?,
-        kind: r.get(5)?,
-        status: r.get(6)?,
-        payload: r.get(7)?,
-        findings: r.get(8)?,
-        reason: r.get(9)?,
-        decided_by: r.get(10)?,
-        decided_at: r.get(11)?,
-        note: r.get(12)?,
-        output: r.get(13)?,
-        created_at: r.get(14)?,
-    })
-}
-
-/// Writes used by the pipeline runner; each takes the open transaction.
-pub mod tx {
-    use super::*;
-
-    /// A new run.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_run(
-        tx: &Transaction,
-        id: &str,
-        pipeline: &str,
-        file: &str,
-        digest: &str,
-        input: &str,
-        cursor: &str,
-    ) -> rusqlite::Result<()> {
-        let now = now_ms();
-        tx.execute(
-            "INSERT INTO runs (id, pipeline, pipeline_file, pipeline_digest, input, status, cursor, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?7)",
-            params![id, pipeline, file, digest, input, cursor, now],
-        )?;
-        Ok(())
-    }
-
-    /// Moves a run's cursor from `from` to `cursor` and sets its status (and output and
-    /// reason, when it ends). Fails with `QueryReturnedNoRows` when the run is no longer
-    /// at `from`: another process moved it on meanwhile, and this transaction must not
-    /// record anything.
-    #[allow(clippy::too_many_arguments)]
-    pub fn update_run(
-        tx: &Transaction,
-        id: &str,
-        from: &str,
-        status: &str,
-        cursor: &str,
-        output: Option<&str>,
-        reason: Option<&str>,
-    ) -> rusqlite::Result<()> {
-        let n = tx.execute(
-            "UPDATE runs SET status = ?2, cursor = ?3, output = COALESCE(?4, output), reason = COALESCE(?5, reason), updated_at = ?6
-             WHERE id = ?1 AND cursor = ?7",
-            params![id, status, cursor, output, reason, now_ms(), from],
-        )?;
-        if n != 1 {
-            return Err(rusqlite::Error::QueryReturnedNoRows);
-        }
-        Ok(())
-    }
-
-    /// A finished step execution; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_step_run(
-        tx: &Transaction,
-        run_id: &str,
-        step: &str,
-        attempt: u32,
-        adapter: &str,
-        input: &str,
-        output: Option<&str>,
-        error: Option<&str>,
-        exit_code: Option<i32>,
-        stderr_tail: Option<&str>,
-        started_at: i64,
-        duration_ms: i64,
-    ) -> rusqlite::Result<i64> {
-        let status = if error.is_some() { "error" } else { "ok" };
-        tx.execute(
-            "INSERT INTO step_runs (run_id, step, attempt, adapter, input, output, status, error, exit_code, stderr_tail, started_at, duration_ms)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![run_id, step, attempt, adapter, input, output, status, error, exit_code, stderr_tail, started_at, duration_ms],
-        )?;
-        Ok(tx.last_insert_rowid())
-    }
-
-    /// A handoff; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_handoff(
-        tx: &Transaction,
-        run_id: &str,
-        step_run_id: Option<i64>,
-        from: &str,
-        to: &str,
-        attempt: u32,
-        payload: &str,
-        context: &str,
-        fixed_by: Option<&str>,
-    ) -> rusqlite::Result<i64> {
-        tx.execute(
-            "INSERT INTO handoffs (run_id, step_run_id, from_step, to_step, attempt, payload, context, fixed_by, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![run_id, step_run_id, from, to, attempt, payload, context, fixed_by, now_ms()],
-        )?;
-        Ok(tx.last_insert_rowid())
-    }
-
-    /// One verdict (or error verdict) on a handoff.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_verdict(
-        tx: &Transaction,
-        handoff_id: i64,
-        run_id: &str,
-        gate: &str,
-        plugin: &str,
-        plugin_digest: &str,
-        outcome: &str,
-        score: Option<f64>,
-        findings: &str,
-        fix: Option<&str>,
-        error_cause: Option<&str>,
-        error: Option<&str>,
-        policy: &str,
-        duration_us: i64,
-    ) -> rusqlite::Result<()> {
-        tx.execute(
-            "INSERT INTO verdicts (handoff_id, run_id, gate, plugin, plugin_digest, outcome, score, findings, fix, error_cause, error, policy, duration_us, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            params![handoff_id, run_id, gate, plugin, plugin_digest, outcome, score, findings, fix, error_cause, error, policy, duration_us, now_ms()],
-        )?;
-        Ok(())
-    }
-
-    /// Where a handoff went, and who decided.
-    pub fn insert_route(
-        tx: &Transaction,
-        handoff_id: i64,
-        run_id: &str,
-        decided_by: &str,
-        target: &str,
-        reason: &str,
-    ) -> rusqlite::Result<()> {
-        tx.execute(
-            "INSERT INTO routes (handoff_id, run_id, decided_by, target, reason, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![handoff_id, run_id, decided_by, target, reason, now_ms()],
-        )?;
-        Ok(())
-    }
-
-    /// A pending review; returns its id.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert_review(
-        tx: &Transaction,
-        run_id: &str,
-        handoff_id: Option<i64>,
-        step: &str,
-        kind: &str,
-        payload: &str,
-        findings: &str,
-        reason: &str,
-    ) -> rusqlite::Result<i64> {
-        tx.execute(
-            "INSERT INTO reviews (run_id, handoff_id, step, kind, status, payload, findings, reason, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8)",
-            params![run_id, handoff_id, step, kind, payload, findings, reason, now_ms()],
-        )?;
-        Ok(tx.last_insert_rowid())
-    }
-
-    /// Decides a pending review. Fails (no rows) when it is not pending any more.
-    pub fn decide_review(
-        tx: &Transaction,
         id: i64,
         accepted: bool,
         by: &str,
         note: Option<&str>,
         output: Option<&str>,
-    ) -> rusqlite::Result<()> {
-        let n = tx.execute(
-            "UPDATE reviews SET status = ?2, decided_by = ?3, decided_at = ?4, note = ?5, output = ?6 WHERE id = ?1 AND status = 'pending'",
-            params![id, if accepted { "accepted" } else { "rejected" }, by, now_ms(), note, output],
-        )?;
-        if n != 1 {
-            return Err(rusqlite::Error::QueryReturnedNoRows);
-        }
-        Ok(())
-    }
+    ) -> Result<(), LedgerError>;
+
+    /// The run `id`.
+    fn run(&self, id: &str) -> Result<RunRow, LedgerError>;
+    /// Every run, newest first, optionally only those with `status`.
+    fn runs(&self, status: Option<&str>) -> Result<Vec<RunRow>, LedgerError>;
+    /// The handoff `id`.
+    fn handoff(&self, id: i64) -> Result<HandoffRow, LedgerError>;
+    /// The input a recorded step execution was given.
+    fn step_input(&self, step_run_id: i64) -> Result<String, LedgerError>;
+    /// The step executions of run `run_id`, in order.
+    fn step_runs(&self, run_id: &str) -> Result<Vec<StepRunRow>, LedgerError>;
+    /// The verdicts on handoff `handoff_id`, in order.
+    fn verdicts(&self, handoff_id: i64) -> Result<Vec<VerdictRow>, LedgerError>;
+    /// The review `id`.
+    fn review(&self, id: i64) -> Result<ReviewRow, LedgerError>;
+    /// Reviews, oldest first, optionally only those with `status`.
+    fn reviews(&self, status: Option<&str>) -> Result<Vec<ReviewRow>, LedgerError>;
+    /// Counts of records per kind: runs, step_runs, handoffs, verdicts, routes, reviews.
+    fn counts(&self) -> Result<Counts, LedgerError>;
+
+    /// The reliability report's figures for `filter`, computed by the backend.
+    fn report(&self, filter: &report::Filter) -> Result<report::Report, LedgerError>;
+
+    /// Streams the feedback export to `out`; returns the number of lines written.
+    fn export(
+        &self,
+        filter: &feedback::ExportFilter,
+        shape: feedback::Shape,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, LedgerError>;
 }

@@ -14,7 +14,10 @@ use serde_json::{json, Value};
 
 use super::adapters::{self, StepFailure, StepInput};
 use super::config::{Adapter, Next, OnError, Pipeline, Policy};
-use seam_ledger::{now_ms, tx, HandoffRow, Ledger, LedgerError, ReviewRow};
+use seam_ledger::{
+    now_ms, Claim, HandoffRow, Ledger, LedgerError, NewHandoff, NewReview, NewRoute, NewRun,
+    NewStepRun, NewVerdict, Phase, Recorded, ReviewRow, RunMove,
+};
 use seam_runtime::{check_all_blocking, CheckReport, Outcome};
 use seam_types::{Finding, GateVerdict, Handoff, Severity, Verdict};
 
@@ -190,13 +193,26 @@ pub enum RunError {
     Conflict { run: String },
     #[error("review {review} is {status}, not pending: it was decided already")]
     AlreadyDecided { review: i64, status: String },
+    #[error("run `{run}` is being driven by another worker ({holder}), whose claim lasts {seconds} s more; nothing was run. Wait for it to finish, or resume after its claim lapses (a worker that died loses its claim then)")]
+    Claimed {
+        run: String,
+        holder: String,
+        seconds: i64,
+    },
 }
+
+/// How long a worker's claim on a run lasts without renewal; the driving worker renews
+/// it every third of this while it drives, so only a dead worker loses it.
+pub const RUN_LEASE: Duration = Duration::from_secs(30);
 
 /// Runs pipelines against one ledger.
 pub struct Runner<'a> {
     pipeline: &'a Pipeline,
-    ledger: &'a Ledger,
+    ledger: &'a dyn Ledger,
     observer: &'a dyn Observer,
+    /// This worker's name in claims: process id and a random suffix.
+    holder: String,
+    lease: Duration,
 }
 
 enum Decision {
@@ -287,12 +303,21 @@ fn new_run_id() -> String {
 impl<'a> Runner<'a> {
     /// A runner for `pipeline` writing to `ledger`. A run is driven on the calling
     /// thread; the gates of a seam run concurrently on the seam runtime's threads.
-    pub fn new(pipeline: &'a Pipeline, ledger: &'a Ledger, observer: &'a dyn Observer) -> Self {
+    pub fn new(pipeline: &'a Pipeline, ledger: &'a dyn Ledger, observer: &'a dyn Observer) -> Self {
         Runner {
             pipeline,
             ledger,
             observer,
+            holder: format!("pid {} ({})", std::process::id(), &new_run_id()[4..]),
+            lease: RUN_LEASE,
         }
+    }
+
+    /// Claims runs for `lease` instead of [`RUN_LEASE`] (a shorter lease hands a dead
+    /// worker's runs over sooner, at the cost of more renewals).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease.max(Duration::from_millis(30));
+        self
     }
 
     /// Starts a run with `input` and drives it until it ends or waits for a person.
@@ -306,19 +331,18 @@ impl<'a> Runner<'a> {
             feedback: Vec::new(),
         };
         let cursor_text = serde_json::to_string(&cursor).expect("cursor serializes");
-        self.ledger.write("the new run", |t| {
-            tx::insert_run(
-                t,
-                &id,
-                &p.name,
-                &p.file.display().to_string(),
-                &p.digest,
-                &input.to_string(),
-                &cursor_text,
-            )
+        self.ledger.start_run(&NewRun {
+            id: &id,
+            pipeline: &p.name,
+            pipeline_file: &p.file.display().to_string(),
+            pipeline_digest: &p.digest,
+            input: &input.to_string(),
+            cursor: &cursor_text,
+            holder: &self.holder,
+            lease: self.lease,
         })?;
         self.observer.event(&id, &Event::Started { input: &input });
-        self.drive(&id, &input, cursor, cursor_text)
+        self.drive_claimed(&id, &input, cursor, cursor_text)
     }
 
     /// Continues a recorded run from where it stopped.
@@ -343,10 +367,33 @@ impl<'a> Runner<'a> {
                 status: format!("{}{why}", row.status),
             });
         }
-        let cursor: Cursor = serde_json::from_str(&row.cursor).map_err(|e| RunError::Mismatch {
-            run: run_id.into(),
-            reason: format!("its recorded position is unreadable: {e}"),
-        })?;
+        if let Claim::HeldByOther { holder, until_ms } =
+            self.ledger.claim(run_id, &self.holder, self.lease)?
+        {
+            return Err(RunError::Claimed {
+                run: run_id.into(),
+                holder,
+                seconds: ((until_ms - now_ms()).max(0) + 999) / 1000,
+            });
+        }
+        // Claimed: read the run again, in case the previous holder moved it meanwhile.
+        let row = match self.ledger.run(run_id) {
+            Ok(row) => row,
+            Err(e) => {
+                let _ = self.ledger.release(run_id, &self.holder);
+                return Err(e.into());
+            }
+        };
+        let cursor: Cursor = match serde_json::from_str(&row.cursor) {
+            Ok(cursor) => cursor,
+            Err(e) => {
+                let _ = self.ledger.release(run_id, &self.holder);
+                return Err(RunError::Mismatch {
+                    run: run_id.into(),
+                    reason: format!("its recorded position is unreadable: {e}"),
+                });
+            }
+        };
         let input: Value = serde_json::from_str(&row.input).unwrap_or(Value::Null);
         let pipeline_changed = row.pipeline_digest != self.pipeline.digest;
         self.observer.event(
@@ -356,7 +403,32 @@ impl<'a> Runner<'a> {
                 pipeline_changed,
             },
         );
-        self.drive(run_id, &input, cursor, row.cursor)
+        self.drive_claimed(run_id, &input, cursor, row.cursor)
+    }
+
+    /// Drives a run this worker has claimed, renewing the claim while it drives and
+    /// releasing it at the end, however the drive ends.
+    fn drive_claimed(
+        &self,
+        id: &str,
+        input: &Value,
+        cursor: Cursor,
+        at: String,
+    ) -> Result<RunOutcome, RunError> {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|s| {
+            s.spawn(move || {
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(self.lease / 3)
+                {
+                    let _ = self.ledger.claim(id, &self.holder, self.lease);
+                }
+            });
+            let result = self.drive(id, input, cursor, at);
+            drop(stop);
+            let _ = self.ledger.release(id, &self.holder);
+            result
+        })
     }
 
     fn finish(
@@ -392,17 +464,14 @@ impl<'a> Runner<'a> {
     ) -> Result<RunOutcome, RunError> {
         let end = serde_json::to_string(&Cursor::End).expect("cursor serializes");
         let out_text = output.as_ref().map(Value::to_string);
-        self.ledger.write("the end of the run", |t| {
-            tx::update_run(
-                t,
-                id,
-                at,
-                status.as_str(),
-                &end,
-                out_text.as_deref(),
-                reason.as_deref(),
-            )
-        })?;
+        let then = |_: &Recorded| RunMove {
+            status: status.as_str().to_string(),
+            cursor: end.clone(),
+            output: out_text.clone(),
+            reason: reason.clone(),
+        };
+        self.ledger
+            .record("the end of the run", Phase::new(id, at, &then))?;
         Ok(self.finish(id, status, output, reason))
     }
 
@@ -438,10 +507,7 @@ impl<'a> Runner<'a> {
             };
             // The ledger refuses a move from a position the run is no longer at.
             let step = step.map_err(|e| match e {
-                RunError::Ledger(LedgerError::Write {
-                    source: rusqlite::Error::QueryReturnedNoRows,
-                    ..
-                }) => RunError::Conflict { run: id.into() },
+                RunError::Ledger(LedgerError::Conflict { run }) => RunError::Conflict { run },
                 other => other,
             })?;
             match step {
@@ -490,25 +556,30 @@ impl<'a> Runner<'a> {
             };
             let findings = Value::Array(feedback).to_string();
             let payload_text = payload.to_string();
-            let review_id = self.ledger.write("a review for a human step", |t| {
-                let rid = tx::insert_review(
-                    t,
-                    id,
-                    None,
-                    name,
-                    "human-step",
-                    &payload_text,
-                    &findings,
-                    &reason,
-                )?;
-                let cursor = serde_json::to_string(&Cursor::Review {
-                    review_id: rid,
+            let then = |ids: &Recorded| RunMove {
+                status: "waiting".into(),
+                cursor: serde_json::to_string(&Cursor::Review {
+                    review_id: ids.review_id.unwrap_or_default(),
                     attempt,
                 })
-                .expect("cursor");
-                tx::update_run(t, id, at, "waiting", &cursor, None, None)?;
-                Ok(rid)
-            })?;
+                .expect("cursor serializes"),
+                output: None,
+                reason: None,
+            };
+            let mut phase = Phase::new(id, at, &then);
+            phase.review = Some(NewReview {
+                handoff_id: None,
+                step: name,
+                kind: "human-step",
+                payload: &payload_text,
+                findings: &findings,
+                reason: &reason,
+            });
+            let review_id = self
+                .ledger
+                .record("a review for a human step", phase)?
+                .review_id
+                .unwrap_or_default();
             self.observer.event(
                 id,
                 &Event::Waiting {
@@ -550,23 +621,26 @@ impl<'a> Runner<'a> {
             Err(failure) => {
                 let reason = failure.to_string();
                 let end = serde_json::to_string(&Cursor::End).expect("cursor");
-                self.ledger.write("a failed step", |t| {
-                    tx::insert_step_run(
-                        t,
-                        id,
-                        name,
-                        attempt,
-                        kind,
-                        &input_text,
-                        None,
-                        Some(&failure.message),
-                        failure.exit_code,
-                        Some(&failure.stderr_tail),
-                        started_at,
-                        ms,
-                    )?;
-                    tx::update_run(t, id, at, "failed", &end, None, Some(&reason))
-                })?;
+                let then = |_: &Recorded| RunMove {
+                    status: "failed".into(),
+                    cursor: end.clone(),
+                    output: None,
+                    reason: Some(reason.clone()),
+                };
+                let mut phase = Phase::new(id, at, &then);
+                phase.step_run = Some(NewStepRun {
+                    step: name,
+                    attempt,
+                    adapter: kind,
+                    input: &input_text,
+                    output: None,
+                    error: Some(&failure.message),
+                    exit_code: failure.exit_code,
+                    stderr_tail: Some(&failure.stderr_tail),
+                    started_at,
+                    duration_ms: ms,
+                });
+                self.ledger.record("a failed step", phase)?;
                 self.observer
                     .event(id, &Event::StepFailed { failure: &failure });
                 Ok(Err(self.finish(id, RunStatus::Failed, None, Some(reason))))
@@ -935,40 +1009,42 @@ impl<'a> Runner<'a> {
     /// seam after it, in one transaction; returns the handoff's id.
     fn record_finished(&self, id: &str, at: &str, f: &Finished) -> Result<i64, RunError> {
         let to = self.pipeline.next_after(f.step).label();
-        Ok(self.ledger.write("a finished step and its handoff", |t| {
-            let sid = tx::insert_step_run(
-                t,
-                id,
-                f.step,
-                f.attempt,
-                f.adapter,
-                f.input,
-                Some(f.output),
-                None,
-                f.exit_code,
-                f.stderr_tail,
-                f.started_at,
-                f.duration_ms,
-            )?;
-            let hid = tx::insert_handoff(
-                t,
-                id,
-                Some(sid),
-                f.step,
-                &to,
-                f.attempt,
-                f.output,
-                f.input,
-                None,
-            )?;
-            let cursor = serde_json::to_string(&Cursor::Seam {
-                handoff_id: hid,
+        let then = |ids: &Recorded| RunMove {
+            status: "running".into(),
+            cursor: serde_json::to_string(&Cursor::Seam {
+                handoff_id: ids.handoff_id.unwrap_or_default(),
                 fixes: 0,
             })
-            .expect("cursor serializes");
-            tx::update_run(t, id, at, "running", &cursor, None, None)?;
-            Ok(hid)
-        })?)
+            .expect("cursor serializes"),
+            output: None,
+            reason: None,
+        };
+        let mut phase = Phase::new(id, at, &then);
+        phase.step_run = Some(NewStepRun {
+            step: f.step,
+            attempt: f.attempt,
+            adapter: f.adapter,
+            input: f.input,
+            output: Some(f.output),
+            error: None,
+            exit_code: f.exit_code,
+            stderr_tail: f.stderr_tail,
+            started_at: f.started_at,
+            duration_ms: f.duration_ms,
+        });
+        phase.handoff = Some(NewHandoff {
+            step_run_id: None,
+            from_step: f.step,
+            to_step: &to,
+            attempt: f.attempt,
+            payload: f.output,
+            context: f.input,
+            fixed_by: None,
+        });
+        let ids = self
+            .ledger
+            .record("a finished step and its handoff", phase)?;
+        Ok(ids.handoff_id.unwrap_or_default())
     }
 
     /// Records the seam's verdicts and decision and moves the cursor, in one transaction.
@@ -1004,115 +1080,133 @@ impl<'a> Runner<'a> {
             Decision::Escalate { .. } => (RunStatus::Waiting, None, None),
             _ => (RunStatus::Running, None, None),
         };
-        let next_cursor = self.ledger.write("a seam's verdicts and decision", |t| {
-            for r in results {
-                let (outcome, score, findings, fix, cause, error) = match &r.report.outcome {
-                    Outcome::Verdict(v) => (
-                        if v.passed { "passed" } else { "failed" },
-                        v.score,
-                        serde_json::to_string(&v.findings).unwrap_or_default(),
-                        v.fix.clone(),
-                        None,
-                        None,
-                    ),
-                    Outcome::Error(c) => {
-                        let tag = serde_json::to_value(c).ok().and_then(|v| {
-                            v.get("cause").and_then(Value::as_str).map(str::to_string)
-                        });
-                        (
-                            "error",
-                            None,
-                            "[]".to_string(),
-                            None,
-                            tag,
-                            Some(c.to_string()),
-                        )
-                    }
-                };
+        // What each gate's report is as a record.
+        struct Row {
+            outcome: &'static str,
+            score: Option<f64>,
+            findings: String,
+            fix: Option<String>,
+            cause: Option<String>,
+            error: Option<String>,
+            policy: String,
+        }
+        let rows: Vec<Row> = results
+            .iter()
+            .map(|r| {
                 let policy = match &r.report.outcome {
                     Outcome::Error(_) if r.on_error == OnError::Allow => "allow".to_string(),
                     Outcome::Error(_) => "block".to_string(),
                     _ => r.policy.to_string(),
                 };
-                tx::insert_verdict(
-                    t,
-                    h.id,
-                    id,
-                    &r.gate,
-                    &r.plugin,
-                    &r.digest,
-                    outcome,
-                    score,
-                    &findings,
-                    fix.as_deref(),
-                    cause.as_deref(),
-                    error.as_deref(),
-                    &policy,
-                    r.report.duration.as_micros() as i64,
-                )?;
+                match &r.report.outcome {
+                    Outcome::Verdict(v) => Row {
+                        outcome: if v.passed { "passed" } else { "failed" },
+                        score: v.score,
+                        findings: serde_json::to_string(&v.findings).unwrap_or_default(),
+                        fix: v.fix.clone(),
+                        cause: None,
+                        error: None,
+                        policy,
+                    },
+                    Outcome::Error(c) => Row {
+                        outcome: "error",
+                        score: None,
+                        findings: "[]".to_string(),
+                        fix: None,
+                        cause: serde_json::to_value(c).ok().and_then(|v| {
+                            v.get("cause").and_then(Value::as_str).map(str::to_string)
+                        }),
+                        error: Some(c.to_string()),
+                        policy,
+                    },
+                }
+            })
+            .collect();
+        let cursor_for = |ids: &Recorded| match &decision {
+            Decision::Next(Next::Step(step)) | Decision::Route(step) => Cursor::Step {
+                step: step.clone(),
+                attempt: 1,
+                payload: payload.clone(),
+                feedback: Vec::new(),
+            },
+            Decision::Retry { feedback } => Cursor::Step {
+                step: h.from_step.clone(),
+                attempt: h.attempt + 1,
+                payload: upstream.clone(),
+                feedback: feedback.clone(),
+            },
+            Decision::Fix { .. } => Cursor::Seam {
+                handoff_id: ids.handoff_id.unwrap_or_default(),
+                fixes: fixes + 1,
+            },
+            Decision::Escalate { .. } => Cursor::Review {
+                review_id: ids.review_id.unwrap_or_default(),
+                attempt: h.attempt,
+            },
+            _ => Cursor::End,
+        };
+        let out_text = output.as_ref().map(Value::to_string);
+        let then = |ids: &Recorded| RunMove {
+            status: status.as_str().to_string(),
+            cursor: serde_json::to_string(&cursor_for(ids)).expect("cursor serializes"),
+            output: out_text.clone(),
+            reason: end_reason.clone(),
+        };
+        let mut phase = Phase::new(id, at, &then);
+        phase.verdicts = results
+            .iter()
+            .zip(&rows)
+            .map(|(r, row)| NewVerdict {
+                handoff_id: h.id,
+                gate: &r.gate,
+                plugin: &r.plugin,
+                plugin_digest: &r.digest,
+                outcome: row.outcome,
+                score: row.score,
+                findings: &row.findings,
+                fix: row.fix.as_deref(),
+                error_cause: row.cause.as_deref(),
+                error: row.error.as_deref(),
+                policy: &row.policy,
+                duration_us: r.report.duration.as_micros() as i64,
+            })
+            .collect();
+        phase.route = Some(NewRoute {
+            handoff_id: h.id,
+            decided_by,
+            target,
+            reason,
+        });
+        let escalation_findings;
+        match &decision {
+            Decision::Fix { gate, payload } => {
+                phase.handoff = Some(NewHandoff {
+                    step_run_id: h.step_run_id,
+                    from_step: &h.from_step,
+                    to_step: &h.to_step,
+                    attempt: h.attempt,
+                    payload,
+                    context: &h.context,
+                    fixed_by: Some(gate),
+                });
             }
-            tx::insert_route(t, h.id, id, decided_by, target, reason)?;
-            let cursor = match &decision {
-                Decision::Next(Next::Step(step)) | Decision::Route(step) => Cursor::Step {
-                    step: step.clone(),
-                    attempt: 1,
-                    payload: payload.clone(),
-                    feedback: Vec::new(),
-                },
-                Decision::Retry { feedback } => Cursor::Step {
-                    step: h.from_step.clone(),
-                    attempt: h.attempt + 1,
-                    payload: upstream.clone(),
-                    feedback: feedback.clone(),
-                },
-                Decision::Fix { gate, payload } => {
-                    let hid = tx::insert_handoff(
-                        t,
-                        id,
-                        h.step_run_id,
-                        &h.from_step,
-                        &h.to_step,
-                        h.attempt,
-                        payload,
-                        &h.context,
-                        Some(gate),
-                    )?;
-                    Cursor::Seam {
-                        handoff_id: hid,
-                        fixes: fixes + 1,
-                    }
-                }
-                Decision::Escalate { reason, findings } => {
-                    let rid = tx::insert_review(
-                        t,
-                        id,
-                        Some(h.id),
-                        &h.from_step,
-                        "escalation",
-                        &h.payload,
-                        &Value::Array(findings.clone()).to_string(),
-                        reason,
-                    )?;
-                    Cursor::Review {
-                        review_id: rid,
-                        attempt: h.attempt,
-                    }
-                }
-                _ => Cursor::End,
-            };
-            let text = serde_json::to_string(&cursor).expect("cursor serializes");
-            let out_text = output.as_ref().map(Value::to_string);
-            tx::update_run(
-                t,
-                id,
-                at,
-                status.as_str(),
-                &text,
-                out_text.as_deref(),
-                end_reason.as_deref(),
-            )?;
-            Ok(cursor)
-        })?;
+            Decision::Escalate { reason, findings } => {
+                escalation_findings = Value::Array(findings.clone()).to_string();
+                phase.review = Some(NewReview {
+                    handoff_id: Some(h.id),
+                    step: &h.from_step,
+                    kind: "escalation",
+                    payload: &h.payload,
+                    findings: &escalation_findings,
+                    reason,
+                });
+            }
+            _ => {}
+        }
+        let ids = self
+            .ledger
+            .record("a seam's verdicts and decision", phase)?;
+        let next_cursor = cursor_for(&ids);
         Ok(match next_cursor {
             Cursor::End => Err(self.finish(id, status, output, end_reason)),
             Cursor::Review { review_id, .. } => {
@@ -1217,10 +1311,20 @@ impl<'a> Runner<'a> {
         let target = next.label();
         let text = serde_json::to_string(&cursor).expect("cursor serializes");
         let out_text = output.as_ref().map(Value::to_string);
-        self.ledger.write("a review's decision", |t| {
-            tx::insert_route(t, h.id, id, "review", &target, &reason)?;
-            tx::update_run(t, id, at, status.as_str(), &text, out_text.as_deref(), None)
-        })?;
+        let then = |_: &Recorded| RunMove {
+            status: status.as_str().to_string(),
+            cursor: text.clone(),
+            output: out_text.clone(),
+            reason: None,
+        };
+        let mut phase = Phase::new(id, at, &then);
+        phase.route = Some(NewRoute {
+            handoff_id: h.id,
+            decided_by: "review",
+            target: &target,
+            reason: &reason,
+        });
+        self.ledger.record("a review's decision", phase)?;
         self.observer.event(
             id,
             &Event::Decision {
@@ -1239,7 +1343,7 @@ impl<'a> Runner<'a> {
 /// Records a person's decision on a pending review. `output` replaces the payload
 /// (an edited draft, or a human step's answer); the run continues on its next resume.
 pub fn decide_review(
-    ledger: &Ledger,
+    ledger: &dyn Ledger,
     review_id: i64,
     accept: bool,
     by: &str,
@@ -1255,17 +1359,11 @@ pub fn decide_review(
     }
     let out = output.map(Value::to_string);
     ledger
-        .write("a review decision", |t| {
-            tx::decide_review(t, review_id, accept, by, note, out.as_deref())
-        })
+        .decide_review(review_id, accept, by, note, out.as_deref())
         .map_err(|e| match e {
-            LedgerError::Write {
-                source: rusqlite::Error::QueryReturnedNoRows,
-                ..
-            } => RunError::AlreadyDecided {
-                review: review_id,
-                status: "decided".into(),
-            },
+            LedgerError::AlreadyDecided { review, status } => {
+                RunError::AlreadyDecided { review, status }
+            }
             other => other.into(),
         })?;
     Ok(ledger.review(review_id)?)

@@ -1,0 +1,124 @@
+//! The ledger behind its trait: the conformance suite on the SQLite backend, and one
+//! driver per run (claims with leases) through the pipeline runner.
+
+use std::time::Duration;
+
+use seam_ledger::{conformance, Ledger, SqliteLedger};
+use seam_pipeline::{decide_review, Pipeline, RunError, RunStatus, Runner, Silent};
+use serde_json::json;
+
+use crate::pipeline::{load, scratch};
+
+/// Every conformance check on a fresh SQLite ledger; failures are listed by name.
+#[test]
+fn sqlite_passes_the_conformance_suite() {
+    let mut failed = Vec::new();
+    for (name, check) in conformance::CHECKS {
+        let dir = scratch(&format!("conformance-{name}"));
+        let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&ledger))).is_err() {
+            failed.push(*name);
+        }
+    }
+    assert!(failed.is_empty(), "conformance checks failed: {failed:?}");
+}
+
+/// A pipeline whose second step appends a line to `lines` (slowly), after a person
+/// approves: the run waits at the review, then is resumed.
+fn appending_pipeline(name: &str) -> (std::path::PathBuf, Pipeline) {
+    let dir = scratch(name);
+    let toml = "[pipeline]\nname = \"t\"\n\
+        [[steps]]\nname = \"approve\"\nkind = \"human\"\n\
+        [[steps]]\nname = \"append\"\nkind = \"command\"\n\
+        command = [\"sh\", \"-c\", '''cat >/dev/null; echo line >> lines; sleep 1; printf '\"done\"' ''']\n";
+    let p = load(&dir, toml);
+    (dir, p)
+}
+
+#[test]
+fn two_concurrent_resumes_run_the_next_step_once() {
+    let (dir, p) = appending_pipeline("two-resumes");
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
+    let o = Runner::new(&p, &ledger, &Silent)
+        .start(json!(null))
+        .unwrap();
+    assert_eq!(o.status, RunStatus::Waiting);
+    let review = ledger.reviews(Some("pending")).unwrap()[0].id;
+    decide_review(&ledger, review, true, "ana", None, Some(&json!("approved"))).unwrap();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let a = s.spawn(|| Runner::new(&p, &ledger, &Silent).resume(&o.run_id));
+        let b = s.spawn(|| Runner::new(&p, &ledger, &Silent).resume(&o.run_id));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    let lines = std::fs::read_to_string(dir.join("lines")).unwrap();
+    assert_eq!(lines, "line\n", "the side-effecting step ran once");
+    let completed = results
+        .iter()
+        .filter(|r| matches!(r, Ok(o) if o.status == RunStatus::Completed))
+        .count();
+    assert_eq!(completed, 1, "{results:?}");
+    let refused = results
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("one resume is refused");
+    assert!(
+        matches!(
+            refused,
+            RunError::Claimed { .. } | RunError::Finished { .. }
+        ),
+        "{refused}"
+    );
+    let steps: Vec<String> = ledger
+        .step_runs(&o.run_id)
+        .unwrap()
+        .into_iter()
+        .map(|s| s.step)
+        .collect();
+    assert_eq!(steps, ["approve", "append"], "each step recorded once");
+}
+
+#[test]
+fn a_claimed_run_is_refused_with_a_message_naming_the_holder() {
+    let (dir, p) = appending_pipeline("claimed-message");
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
+    let o = Runner::new(&p, &ledger, &Silent)
+        .start(json!(null))
+        .unwrap();
+    ledger
+        .claim(&o.run_id, "another worker", Duration::from_secs(60))
+        .unwrap();
+    let err = Runner::new(&p, &ledger, &Silent)
+        .resume(&o.run_id)
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!(
+            "run `{}` is being driven by another worker (another worker), whose claim lasts 60 s more; nothing was run.",
+            o.run_id
+        )),
+        "{text}"
+    );
+    assert!(!dir.join("lines").exists());
+}
+
+#[test]
+fn a_lapsed_claim_of_a_dead_worker_is_taken_over() {
+    let (dir, p) = appending_pipeline("lapsed-claim");
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
+    let o = Runner::new(&p, &ledger, &Silent)
+        .start(json!(null))
+        .unwrap();
+    let review = ledger.reviews(Some("pending")).unwrap()[0].id;
+    decide_review(&ledger, review, true, "ana", None, Some(&json!("ok"))).unwrap();
+    // A worker that claimed the run and died: its lease lapses.
+    ledger
+        .claim(&o.run_id, "dead worker", Duration::from_millis(1))
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let done = Runner::new(&p, &ledger, &Silent).resume(&o.run_id).unwrap();
+    assert_eq!(done.status, RunStatus::Completed);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("lines")).unwrap(),
+        "line\n"
+    );
+}
