@@ -122,3 +122,132 @@ fn a_lapsed_claim_of_a_dead_worker_is_taken_over() {
         "line\n"
     );
 }
+
+/// A ledger that refuses to start runs whose input contains `"boom"`: one run of a
+/// batch that cannot go on.
+struct RefusesBoom(SqliteLedger);
+
+impl Ledger for RefusesBoom {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+    fn start_run(&self, run: &seam_ledger::NewRun<'_>) -> Result<(), seam_ledger::LedgerError> {
+        if run.input.contains("boom") {
+            return Err(seam_ledger::LedgerError::Write {
+                what: "the new run".into(),
+                location: self.location(),
+                source: "disk full".into(),
+            });
+        }
+        self.0.start_run(run)
+    }
+    fn record(
+        &self,
+        what: &str,
+        phase: seam_ledger::Phase<'_>,
+    ) -> Result<seam_ledger::Recorded, seam_ledger::LedgerError> {
+        self.0.record(what, phase)
+    }
+    fn claim(
+        &self,
+        run_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<seam_ledger::Claim, seam_ledger::LedgerError> {
+        self.0.claim(run_id, holder, lease)
+    }
+    fn release(&self, run_id: &str, holder: &str) -> Result<(), seam_ledger::LedgerError> {
+        self.0.release(run_id, holder)
+    }
+    fn decide_review(
+        &self,
+        id: i64,
+        accepted: bool,
+        by: &str,
+        note: Option<&str>,
+        output: Option<&str>,
+    ) -> Result<(), seam_ledger::LedgerError> {
+        self.0.decide_review(id, accepted, by, note, output)
+    }
+    fn run(&self, id: &str) -> Result<seam_ledger::RunRow, seam_ledger::LedgerError> {
+        self.0.run(id)
+    }
+    fn runs(
+        &self,
+        status: Option<&str>,
+    ) -> Result<Vec<seam_ledger::RunRow>, seam_ledger::LedgerError> {
+        self.0.runs(status)
+    }
+    fn handoff(&self, id: i64) -> Result<seam_ledger::HandoffRow, seam_ledger::LedgerError> {
+        self.0.handoff(id)
+    }
+    fn step_input(&self, id: i64) -> Result<String, seam_ledger::LedgerError> {
+        self.0.step_input(id)
+    }
+    fn step_runs(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<seam_ledger::StepRunRow>, seam_ledger::LedgerError> {
+        self.0.step_runs(run_id)
+    }
+    fn verdicts(&self, id: i64) -> Result<Vec<seam_ledger::VerdictRow>, seam_ledger::LedgerError> {
+        self.0.verdicts(id)
+    }
+    fn review(&self, id: i64) -> Result<seam_ledger::ReviewRow, seam_ledger::LedgerError> {
+        self.0.review(id)
+    }
+    fn reviews(
+        &self,
+        status: Option<&str>,
+    ) -> Result<Vec<seam_ledger::ReviewRow>, seam_ledger::LedgerError> {
+        self.0.reviews(status)
+    }
+    fn counts(&self) -> Result<seam_ledger::Counts, seam_ledger::LedgerError> {
+        self.0.counts()
+    }
+    fn report(
+        &self,
+        filter: &seam_ledger::report::Filter,
+    ) -> Result<seam_ledger::report::Report, seam_ledger::LedgerError> {
+        self.0.report(filter)
+    }
+    fn export(
+        &self,
+        filter: &seam_ledger::feedback::ExportFilter,
+        shape: seam_ledger::feedback::Shape,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, seam_ledger::LedgerError> {
+        self.0.export(filter, shape, out)
+    }
+}
+
+#[test]
+fn one_run_that_cannot_go_on_does_not_lose_the_other_runs_outcomes() {
+    let dir = scratch("batch-error");
+    let p = load(
+        &dir,
+        "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"echo\"\nkind = \"command\"\ncommand = [\"cat\"]\n",
+    );
+    let ledger = RefusesBoom(SqliteLedger::open(&dir.join("l.db")).unwrap());
+    let inputs = vec![json!({"i": 1}), json!({"i": "boom"}), json!({"i": 3})];
+    let results = seam_cli::run::execute_each(&p, &ledger, &Silent, inputs, 2);
+    let summary: Vec<(usize, Result<RunStatus, String>)> = results
+        .into_iter()
+        .map(|(i, r)| (i, r.map(|o| o.status).map_err(|e| e.to_string())))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (0, Ok(RunStatus::Completed)),
+            (
+                1,
+                Err(format!(
+                    "writing the new run to the ledger {} failed; the run stops here",
+                    dir.join("l.db").display()
+                ))
+            ),
+            (2, Ok(RunStatus::Completed)),
+        ]
+    );
+    assert_eq!(ledger.runs(None).unwrap().len(), 2);
+}

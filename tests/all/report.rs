@@ -519,3 +519,69 @@ fn the_compounding_example_shows_what_gates_recover() {
         .sum();
     assert!(seams > 0);
 }
+
+#[test]
+fn since_and_until_accept_durations_times_and_milliseconds() {
+    let dir = scratch("report-times");
+    known_ledger(&dir);
+    let ledger = dir.join("l.db");
+    let runs = |args: &[&str]| -> i64 {
+        let mut all = vec![
+            "report",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--format",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        let (code, out, err) = crate::seam(&all);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        doc["pipelines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["runs"].as_i64().unwrap())
+            .sum()
+    };
+    let all = runs(&[]);
+    assert!(all > 0);
+    assert_eq!(runs(&["--since", "1h"]), all);
+    assert_eq!(runs(&["--since", "1h 30m"]), all);
+    assert_eq!(runs(&["--since", "2001-01-01T00:00:00Z"]), all);
+    assert_eq!(runs(&["--since", "0"]), all);
+    assert_eq!(runs(&["--until", "2001-01-01 00:00:00"]), 0);
+    assert_eq!(runs(&["--until", "1h"]), 0);
+}
+
+#[test]
+fn a_bad_time_option_is_a_clear_error_never_a_panic() {
+    let dir = scratch("report-bad-times");
+    known_ledger(&dir);
+    let ledger = dir.join("l.db");
+    for bad in [
+        "5日",
+        "日",
+        "7w!",
+        "",
+        " ",
+        "-",
+        "1x",
+        "99999999999999999999999d",
+        "2026-13-45T99:00:00Z",
+    ] {
+        let (code, _, err) = crate::seam(&[
+            "report",
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--since",
+            bad,
+        ]);
+        assert_eq!(code, 2, "--since {bad:?}: {err}");
+        assert!(
+            err.starts_with(&format!("seam: error: --since {:?}: ", bad.trim())),
+            "--since {bad:?}: {err}"
+        );
+        assert!(err.contains("give a duration before now"), "{err}");
+    }
+}

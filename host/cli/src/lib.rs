@@ -12,7 +12,7 @@ mod new;
 mod report;
 pub mod review;
 mod route;
-mod run;
+pub mod run;
 
 use std::ffi::OsString;
 use std::io::{Read, Write};

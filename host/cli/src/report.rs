@@ -23,34 +23,38 @@ pub struct FilterArgs {
     /// Only this run.
     #[arg(long)]
     run: Option<String>,
-    /// Only runs started within this long before now (e.g. 30m, 24h, 7d) or since
-    /// this time (unix milliseconds).
-    #[arg(long, value_name = "DURATION|MS")]
+    /// Only runs started within this long before now (e.g. 30m, 24h, 7d), or since
+    /// this time (RFC 3339, e.g. 2026-11-01T00:00:00Z, or unix milliseconds).
+    #[arg(long, value_name = "DURATION|TIME")]
     since: Option<String>,
-    /// Only runs started before this time (unix milliseconds) or this long ago.
-    #[arg(long, value_name = "DURATION|MS")]
+    /// Only runs started before this time (RFC 3339 or unix milliseconds) or this long
+    /// ago.
+    #[arg(long, value_name = "DURATION|TIME")]
     until: Option<String>,
 }
 
-/// `30m`, `24h`, `7d`, `90s` before now, or a unix time in milliseconds.
+/// A time for `--since`/`--until`: a duration before now (`30m`, `24h`, `7d`,
+/// `1h 30m`), an RFC 3339 time (`2026-11-01T00:00:00Z`, `2026-11-01 08:00:00`, UTC), or
+/// unix milliseconds. Parsed by `humantime`, which rejects what it does not know (any
+/// unit, any character) with a message instead of panicking.
 fn time_arg(spec: &str, flag: &str) -> Result<i64> {
+    let spec = spec.trim();
     if let Ok(ms) = spec.parse::<i64>() {
         return Ok(ms);
     }
-    let (n, unit) = spec.split_at(spec.len().saturating_sub(1));
-    let n: i64 = n.parse().map_err(|_| {
-        anyhow::anyhow!(
-            "--{flag} {spec}: give a duration like 30m, 24h or 7d, or unix milliseconds"
-        )
-    })?;
-    let ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => bail!("--{flag} {spec}: the unit must be s, m, h or d (e.g. 24h)"),
-    };
-    Ok(now_ms() - n * ms)
+    if let Ok(at) = humantime::parse_rfc3339_weak(spec) {
+        let ms = at
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis().min(i64::MAX as u128) as i64)
+            .unwrap_or(0);
+        return Ok(ms);
+    }
+    match humantime::parse_duration(spec) {
+        Ok(ago) => Ok(now_ms().saturating_sub(ago.as_millis().min(i64::MAX as u128) as i64)),
+        Err(e) => bail!(
+            "--{flag} {spec:?}: {e}; give a duration before now (30m, 24h, 7d), a time (2026-11-01T00:00:00Z) or unix milliseconds"
+        ),
+    }
 }
 
 impl FilterArgs {

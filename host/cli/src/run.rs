@@ -93,16 +93,29 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     };
     let concurrency = args.concurrency.unwrap_or(pipeline.concurrency).max(1);
     let printer = Printer::new(out, args.format == Format::Pretty, inputs.len() > 1);
-    let outcomes = execute(
-        &pipeline,
-        &ledger,
-        &printer,
-        args.resume.as_deref(),
-        inputs,
-        concurrency,
-    )?;
+    if args.resume.is_some() || inputs.len() == 1 {
+        let outcomes = execute(
+            &pipeline,
+            &ledger,
+            &printer,
+            args.resume.as_deref(),
+            inputs,
+            concurrency,
+        )?;
+        let out = printer.into_inner();
+        return finish(out, args.format, &outcomes, &[], &ledger_path);
+    }
+    // Many inputs: a run that cannot go on is reported beside the others' outcomes.
+    let mut outcomes = Vec::new();
+    let mut errors = Vec::new();
+    for (i, result) in execute_each(&pipeline, &ledger, &printer, inputs, concurrency) {
+        match result {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) => errors.push((i + 1, format!("{:#}", anyhow::Error::from(e)))),
+        }
+    }
     let out = printer.into_inner();
-    finish(out, args.format, &outcomes, &ledger_path)
+    finish(out, args.format, &outcomes, &errors, &ledger_path)
 }
 
 /// Runs (or resumes), with at most `concurrency` runs
@@ -119,6 +132,22 @@ pub fn execute(
     if let Some(run_id) = resume {
         return Ok(vec![runner.resume(run_id)?]);
     }
+    execute_each(pipeline, ledger, observer, inputs, concurrency)
+        .into_iter()
+        .map(|(_, r)| r.map_err(anyhow::Error::from))
+        .collect()
+}
+
+/// Starts one run per input, at most `concurrency` at once; every input's result, in
+/// input order, with its index: one run that cannot go on does not hide the others.
+pub fn execute_each(
+    pipeline: &Pipeline,
+    ledger: &dyn Ledger,
+    observer: &dyn Observer,
+    inputs: Vec<Value>,
+    concurrency: usize,
+) -> Vec<(usize, Result<RunOutcome, seam_pipeline::RunError>)> {
+    let runner = Runner::new(pipeline, ledger, observer);
     let queue = Mutex::new(inputs.into_iter().enumerate());
     let results = Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -137,38 +166,55 @@ pub fn execute(
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|(i, _)| *i);
     results
-        .into_iter()
-        .map(|(_, r)| r.map_err(anyhow::Error::from))
-        .collect()
 }
 
+/// Prints the outcomes (and, for many inputs, the inputs whose run could not go on:
+/// (1-based input number, error)) and returns the exit code: 2 when any run could not
+/// go on, else the worst outcome's.
 fn finish(
     out: &mut (dyn Write + Send),
     format: Format,
     outcomes: &[RunOutcome],
+    errors: &[(usize, String)],
     ledger: &Path,
 ) -> Result<Exit> {
-    let exit = exit_for(outcomes);
+    let exit = match errors.is_empty() {
+        true => exit_for(outcomes),
+        false => Exit::Error,
+    };
+    let many = outcomes.len() + errors.len() > 1;
     match format {
         Format::Json => {
-            let doc = if outcomes.len() == 1 {
+            let doc = if !many {
                 serde_json::to_value(&outcomes[0])?
-            } else {
+            } else if errors.is_empty() {
                 serde_json::to_value(outcomes)?
+            } else {
+                serde_json::json!({
+                    "outcomes": outcomes,
+                    "errors": errors
+                        .iter()
+                        .map(|(input, error)| serde_json::json!({"input": input, "error": error}))
+                        .collect::<Vec<_>>(),
+                })
             };
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
         Format::Pretty => {
-            if outcomes.len() > 1 {
+            for (input, error) in errors {
+                writeln!(out, "✗ input {input} could not run: {error}")?;
+            }
+            if many {
                 let count = |s| outcomes.iter().filter(|o| o.status == s).count();
                 writeln!(
                     out,
-                    "\n{} runs: {} completed, {} rejected, {} waiting, {} failed",
-                    outcomes.len(),
+                    "\n{} runs: {} completed, {} rejected, {} waiting, {} failed, {} could not run",
+                    outcomes.len() + errors.len(),
                     count(RunStatus::Completed),
                     count(RunStatus::Rejected),
                     count(RunStatus::Waiting),
-                    count(RunStatus::Failed)
+                    count(RunStatus::Failed),
+                    errors.len()
                 )?;
             }
             if outcomes.iter().any(|o| o.status == RunStatus::Waiting) {
@@ -364,5 +410,88 @@ impl Observer for Printer<'_> {
                 writeln!(out, "{line}")
             };
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(id: &str, status: RunStatus) -> RunOutcome {
+        RunOutcome {
+            run_id: id.into(),
+            status,
+            output: None,
+            reason: None,
+        }
+    }
+
+    #[test]
+    fn a_run_that_could_not_go_on_is_reported_beside_the_others() {
+        let outcomes = [
+            outcome("run-a", RunStatus::Completed),
+            outcome("run-c", RunStatus::Rejected),
+        ];
+        let errors = [(
+            2,
+            "writing the new run to the ledger l.db failed".to_string(),
+        )];
+        let mut out = Vec::new();
+        let exit = finish(
+            &mut out,
+            Format::Pretty,
+            &outcomes,
+            &errors,
+            Path::new("l.db"),
+        )
+        .unwrap();
+        assert_eq!(exit, Exit::Error);
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with(
+                "✗ input 2 could not run: writing the new run to the ledger l.db failed\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\n3 runs: 1 completed, 1 rejected, 0 waiting, 0 failed, 1 could not run\n"
+            ),
+            "{text}"
+        );
+
+        let mut out = Vec::new();
+        finish(
+            &mut out,
+            Format::Json,
+            &outcomes,
+            &errors,
+            Path::new("l.db"),
+        )
+        .unwrap();
+        let doc: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(doc["outcomes"].as_array().unwrap().len(), 2);
+        assert_eq!(doc["outcomes"][1]["run_id"], "run-c");
+        assert_eq!(
+            doc["errors"],
+            serde_json::json!([{"input": 2, "error": "writing the new run to the ledger l.db failed"}])
+        );
+    }
+
+    #[test]
+    fn without_errors_the_worst_outcome_decides_the_exit_code() {
+        let outcomes = [
+            outcome("run-a", RunStatus::Completed),
+            outcome("run-b", RunStatus::Waiting),
+        ];
+        let mut out = Vec::new();
+        let exit = finish(&mut out, Format::Json, &outcomes, &[], Path::new("l.db")).unwrap();
+        assert_eq!(exit, Exit::Waiting);
+        let doc: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            doc.as_array().unwrap().len(),
+            2,
+            "an array of outcomes, as before"
+        );
     }
 }
