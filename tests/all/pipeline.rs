@@ -877,3 +877,57 @@ fn two_resumes_of_one_run_record_it_once() {
     assert_eq!(steps, ["w", "ship"], "{results:?}");
     assert_eq!(ledger.run(&o.run_id).unwrap().status, "completed");
 }
+
+#[test]
+fn prompt_template_mistakes_are_load_errors_at_their_place() {
+    let dir = scratch("templates");
+    let step = |field: &str, value: &str| {
+        format!(
+            "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"write\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\n{field} = {value}\n{}",
+            if field == "prompt" { "" } else { "prompt = \"p\"\n" }
+        )
+    };
+    let cases = [
+        (
+            step("prompt", "\"Task: {{inptu.task}}\""),
+            "pipeline.toml:8:17: step `write`: `prompt`: unknown placeholder `{{inptu.task}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+        ),
+        (
+            step("prompt", "\"Task: {{input.task\""),
+            "pipeline.toml:8:17: step `write`: `prompt`: `{{` is never closed with `}}`",
+        ),
+        (
+            step("prompt", "\"{{}}\""),
+            "pipeline.toml:8:11: step `write`: `prompt`: unknown placeholder `{{}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+        ),
+        (
+            step("prompt", "\"{{input.}}\""),
+            "pipeline.toml:8:11: step `write`: `prompt`: unknown placeholder `{{input.}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+        ),
+        (
+            step("prompt", "'''\nline one\n  then {{ feedbak }}\n'''"),
+            "pipeline.toml:10:8: step `write`: `prompt`: unknown placeholder `{{feedbak}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+        ),
+        (
+            step("system", "\"Be {{brief}}.\""),
+            "pipeline.toml:8:14: step `write`: `system`: unknown placeholder `{{brief}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+        ),
+    ];
+    for (toml, expected) in cases {
+        assert_eq!(load_err(&dir, &toml), expected, "for:\n{toml}");
+    }
+}
+
+#[test]
+fn a_prompt_naming_an_input_the_run_lacks_fails_the_step_saying_which() {
+    let dir = scratch("template-missing-input");
+    let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"write\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmodel = \"m\"\nprompt = \"Task: {{input.task}}\"\n";
+    let p = load(&dir, toml);
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
+    let o = run(&p, &ledger, json!({"topic": "headphones"}));
+    assert_eq!(o.status, RunStatus::Failed);
+    assert_eq!(
+        o.reason.as_deref(),
+        Some("step `write` failed: prompt: the prompt uses `{{input.task}}`, but the run's input has no `task` (input: {\"topic\":\"headphones\"})")
+    );
+}

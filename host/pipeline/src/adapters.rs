@@ -113,10 +113,11 @@ pub fn run(step: &Step, input: &StepInput) -> Result<StepOutput, StepFailure> {
             }
             let mut messages = Vec::new();
             if let Some(system) = system {
-                messages
-                    .push(serde_json::json!({"role": "system", "content": render(system, input)}));
+                let content = render(system, input).map_err(|e| fail(format!("system: {e}")))?;
+                messages.push(serde_json::json!({"role": "system", "content": content}));
             }
-            messages.push(serde_json::json!({"role": "user", "content": render(prompt, input)}));
+            let content = render(prompt, input).map_err(|e| fail(format!("prompt: {e}")))?;
+            messages.push(serde_json::json!({"role": "user", "content": content}));
             let mut body = serde_json::json!({"model": model, "messages": messages});
             if let Some(t) = temperature {
                 body["temperature"] = serde_json::json!(t);
@@ -151,60 +152,137 @@ pub fn run(step: &Step, input: &StepInput) -> Result<StepOutput, StepFailure> {
     }
 }
 
-/// Fills `{{input}}`, `{{input.KEY}}`, `{{payload}}`, `{{feedback}}`, `{{attempt}}` and
-/// `{{step}}` in a prompt template. Strings are inserted as they are, other values as JSON.
-pub fn render(template: &str, input: &StepInput) -> String {
+/// The placeholders a prompt template may use.
+pub const PLACEHOLDERS: &str =
+    "{{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}";
+
+/// One piece of a parsed prompt template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Part<'t> {
+    Text(&'t str),
+    Input,
+    InputKey(&'t str),
+    Payload,
+    Feedback,
+    Attempt,
+    Step,
+}
+
+/// A mistake in a prompt template, at a byte offset into it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub offset: usize,
+    pub message: String,
+}
+
+/// Parses a prompt template strictly: every `{{…}}` must close and name a known
+/// placeholder (checked when the pipeline loads, so a typo is not sent to a model).
+pub fn check_template(template: &str) -> Result<(), TemplateError> {
+    parse_template(template).map(drop)
+}
+
+fn parse_template(template: &str) -> Result<Vec<Part<'_>>, TemplateError> {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    while let Some(found) = template[at..].find("{{") {
+        let open = at + found;
+        if open > at {
+            parts.push(Part::Text(&template[at..open]));
+        }
+        let Some(len) = template[open + 2..].find("}}") else {
+            return Err(TemplateError {
+                offset: open,
+                message: "`{{` is never closed with `}}`".into(),
+            });
+        };
+        let key = template[open + 2..open + 2 + len].trim();
+        let part = match key {
+            "input" => Part::Input,
+            "payload" => Part::Payload,
+            "feedback" => Part::Feedback,
+            "attempt" => Part::Attempt,
+            "step" => Part::Step,
+            _ => match key.strip_prefix("input.") {
+                Some(k) if !k.is_empty() && !k.contains(char::is_whitespace) => Part::InputKey(k),
+                _ => {
+                    return Err(TemplateError {
+                        offset: open,
+                        message: format!(
+                            "unknown placeholder `{{{{{key}}}}}`; a prompt may use {PLACEHOLDERS}"
+                        ),
+                    })
+                }
+            },
+        };
+        parts.push(part);
+        at = open + 2 + len + 2;
+    }
+    if at < template.len() {
+        parts.push(Part::Text(&template[at..]));
+    }
+    Ok(parts)
+}
+
+/// Fills a prompt template checked by [`check_template`]: `{{input}}`, `{{input.KEY}}`,
+/// `{{payload}}`, `{{feedback}}`, `{{attempt}}` and `{{step}}`. Strings are inserted as
+/// they are, other values as JSON. A `{{input.KEY}}` whose key the run's input lacks is
+/// an error, not an empty string.
+pub fn render(template: &str, input: &StepInput) -> Result<String, String> {
     let text = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
     };
-    let feedback = if input.feedback.is_empty() {
-        String::new()
-    } else {
-        let lines: Vec<String> = input
-            .feedback
-            .iter()
-            .map(|f| {
-                format!(
-                    "- {} ({}): {}",
-                    f["gate"].as_str().unwrap_or("gate"),
-                    f["code"].as_str().unwrap_or(""),
-                    f["message"].as_str().unwrap_or("")
-                )
-            })
-            .collect();
-        format!("Your previous answer was rejected:\n{}", lines.join("\n"))
-    };
+    let parts = parse_template(template).map_err(|e| e.message)?;
     let mut out = String::with_capacity(template.len());
-    let mut rest = template;
-    while let Some(open) = rest.find("{{") {
-        out.push_str(&rest[..open]);
-        let after = &rest[open + 2..];
-        let Some(close) = after.find("}}") else {
-            out.push_str(&rest[open..]);
-            rest = "";
-            break;
-        };
-        let key = after[..close].trim();
-        let value = match key {
-            "input" => Some(text(&input.input)),
-            "payload" => Some(text(&input.payload)),
-            "feedback" => Some(feedback.clone()),
-            "attempt" => Some(input.attempt.to_string()),
-            "step" => Some(input.step.clone()),
-            _ => key
-                .strip_prefix("input.")
-                .map(|k| input.input.get(k).map(text).unwrap_or_default()),
-        };
-        match value {
-            Some(v) => out.push_str(&v),
-            None => out.push_str(&rest[open..open + 2 + close + 2]),
+    for part in parts {
+        match part {
+            Part::Text(t) => out.push_str(t),
+            Part::Input => out.push_str(&text(&input.input)),
+            Part::InputKey(k) => match input.input.get(k) {
+                Some(v) => out.push_str(&text(v)),
+                None => {
+                    return Err(format!(
+                        "the prompt uses `{{{{input.{k}}}}}`, but the run's input has no `{k}` (input: {})",
+                        preview_json(&input.input)
+                    ))
+                }
+            },
+            Part::Payload => out.push_str(&text(&input.payload)),
+            Part::Feedback => {
+                if !input.feedback.is_empty() {
+                    let lines: Vec<String> = input
+                        .feedback
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "- {} ({}): {}",
+                                f["gate"].as_str().unwrap_or("gate"),
+                                f["code"].as_str().unwrap_or(""),
+                                f["message"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    out.push_str(&format!(
+                        "Your previous answer was rejected:\n{}",
+                        lines.join("\n")
+                    ));
+                }
+            }
+            Part::Attempt => out.push_str(&input.attempt.to_string()),
+            Part::Step => out.push_str(&input.step),
         }
-        rest = &after[close + 2..];
     }
-    out.push_str(rest);
-    out
+    Ok(out)
+}
+
+/// A short, single-line form of a JSON value for messages.
+fn preview_json(v: &Value) -> String {
+    let text = v.to_string();
+    match text.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
 }
 
 /// A model's answer with Markdown code fences around it, unwrapped.

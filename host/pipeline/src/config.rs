@@ -134,7 +134,7 @@ struct StepSection {
     base_url: Option<Spanned<String>>,
     model: Option<Spanned<String>>,
     prompt: Option<Spanned<String>>,
-    system: Option<String>,
+    system: Option<Spanned<String>>,
     api_key_env: Option<Spanned<String>>,
     temperature: Option<f64>,
     max_tokens: Option<u32>,
@@ -459,6 +459,23 @@ impl Ctx<'_> {
             column,
             message: message.into(),
         }
+    }
+
+    /// Checks a prompt template; a mistake is reported at its place in the file (exact
+    /// for strings without escapes, near it otherwise).
+    fn template(&self, t: &Spanned<String>, field: &str, step: &str) -> Result<(), ConfigError> {
+        let Err(e) = crate::adapters::check_template(t.get_ref()) else {
+            return Ok(());
+        };
+        let span = t.span();
+        let raw = self.text.get(span.clone()).unwrap_or("");
+        let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
+            3 + usize::from(raw[3..].starts_with('\n'))
+        } else {
+            1
+        };
+        let at = (span.start + quote + e.offset).min(span.end.saturating_sub(1).max(span.start));
+        Err(self.err(at..at, format!("step `{step}`: `{field}`: {}", e.message)))
     }
 
     fn policy(&self, s: &Spanned<String>, steps: &[String]) -> Result<Policy, ConfigError> {
@@ -870,8 +887,20 @@ impl Ctx<'_> {
             "openai" => Adapter::OpenAi {
                 base_url: required(s.base_url.as_ref(), "base_url")?,
                 model: required(s.model.as_ref(), "model")?,
-                prompt: required(s.prompt.as_ref(), "prompt")?,
-                system: s.system.clone(),
+                prompt: {
+                    let prompt = required(s.prompt.as_ref(), "prompt")?;
+                    if let Some(p) = &s.prompt {
+                        self.template(p, "prompt", name)?;
+                    }
+                    prompt
+                },
+                system: match &s.system {
+                    Some(sys) => {
+                        self.template(sys, "system", name)?;
+                        Some(sys.get_ref().clone())
+                    }
+                    None => None,
+                },
                 api_key_env: s.api_key_env.as_ref().map(|v| v.get_ref().clone()),
                 temperature: s.temperature,
                 max_tokens: s.max_tokens,
