@@ -67,6 +67,7 @@ fn json_output_is_one_document_with_every_finding() {
     let gates = doc["gates"].as_array().unwrap();
     assert_eq!(gates.len(), 2);
     assert_eq!(gates[0]["gate"], "max-words");
+    assert_eq!(gates[0]["plugin"], "max-words");
     assert_eq!(gates[0]["outcome"], "verdict");
     assert_eq!(gates[0]["findings"][0]["code"], "length.words");
     assert_eq!(
@@ -475,6 +476,44 @@ fn describe_with_a_fuel_budget_runs_describe_with_that_budget() {
     assert_eq!(code, 0, "{err}");
     assert!(out.starts_with("max-words "), "{out}");
     let (code, _, err) = seam(&["describe", "max-words", "--fuel", "1"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "plugin `max-words` failed in describe(): ran out of fuel (budget 1 instructions)"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_fuel_budget_in_a_pipeline_file_turns_metering_on_by_itself() {
+    let dir = std::env::temp_dir().join(format!("seam-cli-{}-fuel", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let pipeline = |fuel: u64| {
+        format!(
+            "[pipeline]\nname = \"fuel\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"cat >/dev/null; printf '%s' '\\\"one two\\\"'\"]\n[[seams]]\nfrom = \"w\"\n[[seams.gates]]\nname = \"short\"\nplugin = \"max-words\"\nsettings = {{ max_words = 3 }}\nlimits = {{ fuel = {fuel} }}\n"
+        )
+    };
+    let run = |fuel: u64| {
+        let file = dir.join(format!("p{fuel}.toml"));
+        std::fs::write(&file, pipeline(fuel)).unwrap();
+        seam(&[
+            "run",
+            file.to_str().unwrap(),
+            "--ledger",
+            dir.join(format!("l{fuel}.db")).to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+    };
+    // A generous budget: metered, and the run completes (no --fuel-metering needed).
+    let (code, out, err) = run(1_000_000_000);
+    assert_eq!(code, 0, "{out}{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["status"], "completed", "{doc}");
+    // A budget of one instruction: the budget applies to describe() at load too.
+    let (code, _, err) = run(1);
     assert_eq!(code, 2);
     assert!(
         err.contains(

@@ -202,7 +202,7 @@ fn a_fuel_budget_without_metering_is_refused() {
         .unwrap();
     assert!(
         err.to_string()
-            .ends_with("a fuel budget needs a runtime with fuel metering on (`--fuel N` for check, route and describe; `--fuel-metering` for run)"),
+            .ends_with("a fuel budget needs a runtime with fuel metering on (the CLI turns it on by itself: `--fuel N`, or `fuel` in a pipeline file)"),
         "{err}"
     );
 }

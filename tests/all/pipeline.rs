@@ -771,20 +771,27 @@ fn a_ledger_write_that_fails_stops_the_run_with_an_error() {
 #[test]
 fn a_step_timeout_kills_what_the_step_started_too() {
     let dir = scratch("grandchild");
-    // The shell does not exec: `sleep` is its child, and holds stdout open.
-    let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"sleep 30; echo 1\"]\ntimeout_ms = 200\n";
+    // The shell does not exec: `sleep` is its child, and holds stdout open. Its pid is
+    // written beside the pipeline, so the test can see that it was killed.
+    let toml = "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", \"sleep 30 & echo $! > sleeper.pid; wait; echo 1\"]\ntimeout_ms = 200\n";
     let p = load(&dir, toml);
     let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
-    let started = std::time::Instant::now();
     let o = run(&p, &ledger, json!(null));
     assert_eq!(
         o.reason.as_deref(),
         Some("step `w` failed: it did not finish within 200 ms (timeout_ms) and was killed")
     );
+    let pid = std::fs::read_to_string(dir.join("sleeper.pid")).unwrap();
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    // Gone, or a zombie waiting to be reaped: either way no longer running.
+    let state = stat
+        .rsplit(')')
+        .next()
+        .and_then(|r| r.split_whitespace().next());
     assert!(
-        started.elapsed() < std::time::Duration::from_secs(10),
-        "{:?}",
-        started.elapsed()
+        matches!(state, None | Some("Z") | Some("X")),
+        "the step's child {} is still alive: {stat}",
+        pid.trim()
     );
 }
 

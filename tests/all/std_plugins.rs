@@ -36,7 +36,7 @@ async fn headphone_drafts_pass_and_fail_as_the_example_says() {
     let good = check_all(&gates, &Handoff::text(GOOD)).await;
     assert!(good.iter().all(|r| r.outcome.passed()), "{good:?}");
     assert_eq!(
-        good.iter().map(|r| r.gate.as_str()).collect::<Vec<_>>(),
+        good.iter().map(|r| r.plugin.as_str()).collect::<Vec<_>>(),
         ["max-words", "contains"]
     );
 

@@ -360,7 +360,7 @@ pub struct LockArgs {
 
 /// Writes PIPELINE.lock pinning the digest of every bundle the pipeline loads.
 pub fn lock(args: LockArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
-    let runtime = args.engine.runtime()?;
+    let runtime = args.engine.runtime_for(&args.pipeline)?;
     let pipeline = seam_pipeline::Pipeline::load_with(&args.pipeline, &runtime, false)?;
     let path = pipeline.lock_path();
     let lock = bundle::Lock {

@@ -101,9 +101,18 @@ pub fn run(args: CheckArgs, matches: &ArgMatches, out: &mut dyn Write) -> Result
     };
     match args.format {
         Format::Json => {
+            // Each gate of `seam check` is named after its plugin: `gate` and `plugin`.
+            let gates: Vec<serde_json::Value> = reports
+                .iter()
+                .map(|r| {
+                    let mut v = serde_json::to_value(r).unwrap_or_default();
+                    v["gate"] = serde_json::Value::String(r.plugin.clone());
+                    v
+                })
+                .collect();
             let doc = serde_json::json!({
                 "passed": exit == Exit::Passed,
-                "gates": reports,
+                "gates": gates,
             });
             writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         }
@@ -150,7 +159,7 @@ pub fn pretty(report: &CheckReport, handoff: &Handoff) -> String {
                 .score
                 .map(|s| format!("  score {s:.2}"))
                 .unwrap_or_default();
-            let _ = writeln!(s, "{mark} {}  {status}{score}  ({ms:.2} ms)", report.gate);
+            let _ = writeln!(s, "{mark} {}  {status}{score}  ({ms:.2} ms)", report.plugin);
             let payload: Option<serde_json::Value> = serde_json::from_str(&handoff.payload).ok();
             for f in &v.findings {
                 let sev = match f.severity {
@@ -186,7 +195,7 @@ pub fn pretty(report: &CheckReport, handoff: &Handoff) -> String {
             }
         }
         Outcome::Error(cause) => {
-            let _ = writeln!(s, "! {}  error: {cause}  ({ms:.2} ms)", report.gate);
+            let _ = writeln!(s, "! {}  error: {cause}  ({ms:.2} ms)", report.plugin);
         }
     }
     if !report.log.is_empty() {

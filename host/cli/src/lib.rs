@@ -162,8 +162,9 @@ pub fn main(
 /// Engine options of the commands whose limits come from a pipeline file.
 #[derive(Args, Debug, Clone, Default)]
 pub struct EngineArgs {
-    /// Meter instructions, so the pipeline's `limits.fuel` budgets can apply.
-    #[arg(long)]
+    /// Meter instructions even when the pipeline sets no `fuel` budget (metering is
+    /// turned on by itself when it does).
+    #[arg(long, hide = true)]
     fuel_metering: bool,
     /// Do not read or write the compiled-component cache.
     #[arg(long)]
@@ -171,6 +172,14 @@ pub struct EngineArgs {
 }
 
 impl EngineArgs {
+    /// The engine for the pipeline file at `pipeline`: fuel is metered when the file
+    /// sets a `fuel` budget anywhere.
+    fn runtime_for(&self, pipeline: &Path) -> Result<Runtime> {
+        let mut args = self.clone();
+        args.fuel_metering |= seam_pipeline::Pipeline::sets_fuel(pipeline);
+        args.runtime()
+    }
+
     fn runtime(&self) -> Result<Runtime> {
         let mut config = RuntimeConfig {
             fuel_metering: self.fuel_metering,

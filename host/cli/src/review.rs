@@ -2,7 +2,7 @@
 //! records who and when, then resumes the run (unless `--no-resume`).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
@@ -245,7 +245,7 @@ fn decide(
         writeln!(out, "resume the run with: {resume_hint}")?;
         return Ok(Exit::Passed);
     }
-    let runtime = d.runtime.runtime()?;
+    let runtime = d.runtime.runtime_for(Path::new(&run.pipeline_file))?;
     let pipeline = Pipeline::load(&PathBuf::from(&run.pipeline_file), &runtime)
         .with_context(|| {
             format!(
@@ -306,7 +306,7 @@ pub fn interactive(
             let d = decide_review(ledger, r.id, accept, &by, note.as_deref(), None)?;
             writeln!(out, "review {} {} by {by}", d.id, d.status)?;
             let run = ledger.run(&d.run_id)?;
-            let runtime = EngineArgs::default().runtime()?;
+            let runtime = EngineArgs::default().runtime_for(Path::new(&run.pipeline_file))?;
             match Pipeline::load(&PathBuf::from(&run.pipeline_file), &runtime) {
                 Ok(pipeline) => {
                     let printer = Printer::new(out, true, false);

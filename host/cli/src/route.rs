@@ -60,7 +60,7 @@ pub fn run(args: RouteArgs, out: &mut dyn Write) -> Result<Exit> {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Pretty => match &report.route {
             Ok(route) => writeln!(out, "→ {}  ({})", route.target, route.reason)?,
-            Err(cause) => writeln!(out, "! {}  error: {cause}", report.router)?,
+            Err(cause) => writeln!(out, "! {}  error: {cause}", report.plugin)?,
         },
     }
     Ok(if report.route.is_ok() {

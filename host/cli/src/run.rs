@@ -82,7 +82,7 @@ pub fn exit_for(outcomes: &[RunOutcome]) -> Exit {
 }
 
 pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
-    let runtime = args.runtime.runtime()?;
+    let runtime = args.runtime.runtime_for(&args.pipeline)?;
     let pipeline = Pipeline::load(&args.pipeline, &runtime)?;
     let ledger_path = args.ledger.path(Some(&pipeline));
     let ledger = SqliteLedger::open(&ledger_path)?;

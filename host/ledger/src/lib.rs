@@ -15,7 +15,7 @@
 pub mod conformance;
 pub mod feedback;
 pub mod report;
-mod sqlite;
+pub mod sqlite;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 

@@ -33,7 +33,10 @@ pub struct PipelineReport {
     pub completed: i64,
     pub rejected: i64,
     pub failed: i64,
-    /// Waiting for a person.
+    /// Runs waiting for a person (status `waiting`).
+    pub waiting: i64,
+    /// The same number as `waiting`, under its old name; kept so the JSON stays
+    /// stable, and to be removed in 0.2.
     pub pending: i64,
     /// Runs that were escalated to a person at least once.
     pub escalated: i64,
@@ -124,7 +127,7 @@ pub fn render_text(r: &Report) -> String {
         "completed",
         "rejected",
         "failed",
-        "pending",
+        "waiting",
         "escalated",
         "end-to-end",
         "∏ first-pass",
@@ -138,7 +141,7 @@ pub fn render_text(r: &Report) -> String {
             p.completed,
             p.rejected,
             p.failed,
-            p.pending,
+            p.waiting,
             p.escalated,
             pct(p.end_to_end),
             pct(p.product_first_pass),

@@ -372,6 +372,23 @@ impl Pipeline {
     }
 
     /// Reads, checks and resolves a pipeline file, loading every plugin it names.
+    /// Whether the pipeline file at `path` gives any gate or router a fuel budget (a
+    /// `fuel` key anywhere in it), so the engine that loads it must meter fuel. A file
+    /// that cannot be read or parsed says no: loading it reports why.
+    pub fn sets_fuel(path: &Path) -> bool {
+        fn has_fuel(v: &toml::Value) -> bool {
+            match v {
+                toml::Value::Table(t) => t.iter().any(|(k, v)| k == "fuel" || has_fuel(v)),
+                toml::Value::Array(items) => items.iter().any(has_fuel),
+                _ => false,
+            }
+        }
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.parse::<toml::Table>().ok())
+            .is_some_and(|t| has_fuel(&toml::Value::Table(t)))
+    }
+
     pub fn load(path: &Path, runtime: &Runtime) -> Result<Pipeline, ConfigError> {
         Self::load_with(path, runtime, true)
     }

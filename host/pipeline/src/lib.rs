@@ -10,5 +10,5 @@ mod run;
 pub use config::{Adapter, ConfigError, Next, OnError, Pipeline, Policy};
 pub use run::{
     decide_review, Event, GateResult, Observer, RunError, RunOutcome, RunStatus, Runner, Silent,
-    RUN_LEASE,
+    MAX_SCHEMA_FINDINGS, RUN_LEASE,
 };

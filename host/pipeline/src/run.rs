@@ -201,6 +201,10 @@ pub enum RunError {
     },
 }
 
+/// Most findings the output-schema check reports for one handoff (the first ones in
+/// document order); the rest are not listed.
+pub const MAX_SCHEMA_FINDINGS: usize = 100;
+
 /// How long a worker's claim on a run lasts without renewal; the driving worker renews
 /// it every third of this while it drives, so only a dead worker loses it.
 pub const RUN_LEASE: Duration = Duration::from_secs(30);
@@ -704,7 +708,7 @@ impl<'a> Runner<'a> {
             let clock = Instant::now();
             let findings: Vec<Finding> = validator
                 .iter_errors(&payload)
-                .take(100)
+                .take(MAX_SCHEMA_FINDINGS)
                 .map(|e| Finding {
                     code: format!("schema.{}", e.kind().keyword()),
                     message: e.to_string(),
@@ -719,7 +723,7 @@ impl<'a> Runner<'a> {
                 plugin: "output_schema".into(),
                 digest: p.digest.clone(),
                 report: CheckReport {
-                    gate: "output_schema".into(),
+                    plugin: "output_schema".into(),
                     outcome: Outcome::Verdict(Verdict {
                         passed,
                         score: None,

@@ -529,7 +529,7 @@ fn check_limits(plugin: &str, limits: &Limits, config: &RuntimeConfig) -> Result
     match limits.fuel {
         Some(0) => refuse("a fuel budget of 0 instructions cannot run anything; give at least 1, or no budget".into()),
         Some(_) if !config.fuel_metering => refuse(
-            "a fuel budget needs a runtime with fuel metering on (`--fuel N` for check, route and describe; `--fuel-metering` for run)".into(),
+            "a fuel budget needs a runtime with fuel metering on (the CLI turns it on by itself: `--fuel N`, or `fuel` in a pipeline file)".into(),
         ),
         _ => Ok(()),
     }
@@ -858,11 +858,13 @@ impl Outcome {
     }
 }
 
-/// One gate check, as reported to callers, the CLI and (later) the ledger.
+/// One check by a gate plugin, as reported to callers, the CLI and the ledger. It
+/// names the plugin; the gate's name in a seam is the caller's (a pipeline's
+/// `GateResult` holds both).
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     /// The plugin's name as loaded.
-    pub gate: String,
+    pub plugin: String,
     #[serde(flatten)]
     pub outcome: Outcome,
     /// Wall-clock time of the call, including instantiation.
@@ -878,7 +880,7 @@ impl CheckReport {
     pub fn error_message(&self, handoff: &Handoff) -> Option<String> {
         self.outcome
             .error()
-            .map(|cause| format!("plugin `{}`{} {cause}", self.gate, handoff.seam_label()))
+            .map(|cause| format!("plugin `{}`{} {cause}", self.plugin, handoff.seam_label()))
     }
 }
 
@@ -889,7 +891,8 @@ fn micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 /// One routing decision, or the error that prevented it.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteReport {
-    pub router: String,
+    /// The router plugin's name as loaded.
+    pub plugin: String,
     pub route: Result<Route, ErrorCause>,
     #[serde(serialize_with = "micros")]
     pub duration: Duration,
@@ -998,7 +1001,7 @@ impl Plugin {
                 }),
             };
             RouteReport {
-                router: p.name.clone(),
+                plugin: p.name.clone(),
                 route,
                 duration: call.duration,
                 log: call.log,
@@ -1050,7 +1053,7 @@ impl PluginInner {
             }),
         };
         CheckReport {
-            gate: self.name.clone(),
+            plugin: self.name.clone(),
             outcome,
             duration: call.duration,
             log: call.log,
@@ -1060,9 +1063,9 @@ impl PluginInner {
 }
 
 impl CheckReport {
-    fn failed(gate: String, cause: ErrorCause) -> Self {
+    fn failed(plugin: String, cause: ErrorCause) -> Self {
         CheckReport {
-            gate,
+            plugin,
             outcome: Outcome::Error(cause),
             duration: Duration::ZERO,
             log: String::new(),
@@ -1072,9 +1075,9 @@ impl CheckReport {
 }
 
 impl RouteReport {
-    fn failed(router: String, cause: ErrorCause) -> Self {
+    fn failed(plugin: String, cause: ErrorCause) -> Self {
         RouteReport {
-            router,
+            plugin,
             route: Err(cause),
             duration: Duration::ZERO,
             log: String::new(),

@@ -88,6 +88,7 @@ fn pipelines(
             completed,
             rejected,
             failed,
+            waiting: r.get(5)?,
             pending: r.get(5)?,
             escalated: r.get(6)?,
             end_to_end: ratio(completed, completed + rejected + failed),
