@@ -156,6 +156,14 @@ impl Ledger for RefusesBoom {
     ) -> Result<seam_ledger::Claim, seam_ledger::LedgerError> {
         self.0.claim(run_id, holder, lease)
     }
+    fn renew(
+        &self,
+        run_id: &str,
+        holder: &str,
+        lease: Duration,
+    ) -> Result<bool, seam_ledger::LedgerError> {
+        self.0.renew(run_id, holder, lease)
+    }
     fn release(&self, run_id: &str, holder: &str) -> Result<(), seam_ledger::LedgerError> {
         self.0.release(run_id, holder)
     }

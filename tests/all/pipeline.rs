@@ -897,27 +897,27 @@ fn prompt_template_mistakes_are_load_errors_at_their_place() {
     let cases = [
         (
             step("prompt", "\"Task: {{inptu.task}}\""),
-            "pipeline.toml:8:17: step `write`: `prompt`: unknown placeholder `{{inptu.task}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+            "pipeline.toml:8:17: step `write`: `prompt`: unknown placeholder `{{inptu.task}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}} (write `\\{{` for a literal `{{`)",
         ),
         (
             step("prompt", "\"Task: {{input.task\""),
-            "pipeline.toml:8:17: step `write`: `prompt`: `{{` is never closed with `}}`",
+            "pipeline.toml:8:17: step `write`: `prompt`: `{{` is never closed with `}}` (write `\\{{` for a literal `{{`)",
         ),
         (
             step("prompt", "\"{{}}\""),
-            "pipeline.toml:8:11: step `write`: `prompt`: unknown placeholder `{{}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+            "pipeline.toml:8:11: step `write`: `prompt`: unknown placeholder `{{}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}} (write `\\{{` for a literal `{{`)",
         ),
         (
             step("prompt", "\"{{input.}}\""),
-            "pipeline.toml:8:11: step `write`: `prompt`: unknown placeholder `{{input.}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+            "pipeline.toml:8:11: step `write`: `prompt`: unknown placeholder `{{input.}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}} (write `\\{{` for a literal `{{`)",
         ),
         (
             step("prompt", "'''\nline one\n  then {{ feedbak }}\n'''"),
-            "pipeline.toml:10:8: step `write`: `prompt`: unknown placeholder `{{feedbak}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+            "pipeline.toml:10:8: step `write`: `prompt`: unknown placeholder `{{feedbak}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}} (write `\\{{` for a literal `{{`)",
         ),
         (
             step("system", "\"Be {{brief}}.\""),
-            "pipeline.toml:8:14: step `write`: `system`: unknown placeholder `{{brief}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}}",
+            "pipeline.toml:8:14: step `write`: `system`: unknown placeholder `{{brief}}`; a prompt may use {{input}}, {{input.KEY}}, {{payload}}, {{feedback}}, {{attempt}}, {{step}} (write `\\{{` for a literal `{{`)",
         ),
     ];
     for (toml, expected) in cases {
@@ -937,4 +937,25 @@ fn a_prompt_naming_an_input_the_run_lacks_fails_the_step_saying_which() {
         o.reason.as_deref(),
         Some("step `write` failed: prompt: the prompt uses `{{input.task}}`, but the run's input has no `task` (input: {\"topic\":\"headphones\"})")
     );
+}
+
+#[test]
+fn a_backslash_writes_a_literal_double_brace_in_a_prompt() {
+    let server = Server::start(|_, _| {
+        (
+            200,
+            json!({"choices": [{"message": {"role": "assistant", "content": "ok"}}]}).to_string(),
+        )
+    });
+    let dir = scratch("template-literal");
+    let toml = format!(
+        "[pipeline]\nname = \"t\"\n[[steps]]\nname = \"write\"\nkind = \"openai\"\nbase_url = \"{}/v1\"\nmodel = \"m\"\nprompt = '''Fill \\{{{{name}}}} with {{{{input.name}}}}'''\n",
+        server.url()
+    );
+    let p = load(&dir, &toml);
+    let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
+    let o = run(&p, &ledger, json!({"name": "Ana"}));
+    assert_eq!(o.status, RunStatus::Completed, "{o:?}");
+    let request: Value = serde_json::from_str(&server.requests()[0].1).unwrap();
+    assert_eq!(request["messages"][0]["content"], "Fill {{name}} with Ana");
 }

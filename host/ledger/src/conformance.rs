@@ -44,6 +44,14 @@ pub const CHECKS: &[(&str, Check)] = &[
         "a_claim_excludes_other_workers_until_released_or_lapsed",
         a_claim_excludes_other_workers_until_released_or_lapsed,
     ),
+    (
+        "a_claim_is_renewed_only_by_its_holder_while_it_holds",
+        a_claim_is_renewed_only_by_its_holder_while_it_holds,
+    ),
+    (
+        "a_phase_by_a_worker_without_the_claim_is_refused",
+        a_phase_by_a_worker_without_the_claim_is_refused,
+    ),
     ("a_review_is_decided_once", a_review_is_decided_once),
     (
         "missing_records_are_not_found_by_name",
@@ -367,6 +375,50 @@ pub fn a_claim_excludes_other_workers_until_released_or_lapsed(l: &dyn Ledger) {
     ));
     assert!(matches!(
         l.claim("no-such-run", "w1", LEASE),
+        Err(LedgerError::NotFound { what: "run", .. })
+    ));
+}
+
+pub fn a_claim_is_renewed_only_by_its_holder_while_it_holds(l: &dyn Ledger) {
+    start(l, "run-1", "w1");
+    assert!(l.renew("run-1", "w1", LEASE).unwrap());
+    assert!(!l.renew("run-1", "w2", LEASE).unwrap(), "not the holder");
+    l.release("run-1", "w1").unwrap();
+    assert!(
+        !l.renew("run-1", "w1", LEASE).unwrap(),
+        "released: nothing to renew"
+    );
+    assert!(matches!(
+        l.claim("run-1", "w1", Duration::from_millis(1)).unwrap(),
+        Claim::Held { .. }
+    ));
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(
+        !l.renew("run-1", "w1", LEASE).unwrap(),
+        "a lapsed claim is not renewed"
+    );
+    assert!(!l.renew("no-such-run", "w1", LEASE).unwrap());
+}
+
+pub fn a_phase_by_a_worker_without_the_claim_is_refused(l: &dyn Ledger) {
+    start(l, "run-1", "w1");
+    let then = |_: &Recorded| to("running", "c1");
+    let mut phase = Phase::new("run-1", "c0", &then);
+    phase.holder = Some("w2");
+    phase.step_run = Some(step_run("\"x\""));
+    assert!(matches!(
+        l.record("a phase by w2", phase),
+        Err(LedgerError::Conflict { .. })
+    ));
+    assert!(l.step_runs("run-1").unwrap().is_empty());
+    let mut phase = Phase::new("run-1", "c0", &then);
+    phase.holder = Some("w1");
+    l.record("a phase by w1", phase).unwrap();
+    assert_eq!(l.run("run-1").unwrap().cursor, "c1");
+    // A phase of a run that does not exist is not found, not a conflict.
+    let phase = Phase::new("no-such-run", "c0", &then);
+    assert!(matches!(
+        l.record("a phase", phase),
         Err(LedgerError::NotFound { what: "run", .. })
     ));
 }

@@ -62,8 +62,9 @@ pub enum LedgerError {
         id: String,
         location: String,
     },
-    /// The run is no longer where the phase says it starts: another worker moved it
-    /// on, and nothing of the phase was recorded.
+    /// The run is no longer where the phase says it starts, or the recording worker
+    /// no longer holds it: another worker moved it on, and nothing of the phase was
+    /// recorded.
     #[error("run `{run}` was moved on by another worker meanwhile; nothing was recorded twice (see `seam review list` and the run's status)")]
     Conflict { run: String },
     /// The review was decided already; nothing was recorded.
@@ -266,6 +267,9 @@ pub struct Phase<'a> {
     /// The position the run must still be at; otherwise the phase is refused with
     /// [`LedgerError::Conflict`].
     pub at: &'a str,
+    /// The worker recording it, when it must still hold the run's claim (the runner
+    /// always sets it); otherwise the phase is refused with [`LedgerError::Conflict`].
+    pub holder: Option<&'a str>,
     pub step_run: Option<NewStepRun<'a>>,
     pub handoff: Option<NewHandoff<'a>>,
     pub verdicts: Vec<NewVerdict<'a>>,
@@ -281,6 +285,7 @@ impl<'a> Phase<'a> {
         Phase {
             run_id,
             at,
+            holder: None,
             step_run: None,
             handoff: None,
             verdicts: Vec::new(),
@@ -319,6 +324,11 @@ pub trait Ledger: Send + Sync {
     /// Claims run `run_id` for `holder` for `lease`: granted when nobody holds it, the
     /// holder's lease has lapsed, or `holder` holds it already (a renewal).
     fn claim(&self, run_id: &str, holder: &str, lease: Duration) -> Result<Claim, LedgerError>;
+
+    /// Extends `holder`'s claim on `run_id` by `lease` from now, only if it still holds
+    /// it (a lapsed claim is not renewed: another worker may have taken the run).
+    /// Returns whether it did.
+    fn renew(&self, run_id: &str, holder: &str, lease: Duration) -> Result<bool, LedgerError>;
 
     /// Gives up `holder`'s claim on `run_id` (nothing happens if it holds none).
     fn release(&self, run_id: &str, holder: &str) -> Result<(), LedgerError>;

@@ -296,7 +296,7 @@ impl crate::Ledger for SqliteLedger {
                 ids.review_id = Some(tx::insert_review(t, phase.run_id, r)?);
             }
             let to = (phase.then)(&ids);
-            tx::update_run(t, phase.run_id, phase.at, &to)?;
+            tx::update_run(t, phase.run_id, phase.at, phase.holder, &to)?;
             Ok(ids)
         });
         match result {
@@ -306,9 +306,12 @@ impl crate::Ledger for SqliteLedger {
                     Some(rusqlite::Error::QueryReturnedNoRows)
                 ) =>
             {
-                Err(LedgerError::Conflict {
-                    run: phase.run_id.to_string(),
-                })
+                match self.run(phase.run_id) {
+                    Err(e @ LedgerError::NotFound { .. }) => Err(e),
+                    _ => Err(LedgerError::Conflict {
+                        run: phase.run_id.to_string(),
+                    }),
+                }
             }
             other => other,
         }
@@ -340,9 +343,26 @@ impl crate::Ledger for SqliteLedger {
                 holder: other,
                 until_ms,
             }),
-            Some(Some(_)) => Ok(Claim::Held { until_ms: until }),
+            // Not granted, yet held by nobody: cannot happen inside one transaction;
+            // answer conservatively.
+            Some(Some((holder, until_ms))) => Ok(Claim::HeldByOther {
+                holder: holder.unwrap_or_else(|| "(unknown)".into()),
+                until_ms: until_ms.unwrap_or(now),
+            }),
             Some(None) => Err(self.not_found("run", run_id)),
         }
+    }
+
+    fn renew(&self, run_id: &str, holder: &str, lease: Duration) -> Result<bool, LedgerError> {
+        let now = now_ms();
+        let until = now.saturating_add(lease.as_millis().min(i64::MAX as u128) as i64);
+        self.write("the renewal of a claim", |t| {
+            t.execute(
+                "UPDATE runs SET lease_until = ?3 WHERE id = ?1 AND claimed_by = ?2 AND lease_until > ?4",
+                params![run_id, holder, until, now],
+            )
+            .map(|n| n == 1)
+        })
     }
 
     fn release(&self, run_id: &str, holder: &str) -> Result<(), LedgerError> {
@@ -602,12 +622,13 @@ mod tx {
         tx: &Transaction,
         id: &str,
         from: &str,
+        holder: Option<&str>,
         to: &RunMove,
     ) -> rusqlite::Result<()> {
         let n = tx.execute(
             "UPDATE runs SET status = ?2, cursor = ?3, output = COALESCE(?4, output), reason = COALESCE(?5, reason), updated_at = ?6
-             WHERE id = ?1 AND cursor = ?7",
-            params![id, to.status, to.cursor, to.output, to.reason, now_ms(), from],
+             WHERE id = ?1 AND cursor = ?7 AND (?8 IS NULL OR claimed_by = ?8)",
+            params![id, to.status, to.cursor, to.output, to.reason, now_ms(), from, holder],
         )?;
         if n != 1 {
             return Err(rusqlite::Error::QueryReturnedNoRows);

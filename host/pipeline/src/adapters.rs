@@ -186,13 +186,20 @@ fn parse_template(template: &str) -> Result<Vec<Part<'_>>, TemplateError> {
     let mut at = 0;
     while let Some(found) = template[at..].find("{{") {
         let open = at + found;
+        // `\{{` is a literal `{{`.
+        if open > at && template.as_bytes()[open - 1] == b'\\' {
+            parts.push(Part::Text(&template[at..open - 1]));
+            parts.push(Part::Text("{{"));
+            at = open + 2;
+            continue;
+        }
         if open > at {
             parts.push(Part::Text(&template[at..open]));
         }
         let Some(len) = template[open + 2..].find("}}") else {
             return Err(TemplateError {
                 offset: open,
-                message: "`{{` is never closed with `}}`".into(),
+                message: "`{{` is never closed with `}}` (write `\\{{` for a literal `{{`)".into(),
             });
         };
         let key = template[open + 2..open + 2 + len].trim();
@@ -208,7 +215,7 @@ fn parse_template(template: &str) -> Result<Vec<Part<'_>>, TemplateError> {
                     return Err(TemplateError {
                         offset: open,
                         message: format!(
-                            "unknown placeholder `{{{{{key}}}}}`; a prompt may use {PLACEHOLDERS}"
+                            "unknown placeholder `{{{{{key}}}}}`; a prompt may use {PLACEHOLDERS} (write `\\{{{{` for a literal `{{{{`)"
                         ),
                     })
                 }

@@ -487,7 +487,11 @@ impl Ctx<'_> {
         let span = t.span();
         let raw = self.text.get(span.clone()).unwrap_or("");
         let quote = if raw.starts_with("\"\"\"") || raw.starts_with("'''") {
-            3 + usize::from(raw[3..].starts_with('\n'))
+            3 + if raw[3..].starts_with("\r\n") {
+                2
+            } else {
+                usize::from(raw[3..].starts_with('\n'))
+            }
         } else {
             1
         };

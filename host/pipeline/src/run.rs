@@ -7,6 +7,7 @@
 //! crash, `kill -9`) continues from the ledger with `resume`, without repeating a step
 //! or a seam that was recorded.
 
+use std::sync::atomic::{AtomicBool, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -193,6 +194,8 @@ pub enum RunError {
     Conflict { run: String },
     #[error("review {review} is {status}, not pending: it was decided already")]
     AlreadyDecided { review: i64, status: String },
+    #[error("run `{run}`: this worker lost its claim on the run (its lease lapsed before it could renew it) and stopped before running anything more; resume the run to continue it")]
+    ClaimLost { run: String },
     #[error("run `{run}` is being driven by another worker ({holder}), whose claim lasts {seconds} s more; nothing was run. Wait for it to finish, or resume after its claim lapses (a worker that died loses its claim then)")]
     Claimed {
         run: String,
@@ -206,8 +209,9 @@ pub enum RunError {
 pub const MAX_SCHEMA_FINDINGS: usize = 100;
 
 /// How long a worker's claim on a run lasts without renewal; the driving worker renews
-/// it every third of this while it drives, so only a dead worker loses it.
-pub const RUN_LEASE: Duration = Duration::from_secs(30);
+/// it every third of this while it drives, so only a dead (or cut-off) worker loses it.
+/// Longer than the ledger's busy timeout, so one slow write cannot make it lapse.
+pub const RUN_LEASE: Duration = Duration::from_secs(60);
 
 /// Runs pipelines against one ledger.
 pub struct Runner<'a> {
@@ -411,7 +415,8 @@ impl<'a> Runner<'a> {
     }
 
     /// Drives a run this worker has claimed, renewing the claim while it drives and
-    /// releasing it at the end, however the drive ends.
+    /// releasing it at the end, however the drive ends (a panic included). If a renewal
+    /// finds the claim gone, the drive stops before its next phase.
     fn drive_claimed(
         &self,
         id: &str,
@@ -419,20 +424,41 @@ impl<'a> Runner<'a> {
         cursor: Cursor,
         at: String,
     ) -> Result<RunOutcome, RunError> {
+        let lost = &AtomicBool::new(false);
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
-        std::thread::scope(|s| {
-            s.spawn(move || {
+        let result = std::thread::scope(|s| {
+            let heartbeat = s.spawn(move || {
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(self.lease / 3)
                 {
-                    let _ = self.ledger.claim(id, &self.holder, self.lease);
+                    if !matches!(self.ledger.renew(id, &self.holder, self.lease), Ok(true)) {
+                        lost.store(true, AtomicOrdering::SeqCst);
+                        break;
+                    }
                 }
             });
-            let result = self.drive(id, input, cursor, at);
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.drive(id, input, cursor, at, lost)
+            }));
             drop(stop);
-            let _ = self.ledger.release(id, &self.holder);
+            let _ = heartbeat.join();
             result
-        })
+        });
+        // After the heartbeat has stopped, so no renewal can follow the release.
+        let _ = self.ledger.release(id, &self.holder);
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// A phase of run `id` recorded by this worker, which must still hold the run.
+    fn phase<'p>(
+        &'p self,
+        id: &'p str,
+        at: &'p str,
+        then: &'p dyn Fn(&Recorded) -> RunMove,
+    ) -> Phase<'p> {
+        let mut phase = Phase::new(id, at, then);
+        phase.holder = Some(&self.holder);
+        phase
     }
 
     fn finish(
@@ -475,19 +501,24 @@ impl<'a> Runner<'a> {
             reason: reason.clone(),
         };
         self.ledger
-            .record("the end of the run", Phase::new(id, at, &then))?;
+            .record("the end of the run", self.phase(id, at, &then))?;
         Ok(self.finish(id, status, output, reason))
     }
 
-    /// Drives the run from `cursor`, which the ledger records as the text `at`.
+    /// Drives the run from `cursor`, which the ledger records as the text `at`, until
+    /// it ends, waits, or `lost` says this worker's claim is gone.
     fn drive(
         &self,
         id: &str,
         input: &Value,
         mut cursor: Cursor,
         mut at: String,
+        lost: &AtomicBool,
     ) -> Result<RunOutcome, RunError> {
         loop {
+            if lost.load(AtomicOrdering::SeqCst) {
+                return Err(RunError::ClaimLost { run: id.into() });
+            }
             let step = match cursor {
                 Cursor::Step {
                     step,
@@ -570,7 +601,7 @@ impl<'a> Runner<'a> {
                 output: None,
                 reason: None,
             };
-            let mut phase = Phase::new(id, at, &then);
+            let mut phase = self.phase(id, at, &then);
             phase.review = Some(NewReview {
                 handoff_id: None,
                 step: name,
@@ -631,7 +662,7 @@ impl<'a> Runner<'a> {
                     output: None,
                     reason: Some(reason.clone()),
                 };
-                let mut phase = Phase::new(id, at, &then);
+                let mut phase = self.phase(id, at, &then);
                 phase.step_run = Some(NewStepRun {
                     step: name,
                     attempt,
@@ -1023,7 +1054,7 @@ impl<'a> Runner<'a> {
             output: None,
             reason: None,
         };
-        let mut phase = Phase::new(id, at, &then);
+        let mut phase = self.phase(id, at, &then);
         phase.step_run = Some(NewStepRun {
             step: f.step,
             attempt: f.attempt,
@@ -1156,7 +1187,7 @@ impl<'a> Runner<'a> {
             output: out_text.clone(),
             reason: end_reason.clone(),
         };
-        let mut phase = Phase::new(id, at, &then);
+        let mut phase = self.phase(id, at, &then);
         phase.verdicts = results
             .iter()
             .zip(&rows)
@@ -1321,7 +1352,7 @@ impl<'a> Runner<'a> {
             output: out_text.clone(),
             reason: None,
         };
-        let mut phase = Phase::new(id, at, &then);
+        let mut phase = self.phase(id, at, &then);
         phase.route = Some(NewRoute {
             handoff_id: h.id,
             decided_by: "review",

@@ -16,15 +16,17 @@
 //!   runs, interrupts code that computes past its budget;
 //! - [`Metered`], the future wrapping the call, counts CPU time per poll and, while the
 //!   call waits, arms a timer for the budget that is left, so a plugin blocked in a
-//!   host call is stopped at its deadline too.
+//!   host call is stopped at its deadline too. A wait is charged until the call is
+//!   woken, not until it is next polled: time queued for a thread is load, not the
+//!   call's.
 //!
 //! This module must not decide what a timeout means: it reports [`DeadlinePassed`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 /// The CPU time the calling thread has used, in nanoseconds.
@@ -147,6 +149,35 @@ impl Meter {
     }
 }
 
+/// Notes when a waiting call's own wait ended (its waker fired), so the time between
+/// that wake-up and the next poll — time spent waiting for a thread, which load
+/// decides — is not charged to the call.
+struct WakeClock {
+    woken: Mutex<Option<Instant>>,
+    waker: Mutex<Option<Waker>>,
+}
+
+impl Wake for WakeClock {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        {
+            let mut woken = self.woken.lock().unwrap_or_else(|e| e.into_inner());
+            woken.get_or_insert_with(Instant::now);
+        }
+        if let Some(waker) = self
+            .waker
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            waker.wake_by_ref();
+        }
+    }
+}
+
 /// A plugin call, metered: it resolves to the call's output, or to [`DeadlinePassed`]
 /// as soon as the call's time is used up — while it computes (through the epoch
 /// callback) or while it waits (through its own timer, made the first time it waits).
@@ -155,15 +186,23 @@ pub(crate) struct Metered<F> {
     meter: Arc<Meter>,
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     waiting_since: Option<Instant>,
+    clock: Arc<WakeClock>,
+    waker: Waker,
 }
 
 impl<F> Metered<F> {
     pub(crate) fn new(call: F, meter: Arc<Meter>) -> Self {
+        let clock = Arc::new(WakeClock {
+            woken: Mutex::new(None),
+            waker: Mutex::new(None),
+        });
         Metered {
             call: Box::pin(call),
             meter,
             timer: None,
             waiting_since: None,
+            waker: Waker::from(clock.clone()),
+            clock,
         }
     }
 }
@@ -174,24 +213,44 @@ impl<F: Future> Future for Metered<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let meter = &*this.meter;
+        {
+            // Forward wake-ups to whoever polls us now, and start a fresh wake clock.
+            let mut waker = this.clock.waker.lock().unwrap_or_else(|e| e.into_inner());
+            if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *waker = Some(cx.waker().clone());
+            }
+        }
+        let woken = this
+            .clock
+            .woken
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(since) = this.waiting_since.take() {
-            let used = meter.add(nanos(since.elapsed()));
+            // The wait lasted until the call was woken (or until now, when our own
+            // timer woke us: the budget ran out while it waited).
+            let end = woken.unwrap_or_else(Instant::now);
+            let used = meter.add(nanos(end.saturating_duration_since(since)));
             if let Err(passed) = meter.verdict(used) {
                 return Poll::Ready(Err(passed));
             }
         }
         let cpu_start = thread_cpu_nanos();
         meter.poll_cpu_start.store(cpu_start, Ordering::Relaxed);
-        let polled = this.call.as_mut().poll(cx);
+        let polled = this
+            .call
+            .as_mut()
+            .poll(&mut Context::from_waker(&this.waker));
         let used = meter.add(thread_cpu_nanos().saturating_sub(cpu_start));
+        // Host work done in this poll counts too, even when it finished the call.
+        if let Err(passed) = meter.verdict(used) {
+            return Poll::Ready(Err(passed));
+        }
         if let Poll::Ready(out) = polled {
             return Poll::Ready(Ok(out));
         }
         // The call waits on a request of its own: that time counts, and a timer makes
         // sure the wait ends when the budget (or the backstop) does.
-        if let Err(passed) = meter.verdict(used) {
-            return Poll::Ready(Err(passed));
-        }
         let now = Instant::now();
         let allowance = meter.wait_allowance(used);
         let until = tokio::time::Instant::from_std(

@@ -713,6 +713,9 @@ impl PluginInner {
     fn arm(&self, store: &mut Store<StoreState>) -> Arc<Meter> {
         let meter = Meter::new(self.limits.deadline(), self.limits.wall_backstop());
         store.data_mut().meter = Some(meter.clone());
+        // A refused growth in an earlier call on a kept-warm instance says nothing
+        // about this one.
+        store.data_mut().limiter.last_growth_refused = false;
         store.set_epoch_deadline(1);
         if self.runtime.config.fuel_metering {
             // A plugin without a budget runs unmetered in a metered engine. Cannot fail:
@@ -722,12 +725,30 @@ impl PluginInner {
         meter
     }
 
+    /// Waits for a free instance slot, for at most the call's wall-clock backstop
+    /// (slots can be held for long by kept-warm gates).
+    async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ErrorCause> {
+        let wait = self.limits.wall_backstop();
+        match tokio::time::timeout(wait, self.runtime.instances.clone().acquire_owned()).await {
+            Ok(Ok(slot)) => Ok(slot),
+            Ok(Err(_)) => Err(ErrorCause::Host {
+                message: "the runtime is shutting down".into(),
+            }),
+            Err(_) => Err(ErrorCause::ResourceLimit {
+                message: format!(
+                    "no instance slot came free within {} ms: all {} are in use (raise RuntimeConfig::max_instances, or keep fewer gates warm)",
+                    wait.as_millis(),
+                    self.runtime.config.max_instances
+                ),
+            }),
+        }
+    }
+
     /// Makes one call in a fresh store, holding an instance slot, and collects its log.
     async fn call(self: Arc<Self>, request: Request) -> Call<Answer> {
-        let Ok(_slot) = self.runtime.instances.clone().acquire_owned().await else {
-            return Call::failed(ErrorCause::Host {
-                message: "the runtime is shutting down".into(),
-            });
+        let _slot = match self.slot().await {
+            Ok(slot) => slot,
+            Err(cause) => return Call::failed(cause),
         };
         let started = Instant::now();
         let mut store = self.new_store();
@@ -1159,17 +1180,19 @@ impl WarmGate {
                 return (p.report(call), None);
             };
             let started = Instant::now();
+            let mut fresh_meter = None;
             let mut live = match live {
                 Some(live) => live,
                 None => {
-                    let Ok(slot) = p.runtime.instances.clone().acquire_owned().await else {
-                        let call = Call::failed(ErrorCause::Host {
-                            message: "the runtime is shutting down".into(),
-                        });
-                        return (p.report(call), None);
+                    let slot = match p.slot().await {
+                        Ok(slot) => slot,
+                        Err(cause) => return (p.report(Call::failed(cause)), None),
                     };
                     let mut store = p.new_store();
+                    // One budget covers making the instance and its first check, as
+                    // for a fresh call.
                     let meter = p.arm(&mut store);
+                    fresh_meter = Some(meter.clone());
                     let made = Metered::new(pre.instantiate_async(&mut store), meter.clone()).await;
                     let gate = match made {
                         Ok(Ok(gate)) => gate,
@@ -1200,7 +1223,10 @@ impl WarmGate {
                     }
                 }
             };
-            let meter = p.arm(&mut live.store);
+            let meter = match fresh_meter {
+                Some(meter) => meter,
+                None => p.arm(&mut live.store),
+            };
             let called = Metered::new(
                 live.gate.call_check(&mut live.store, &p.settings, &handoff),
                 meter.clone(),

@@ -37,6 +37,11 @@ pub(crate) fn parse(plugin: &str, text: &str) -> Result<serde_json::Value, LoadE
             "it nests {depth} levels deep, over the cap of {MAX_SCHEMA_DEPTH}"
         )));
     }
+    if let Some(reference) = unfollowable_reference(&schema) {
+        return Err(bad(format!(
+            "it has the reference {reference}, which seam cannot bound; a settings schema may only use local references to JSON pointers (`\"$ref\": \"#/$defs/name\"`)"
+        )));
+    }
     let expanded = expanded_size(&schema);
     if expanded > MAX_SCHEMA_EXPANDED_NODES {
         return Err(bad(format!(
@@ -44,6 +49,50 @@ pub(crate) fn parse(plugin: &str, text: &str) -> Result<serde_json::Value, LoadE
         )));
     }
     Ok(schema)
+}
+
+/// The first reference the size bound cannot follow: a `$ref` that is neither a local
+/// JSON pointer resolving in the schema nor a metaschema (anchors, percent-encoding,
+/// `$id`-relative and remote references), or any `$dynamicRef`/`$recursiveRef`.
+fn unfollowable_reference(root: &serde_json::Value) -> Option<String> {
+    let mut stack = vec![root];
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::Array(items) => stack.extend(items),
+            serde_json::Value::Object(map) => {
+                for (k, item) in map {
+                    match k.as_str() {
+                        "$dynamicRef" | "$recursiveRef" => return Some(format!("`{k}`")),
+                        "$ref" => {
+                            let resolves = item.as_str().is_some_and(|r| {
+                                is_metaschema(r)
+                                    || r.strip_prefix('#')
+                                        .is_some_and(|p| p.is_empty() || root.pointer(p).is_some())
+                            });
+                            if !resolves {
+                                return Some(format!("`$ref: {item}`"));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                stack.extend(map.values());
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A JSON Schema metaschema (`https://json-schema.org/draft/2020-12/schema`, …):
+/// `jsonschema` carries these and resolves them offline, and validating against one is
+/// bounded by the size of what is validated. A plugin whose setting is itself a schema
+/// (the standard `json-schema` gate) refers to one.
+fn is_metaschema(reference: &str) -> bool {
+    reference
+        .strip_prefix("https://json-schema.org/")
+        .or_else(|| reference.strip_prefix("http://json-schema.org/"))
+        .is_some_and(|rest| rest.starts_with("draft"))
 }
 
 /// How many schema nodes a validation may visit per level of the instance: the node
@@ -259,6 +308,48 @@ mod tests {
         // A modest, legitimate use of references passes.
         let text = serde_json::to_string(&fan_out(4)).unwrap();
         assert!(parse("p", &text).is_ok());
+    }
+
+    #[test]
+    fn references_the_bound_cannot_follow_are_refused() {
+        for (schema, reference) in [
+            (
+                json!({"$defs": {"a": {"$anchor": "a1"}}, "$ref": "#a1"}),
+                "`$ref: \"#a1\"`",
+            ),
+            (
+                json!({"$defs": {"d1": {}}, "$ref": "#/%24defs/d1"}),
+                "`$ref: \"#/%24defs/d1\"`",
+            ),
+            (json!({"$ref": "other.json"}), "`$ref: \"other.json\"`"),
+            (
+                json!({"$ref": "https://example.com/schema"}),
+                "`$ref: \"https://example.com/schema\"`",
+            ),
+            (
+                json!({"$ref": "#/$defs/missing"}),
+                "`$ref: \"#/$defs/missing\"`",
+            ),
+            (
+                json!({"allOf": [{"$dynamicRef": "#meta"}]}),
+                "`$dynamicRef`",
+            ),
+            (json!({"$recursiveRef": "#"}), "`$recursiveRef`"),
+            (json!({"$ref": 5}), "`$ref: 5`"),
+        ] {
+            let text = serde_json::to_string(&schema).unwrap();
+            assert_eq!(
+                reason(parse("p", &text).unwrap_err()),
+                format!("it has the reference {reference}, which seam cannot bound; a settings schema may only use local references to JSON pointers (`\"$ref\": \"#/$defs/name\"`)")
+            );
+        }
+    }
+
+    #[test]
+    fn a_reference_to_a_metaschema_is_accepted() {
+        let schema = json!({"properties": {"schema": {"$ref": "https://json-schema.org/draft/2020-12/schema"}}});
+        let schema = parse("p", &schema.to_string()).unwrap();
+        validate_settings("p", &schema, &json!({"schema": {"type": "object"}})).unwrap();
     }
 
     #[test]
