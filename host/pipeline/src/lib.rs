@@ -5,6 +5,7 @@
 pub mod adapters;
 pub mod bundles;
 pub mod config;
+pub mod policy;
 mod run;
 
 pub use config::{Adapter, ConfigError, Next, OnError, Pipeline, Policy};

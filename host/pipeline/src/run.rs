@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use super::adapters::{self, StepFailure, StepInput};
 use super::config::{Adapter, Next, OnError, Pipeline, Policy};
+use super::policy::{decide, Decision, Routed, SeamRules, Upstream};
 use seam_ledger::{
     now_ms, Claim, HandoffRow, Ledger, LedgerError, NewHandoff, NewReview, NewRoute, NewRun,
     NewStepRun, NewVerdict, Phase, Recorded, ReviewRow, RunMove,
@@ -221,67 +222,6 @@ pub struct Runner<'a> {
     /// This worker's name in claims: process id and a random suffix.
     holder: String,
     lease: Duration,
-}
-
-enum Decision {
-    Next(Next),
-    Done,
-    Retry {
-        feedback: Vec<Value>,
-    },
-    Fix {
-        gate: String,
-        payload: String,
-    },
-    Escalate {
-        reason: String,
-        findings: Vec<Value>,
-    },
-    Route(String),
-    Reject(String),
-    Fail(String),
-}
-
-impl Decision {
-    fn target(&self) -> String {
-        match self {
-            Decision::Next(next) => next.label(),
-            Decision::Route(s) => s.clone(),
-            Decision::Done => "done".into(),
-            Decision::Retry { .. } => "retry".into(),
-            Decision::Fix { gate, .. } => format!("fix:{gate}"),
-            Decision::Escalate { .. } => "human".into(),
-            Decision::Reject(_) => "reject".into(),
-            Decision::Fail(_) => "error".into(),
-        }
-    }
-}
-
-fn finding_json(gate: &str, f: &Finding) -> Value {
-    let mut v = serde_json::to_value(f).unwrap_or(Value::Null);
-    v["gate"] = json!(gate);
-    v
-}
-
-fn summary(results: &[&GateResult]) -> String {
-    results
-        .iter()
-        .map(|r| match &r.report.outcome {
-            Outcome::Verdict(v) => {
-                let first = v
-                    .findings
-                    .iter()
-                    .find(|f| f.severity == Severity::Error)
-                    .or(v.findings.first());
-                match first {
-                    Some(f) => format!("{} failed ({}: {})", r.gate, f.code, f.message),
-                    None => format!("{} failed", r.gate),
-                }
-            }
-            Outcome::Error(cause) => format!("{} could not answer ({cause})", r.gate),
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// The handoff the plugins see, from its record.
@@ -821,7 +761,7 @@ impl<'a> Runner<'a> {
         )
     }
 
-    /// The router's or the policies' decision, who made it, and why.
+    /// The router's decision (calling it, when the seam has one), then the policies'.
     fn decide(
         &self,
         id: &str,
@@ -832,212 +772,55 @@ impl<'a> Runner<'a> {
     ) -> (String, Decision, String) {
         let p = self.pipeline;
         let seam = p.seams.get(&h.from_step);
-        let at = format!("at seam {} → {}", h.from_step, h.to_step);
-        // A malfunction under on_error = block stops the run, router or not.
-        if let Some(r) = results
+        let steps: Vec<String> = p.steps.iter().map(|s| s.name.clone()).collect();
+        let rules = SeamRules {
+            max_retries: seam.map_or(p.max_retries, |s| s.max_retries),
+            when_retries_exhausted: &p.when_retries_exhausted,
+            max_fixes: p.max_fixes,
+            steps: &steps,
+        };
+        let upstream = Upstream {
+            from_step: &h.from_step,
+            to_step: &h.to_step,
+            attempt: h.attempt,
+        };
+        // Under on_error = block a malfunction stops the run before any router is asked.
+        let blocked = results
             .iter()
-            .find(|r| r.report.outcome.error().is_some() && r.on_error == OnError::Block)
-        {
-            let cause = r.report.outcome.error().expect("found an error");
-            let reason = format!(
-                "gate `{}` (plugin `{}`) could not answer {at}: {cause}; set on_error = \"allow\" to let such handoffs through",
-                r.gate, r.plugin
-            );
-            return ("policy".into(), Decision::Fail(reason.clone()), reason);
-        }
-        let failing: Vec<&GateResult> = results
-            .iter()
-            .filter(|r| matches!(&r.report.outcome, Outcome::Verdict(v) if !v.passed))
-            .collect();
-        let feedback: Vec<Value> = failing
-            .iter()
-            .flat_map(|r| {
-                let v = r
-                    .report
-                    .outcome
-                    .verdict()
-                    .expect("failing gates have verdicts");
-                v.findings
+            .any(|r| r.report.outcome.error().is_some() && r.on_error == OnError::Block);
+        let routed = match seam.and_then(|s| s.router.as_ref()) {
+            Some(router) if !blocked => {
+                let verdicts: Vec<GateVerdict> = results
                     .iter()
-                    .map(|f| finding_json(&r.gate, f))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let max_retries = seam.map_or(p.max_retries, |s| s.max_retries);
-        let retry_or_exhausted = |by: String, feedback: Vec<Value>| -> (String, Decision, String) {
-            if h.attempt > max_retries {
-                let why = format!(
-                    "`{}` failed its seam after {} retries (max_retries): {}",
-                    h.from_step,
-                    max_retries,
-                    summary(&failing)
-                );
-                match p.when_retries_exhausted {
-                    Policy::Escalate => (
-                        by,
-                        Decision::Escalate {
-                            reason: why.clone(),
-                            findings: feedback,
+                    .map(|r| GateVerdict {
+                        gate: r.gate.clone(),
+                        verdict: match &r.report.outcome {
+                            Outcome::Verdict(v) => v.clone(),
+                            Outcome::Error(cause) => Verdict {
+                                passed: true,
+                                score: None,
+                                findings: vec![Finding {
+                                    code: "seam.error".into(),
+                                    message: format!("allowed despite an error: {cause}"),
+                                    path: None,
+                                    span: None,
+                                    severity: Severity::Warning,
+                                }],
+                                fix: None,
+                            },
                         },
-                        why,
-                    ),
-                    _ => (by, Decision::Reject(why.clone()), why),
-                }
-            } else {
-                let why = format!(
-                    "retrying `{}` (attempt {}): {}",
-                    h.from_step,
-                    h.attempt + 1,
-                    summary(&failing)
-                );
-                (by, Decision::Retry { feedback }, why)
-            }
-        };
-
-        if let Some(router) = seam.and_then(|s| s.router.as_ref()) {
-            let verdicts: Vec<GateVerdict> = results
-                .iter()
-                .map(|r| GateVerdict {
-                    gate: r.gate.clone(),
-                    verdict: match &r.report.outcome {
-                        Outcome::Verdict(v) => v.clone(),
-                        Outcome::Error(cause) => Verdict {
-                            passed: true,
-                            score: None,
-                            findings: vec![Finding {
-                                code: "seam.error".into(),
-                                message: format!("allowed despite an error: {cause}"),
-                                path: None,
-                                span: None,
-                                severity: Severity::Warning,
-                            }],
-                            fix: None,
-                        },
-                    },
+                    })
+                    .collect();
+                let handoff = handoff_of(&p.name, id, h);
+                Some(Routed {
+                    router: router.plugin.name().to_string(),
+                    on_error: router.on_error,
+                    route: router.plugin.route_blocking(&handoff, &verdicts).route,
                 })
-                .collect();
-            let handoff = handoff_of(&p.name, id, h);
-            let by = format!("router:{}", router.plugin.name());
-            match router.plugin.route_blocking(&handoff, &verdicts).route {
-                Ok(route) => {
-                    let reason = route.reason.clone();
-                    let decision = match route.target.as_str() {
-                        "next" => Decision::Next(next.clone()),
-                        "done" => Decision::Done,
-                        "retry" => return retry_or_exhausted(by, feedback),
-                        "human" => Decision::Escalate {
-                            reason: reason.clone(),
-                            findings: feedback,
-                        },
-                        "reject" => Decision::Reject(format!(
-                            "router `{}` rejected the handoff {at}: {reason}",
-                            router.plugin.name()
-                        )),
-                        step if p.step(step).is_some() => Decision::Route(step.to_string()),
-                        other => {
-                            let why = format!(
-                                "router `{}` returned `{other}` {at}, which is neither a step ({}) nor next, retry, human, done or reject",
-                                router.plugin.name(),
-                                p.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-                            );
-                            return (by, Decision::Fail(why.clone()), why);
-                        }
-                    };
-                    return (by, decision, reason);
-                }
-                Err(cause) if router.on_error == OnError::Block => {
-                    let why = format!(
-                        "router `{}` could not answer {at}: {cause}",
-                        router.plugin.name()
-                    );
-                    return (by, Decision::Fail(why.clone()), why);
-                }
-                // on_error = allow: the policies decide instead.
-                Err(_) => {}
             }
-        }
-
-        let Some(strictest) = failing.iter().map(|r| &r.policy).max_by_key(|p| p.rank()) else {
-            let allowed = results
-                .iter()
-                .filter(|r| r.report.outcome.error().is_some())
-                .count();
-            let why = match (results.is_empty(), allowed) {
-                (true, _) => "no gates at this seam".to_string(),
-                (false, 0) => "every gate passed".to_string(),
-                (false, n) => format!(
-                    "every gate passed or was allowed despite an error ({n} on_error = allow)"
-                ),
-            };
-            return ("policy".into(), Decision::Next(next.clone()), why);
+            _ => None,
         };
-        let by = "policy".to_string();
-        let of = |policy: &Policy| -> Vec<&GateResult> {
-            failing
-                .iter()
-                .copied()
-                .filter(|r| &r.policy == policy)
-                .collect()
-        };
-        match strictest {
-            Policy::Block => {
-                let why = format!("blocked {at}: {}", summary(&of(&Policy::Block)));
-                (by, Decision::Reject(why.clone()), why)
-            }
-            Policy::Escalate => {
-                let why = format!("escalated {at}: {}", summary(&of(&Policy::Escalate)));
-                (
-                    by,
-                    Decision::Escalate {
-                        reason: why.clone(),
-                        findings: feedback,
-                    },
-                    why,
-                )
-            }
-            Policy::Retry => retry_or_exhausted(by, feedback),
-            Policy::Fix => {
-                let fixers = of(&Policy::Fix);
-                if fixes >= p.max_fixes {
-                    let why = format!(
-                        "still failing after {fixes} fixes (max_fixes) {at}: {}",
-                        summary(&fixers)
-                    );
-                    return (by, Decision::Reject(why.clone()), why);
-                }
-                let with_fix = fixers.iter().find_map(|r| {
-                    r.report
-                        .outcome
-                        .verdict()
-                        .and_then(|v| v.fix.clone())
-                        .map(|f| (r.gate.clone(), f))
-                });
-                match with_fix {
-                    Some((gate, payload)) => {
-                        let why = format!("applying the fix of gate `{gate}` {at}");
-                        (by, Decision::Fix { gate, payload }, why)
-                    }
-                    None => {
-                        let why = format!(
-                            "on_fail = fix, but no failing gate offered a fix {at}: {}",
-                            summary(&fixers)
-                        );
-                        (by, Decision::Reject(why.clone()), why)
-                    }
-                }
-            }
-            Policy::Route(step) => {
-                let why = format!("routing to `{step}` {at}: {}", summary(&of(strictest)));
-                (by, Decision::Route(step.clone()), why)
-            }
-            Policy::Warn => {
-                let why = format!(
-                    "passed with warnings (on_fail = warn) {at}: {}",
-                    summary(&failing)
-                );
-                (by, Decision::Next(next.clone()), why)
-            }
-        }
+        decide(&rules, &upstream, results, next, fixes, routed.as_ref())
     }
 
     /// Records a finished step and the handoff of its output, and moves the run to the

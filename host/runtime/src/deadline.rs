@@ -1,7 +1,9 @@
 //! What a plugin call's deadline measures, and the machinery that enforces it.
 //!
 //! A call's deadline is a budget of **the call's own time**: the CPU time of the
-//! threads while they run the call (its wasm code and every host call it makes) plus
+//! threads while they run the call (its wasm code and every host call it makes; the
+//! first moments of each poll, before the epoch callback first sees it, are charged by
+//! wall-clock time capped at 2 ms, which spares short calls a system call) plus
 //! the wall-clock time the call spends waiting on a request of its own (a sleep, a
 //! `poll` on a clock). Time the call spends waiting for a CPU — because the machine is
 //! busy with other work — is not counted, so a well-behaved gate gets the same verdict
@@ -28,6 +30,10 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
+
+/// The longest stretch of a poll charged by wall-clock time, before the thread's CPU
+/// clock is read (see [`Meter::in_poll`]).
+const BEFORE_MARK_CAP: Duration = Duration::from_millis(2);
 
 /// The CPU time the calling thread has used, in nanoseconds.
 pub(crate) fn thread_cpu_nanos() -> u64 {
@@ -76,8 +82,14 @@ pub(crate) struct Meter {
     backstop: Duration,
     /// Time counted so far, not including the poll in progress.
     used_nanos: AtomicU64,
-    /// The polling thread's CPU clock when the poll in progress began.
-    poll_cpu_start: AtomicU64,
+    /// When the poll in progress began, in nanoseconds after `started`.
+    poll_wall_start: AtomicU64,
+    /// The polling thread's CPU clock when the epoch callback first ran in the poll in
+    /// progress (0: not yet). Reading a thread's CPU clock is a system call (about
+    /// 1 µs), so a poll too short to see a tick never reads it.
+    cpu_mark: AtomicU64,
+    /// What the poll in progress is charged for its part before `cpu_mark`.
+    before_mark: AtomicU64,
     /// Which limit passed, once one has: 0 none, 1 budget, 2 backstop.
     passed: AtomicU8,
 }
@@ -89,20 +101,58 @@ impl Meter {
             started: Instant::now(),
             backstop,
             used_nanos: AtomicU64::new(0),
-            poll_cpu_start: AtomicU64::new(thread_cpu_nanos()),
+            poll_wall_start: AtomicU64::new(0),
+            cpu_mark: AtomicU64::new(0),
+            before_mark: AtomicU64::new(0),
             passed: AtomicU8::new(0),
         })
     }
 
     /// Called by the epoch callback while wasm runs: has the call passed a limit?
     pub(crate) fn check_running(&self) -> Result<(), DeadlinePassed> {
-        let in_poll =
-            thread_cpu_nanos().saturating_sub(self.poll_cpu_start.load(Ordering::Relaxed));
         let used = self
             .used_nanos
             .load(Ordering::Relaxed)
-            .saturating_add(in_poll);
+            .saturating_add(self.in_poll());
         self.verdict(used)
+    }
+
+    /// Starts charging a poll.
+    fn begin_poll(&self) {
+        self.poll_wall_start
+            .store(nanos(self.started.elapsed()), Ordering::Relaxed);
+        self.cpu_mark.store(0, Ordering::Relaxed);
+    }
+
+    /// What the poll in progress has used so far: its CPU time since the epoch
+    /// callback first ran in it, plus, for the part before, its wall-clock time capped at
+    /// [`BEFORE_MARK_CAP`] (a poll runs at most about one tick of CPU time before the
+    /// callback sees it; the cap keeps a preemption in that part from being charged).
+    fn in_poll(&self) -> u64 {
+        let mark = self.cpu_mark.load(Ordering::Relaxed);
+        if mark != 0 {
+            let cpu = thread_cpu_nanos().saturating_sub(mark);
+            return self.before_mark.load(Ordering::Relaxed).saturating_add(cpu);
+        }
+        let wall = nanos(self.started.elapsed())
+            .saturating_sub(self.poll_wall_start.load(Ordering::Relaxed));
+        let before = wall.min(nanos(BEFORE_MARK_CAP));
+        self.before_mark.store(before, Ordering::Relaxed);
+        self.cpu_mark
+            .store(thread_cpu_nanos().max(1), Ordering::Relaxed);
+        before
+    }
+
+    /// Ends charging a poll; returns the time counted so far, the poll included.
+    fn end_poll(&self) -> u64 {
+        let spent = if self.cpu_mark.load(Ordering::Relaxed) != 0 {
+            self.in_poll()
+        } else {
+            let wall = nanos(self.started.elapsed())
+                .saturating_sub(self.poll_wall_start.load(Ordering::Relaxed));
+            wall.min(nanos(BEFORE_MARK_CAP))
+        };
+        self.add(spent)
     }
 
     fn verdict(&self, used: u64) -> Result<(), DeadlinePassed> {
@@ -235,13 +285,12 @@ impl<F: Future> Future for Metered<F> {
                 return Poll::Ready(Err(passed));
             }
         }
-        let cpu_start = thread_cpu_nanos();
-        meter.poll_cpu_start.store(cpu_start, Ordering::Relaxed);
+        meter.begin_poll();
         let polled = this
             .call
             .as_mut()
             .poll(&mut Context::from_waker(&this.waker));
-        let used = meter.add(thread_cpu_nanos().saturating_sub(cpu_start));
+        let used = meter.end_poll();
         // Host work done in this poll counts too, even when it finished the call.
         if let Err(passed) = meter.verdict(used) {
             return Poll::Ready(Err(passed));

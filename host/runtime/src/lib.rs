@@ -728,6 +728,9 @@ impl PluginInner {
     /// Waits for a free instance slot, for at most the call's wall-clock backstop
     /// (slots can be held for long by kept-warm gates).
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ErrorCause> {
+        if let Ok(slot) = self.runtime.instances.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
         let wait = self.limits.wall_backstop();
         match tokio::time::timeout(wait, self.runtime.instances.clone().acquire_owned()).await {
             Ok(Ok(slot)) => Ok(slot),
