@@ -79,13 +79,7 @@ mod infinite_loop {
 
     #[test]
     fn runs_out_of_fuel_when_metered() {
-        let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
-            fuel_metering: true,
-            cache: None,
-            max_instances: 4,
-            ..Default::default()
-        })
-        .unwrap();
+        let runtime = crate::metered_runtime();
         let source =
             seam_runtime::PluginSource::file(std::path::Path::new(fixtures::INFINITE_LOOP))
                 .unwrap();

@@ -262,13 +262,7 @@ fn the_compile_cache_is_reused_and_survives_damage() {
 
 #[test]
 fn fuel_metering_without_a_budget_runs_the_gate_unmetered() {
-    let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
-        fuel_metering: true,
-        cache: None,
-        max_instances: 4,
-        ..Default::default()
-    })
-    .unwrap();
+    let runtime = crate::metered_runtime();
     let gate = runtime
         .load(
             &seam_runtime::standard("max-words").unwrap(),
@@ -283,13 +277,7 @@ fn fuel_metering_without_a_budget_runs_the_gate_unmetered() {
 
 #[test]
 fn a_fuel_budget_of_zero_is_refused_at_load() {
-    let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
-        fuel_metering: true,
-        cache: None,
-        max_instances: 4,
-        ..Default::default()
-    })
-    .unwrap();
+    let runtime = crate::metered_runtime();
     let err = runtime
         .load(
             &seam_runtime::standard("max-words").unwrap(),

@@ -30,6 +30,17 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
+/// A small runtime of its own with fuel metering on and no compile cache.
+pub fn metered_runtime() -> Runtime {
+    Runtime::new(RuntimeConfig {
+        fuel_metering: true,
+        cache: None,
+        max_instances: 4,
+        ..RuntimeConfig::default()
+    })
+    .expect("starting a metered runtime")
+}
+
 pub fn test_cache_dir() -> std::path::PathBuf {
     std::env::temp_dir().join("seam-test-cache")
 }
