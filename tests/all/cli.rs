@@ -297,7 +297,7 @@ fn demo_runs_the_headphone_example_to_completion() {
 }
 
 /// A pipeline in a temp folder whose one seam escalates a too-long payload.
-fn escalating_pipeline(name: &str) -> (std::path::PathBuf, String) {
+pub(crate) fn escalating_pipeline(name: &str) -> (std::path::PathBuf, String) {
     let dir = crate::pipeline::scratch(name);
     let toml = "[pipeline]\nname = \"esc\"\n[[steps]]\nname = \"w\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''cat >/dev/null; echo '\"one two three four\"' ''']\n[[steps]]\nname = \"ship\"\nkind = \"command\"\ncommand = [\"sh\", \"-c\", '''cat >/dev/null; echo '{\"shipped\": true}' ''']\n[[seams]]\nfrom = \"w\"\n[[seams.gates]]\nplugin = \"max-words\"\nsettings = { max_words = 3 }\non_fail = \"escalate\"\n";
     std::fs::write(dir.join("pipeline.toml"), toml).unwrap();

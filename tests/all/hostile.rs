@@ -667,3 +667,27 @@ mod contract_0_2 {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// Says whatever its settings say; its hostile uses (terminal escapes, places that
+/// point nowhere, deep fixes) are in `hardening::plugin_text`.
+mod says_anything {
+    use super::*;
+
+    #[test]
+    fn a_verdict_that_keeps_the_contract_comes_through_unchanged() {
+        let verdict = json!({"passed": false, "score": 0.5, "findings": [
+            {"code": "c", "message": "m", "severity": "warning", "path": "/t",
+             "span": {"start": 0, "end": 2}}
+        ], "fix": "{\"t\": \"ok\"}"});
+        let report = fixture(
+            fixtures::SAYS_ANYTHING,
+            json!({"verdict": verdict}),
+            Limits::default(),
+        )
+        .check_blocking(&Handoff::new(r#"{"t": "no"}"#));
+        let Outcome::Verdict(v) = &report.outcome else {
+            panic!("{:?}", report.outcome)
+        };
+        assert_eq!(serde_json::to_value(v).unwrap(), verdict);
+    }
+}

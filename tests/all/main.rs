@@ -4,6 +4,7 @@
 mod bundles;
 mod cli;
 mod concurrency;
+mod hardening;
 mod hostile;
 mod http;
 mod ledger;

@@ -28,6 +28,8 @@ pub const MAX_ARCHIVE_BYTES: u64 = 256 << 20;
 pub const MAX_ENTRY_BYTES: u64 = 64 << 20;
 /// Most files in a bundle.
 pub const MAX_ENTRIES: usize = 1024;
+/// Largest key, manifest or lock file read (text files of a few lines).
+pub const MAX_TEXT_FILE_BYTES: u64 = 1 << 20;
 /// What a signature signs: this prefix, then the manifest's bytes.
 const SIGNING_DOMAIN: &[u8] = b"seam-bundle-v1\n";
 const PUBLIC_PREFIX: &str = "seam-ed25519-public:";
@@ -218,11 +220,12 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 pub fn parse_public_key(spec: &str) -> Result<VerifyingKey, BundleError> {
     let text = match spec.strip_prefix(PUBLIC_PREFIX) {
         Some(_) => spec.to_string(),
-        None => std::fs::read_to_string(spec).map_err(|e| {
-            BundleError::Key(format!(
-                "{spec} is neither a public key ({PUBLIC_PREFIX}…) nor a readable key file: {e}"
-            ))
-        })?,
+        None => seam_types::files::read_regular_text(Path::new(spec), MAX_TEXT_FILE_BYTES)
+            .map_err(|e| {
+                BundleError::Key(format!(
+                    "{spec} is neither a public key ({PUBLIC_PREFIX}…) nor a readable key file: {e}"
+                ))
+            })?,
     };
     let bytes = text
         .trim()
@@ -257,7 +260,7 @@ pub fn generate_key() -> Result<(String, String), BundleError> {
 
 /// Reads a secret key file written by [`generate_key`].
 pub fn read_secret_key(path: &Path) -> Result<SigningKey, BundleError> {
-    let text = std::fs::read_to_string(path)
+    let text = seam_types::files::read_regular_text(path, MAX_TEXT_FILE_BYTES)
         .map_err(|e| BundleError::Key(format!("cannot read the key {}: {e}", path.display())))?;
     let seed = text
         .trim()
@@ -312,6 +315,10 @@ impl Bundle {
         let meta = std::fs::metadata(path).map_err(|e| read_err(e.to_string()))?;
         let files = if meta.is_dir() {
             read_dir(path, &bundle)?
+        } else if !meta.is_file() {
+            return Err(read_err(
+                "it is neither a folder nor a .seam archive file (a FIFO, socket or device)".into(),
+            ));
         } else {
             if meta.len() > MAX_ARCHIVE_BYTES {
                 return Err(BundleError::TooLarge {
@@ -539,21 +546,21 @@ impl Bundle {
             }
             return Ok(());
         }
-        let tmp = path.with_extension("seam.tmp");
-        let file = std::fs::File::create(&tmp).map_err(err)?;
-        let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
-        let mut tar = tar::Builder::new(gz);
-        for (name, bytes) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_cksum();
-            tar.append_data(&mut header, &name, bytes.as_slice())
-                .map_err(err)?;
-        }
-        tar.into_inner().map_err(err)?.finish().map_err(err)?;
-        std::fs::rename(&tmp, path).map_err(err)
+        seam_types::files::write_atomic(path, |file| {
+            let gz = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            let mut tar = tar::Builder::new(gz);
+            for (name, bytes) in entries {
+                let mut header = tar::Header::new_gnu();
+                header.set_size(bytes.len() as u64);
+                header.set_mode(0o644);
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_cksum();
+                tar.append_data(&mut header, &name, bytes.as_slice())?;
+            }
+            tar.into_inner()?.finish()?;
+            Ok(())
+        })
+        .map_err(err)
     }
 
     /// Builds a bundle from a source folder: its `bundle.toml` lists `[bundle]`, the
@@ -566,10 +573,11 @@ impl Bundle {
     ) -> Result<Bundle, BundleError> {
         let bundle = dir.display().to_string();
         let manifest_path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| BundleError::Read {
-            bundle: bundle.clone(),
-            reason: format!("{}: {e}", manifest_path.display()),
-        })?;
+        let text = seam_types::files::read_regular_text(&manifest_path, MAX_TEXT_FILE_BYTES)
+            .map_err(|e| BundleError::Read {
+                bundle: bundle.clone(),
+                reason: format!("{}: {e}", manifest_path.display()),
+            })?;
         let source: SourceManifest =
             toml::from_str(&text).map_err(|e| manifest_error(&text, &bundle, e))?;
         check_version(&source.bundle.version, &bundle)?;
@@ -577,13 +585,15 @@ impl Bundle {
         let mut files = BTreeMap::new();
         for p in &source.plugins {
             let path = dir.join(&p.file);
-            let bytes = std::fs::read(&path).map_err(|e| BundleError::Read {
-                bundle: bundle.clone(),
-                reason: format!(
-                    "plugin `{}`: {}: {e}; build it first",
-                    p.name,
-                    path.display()
-                ),
+            let bytes = seam_types::files::read_regular(&path, MAX_ENTRY_BYTES).map_err(|e| {
+                BundleError::Read {
+                    bundle: bundle.clone(),
+                    reason: format!(
+                        "plugin `{}`: {}: {e}; build it first",
+                        p.name,
+                        path.display()
+                    ),
+                }
             })?;
             let src = PluginSource {
                 name: p.name.clone(),
@@ -688,14 +698,22 @@ fn parse_manifest(text: &str, bundle: &str) -> Result<Manifest, BundleError> {
 }
 
 fn read_dir(root: &Path, bundle: &str) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
-    let mut files = BTreeMap::new();
+    // First the whole tree is walked and measured, so that nothing is read from a
+    // folder over the caps.
+    let mut regular: Vec<(String, PathBuf)> = Vec::new();
+    let mut entries_seen = 0usize;
+    let mut total: u64 = 0;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(|e| BundleError::Read {
             bundle: bundle.into(),
             reason: format!("{}: {e}", dir.display()),
         })?;
-        for entry in entries.flatten() {
+        for entry in entries {
+            let entry = entry.map_err(|e| BundleError::Read {
+                bundle: bundle.into(),
+                reason: format!("{}: {e}", dir.display()),
+            })?;
             let path = entry.path();
             let rel = path
                 .strip_prefix(root)
@@ -713,9 +731,24 @@ fn read_dir(root: &Path, bundle: &str) -> Result<BTreeMap<String, Vec<u8>>, Bund
                     reason: "is a symbolic link".into(),
                 });
             }
+            // Folders count as entries too: a tree of empty folders is work as well.
+            entries_seen += 1;
+            if entries_seen > MAX_ENTRIES {
+                return Err(BundleError::Invalid {
+                    bundle: bundle.into(),
+                    message: format!("it has more than {MAX_ENTRIES} files and folders"),
+                });
+            }
             if kind.is_dir() {
                 stack.push(path);
                 continue;
+            }
+            if !kind.is_file() {
+                return Err(BundleError::UnsafeEntry {
+                    bundle: bundle.into(),
+                    entry: rel,
+                    reason: "is not a regular file (a FIFO, socket or device)".into(),
+                });
             }
             let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
             if size > MAX_ENTRY_BYTES {
@@ -726,18 +759,27 @@ fn read_dir(root: &Path, bundle: &str) -> Result<BTreeMap<String, Vec<u8>>, Bund
                     limit: MAX_ENTRY_BYTES,
                 });
             }
-            if files.len() >= MAX_ENTRIES {
-                return Err(BundleError::Invalid {
+            total += size;
+            if total > MAX_ARCHIVE_BYTES {
+                return Err(BundleError::TooLarge {
                     bundle: bundle.into(),
-                    message: format!("it has more than {MAX_ENTRIES} files"),
+                    what: "the folder's contents".into(),
+                    size: total,
+                    limit: MAX_ARCHIVE_BYTES,
                 });
             }
-            let bytes = std::fs::read(&path).map_err(|e| BundleError::Read {
+            regular.push((rel, path));
+        }
+    }
+    let mut files = BTreeMap::new();
+    for (rel, path) in regular {
+        let bytes = seam_types::files::read_regular(&path, MAX_ENTRY_BYTES).map_err(|e| {
+            BundleError::Read {
                 bundle: bundle.into(),
                 reason: format!("{}: {e}", path.display()),
-            })?;
-            files.insert(rel, bytes);
-        }
+            }
+        })?;
+        files.insert(rel, bytes);
     }
     Ok(files)
 }
@@ -869,10 +911,13 @@ pub struct Lock {
 impl Lock {
     /// Reads a lock file; errors name the file, line and column.
     pub fn read(path: &Path) -> Result<Lock, BundleError> {
-        let text = std::fs::read_to_string(path).map_err(|e| BundleError::Read {
-            bundle: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        let text =
+            seam_types::files::read_regular_text(path, MAX_TEXT_FILE_BYTES).map_err(|e| {
+                BundleError::Read {
+                    bundle: path.display().to_string(),
+                    reason: e,
+                }
+            })?;
         toml::from_str(&text).map_err(|e| {
             let (line, column) =
                 seam_types::position::line_column(&text, e.span().map_or(0, |s| s.start));
@@ -887,10 +932,12 @@ impl Lock {
     /// Writes the lock file.
     pub fn write(&self, path: &Path) -> Result<(), BundleError> {
         let text = toml::to_string(self).map_err(|e| BundleError::Key(e.to_string()))?;
-        std::fs::write(
-            path,
-            format!("# Written by `seam lock`: the exact bundles this pipeline loads.\n{text}"),
-        )
+        seam_types::files::write_atomic(path, |w| {
+            w.write_all(
+                format!("# Written by `seam lock`: the exact bundles this pipeline loads.\n{text}")
+                    .as_bytes(),
+            )
+        })
         .map_err(|e| BundleError::Read {
             bundle: path.display().to_string(),
             reason: format!("writing failed: {e}"),

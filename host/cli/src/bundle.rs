@@ -96,13 +96,21 @@ pub struct KeygenArgs {
 pub fn keygen(args: KeygenArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let secret = args.out.with_extension("key");
     let public = args.out.with_extension("pub");
-    if secret.exists() {
-        bail!("{} exists; refusing to overwrite a key", secret.display());
+    for path in [&secret, &public] {
+        if path.symlink_metadata().is_ok() {
+            bail!(
+                "{} exists; refusing to overwrite a key: choose another --out PREFIX",
+                path.display()
+            );
+        }
     }
     let (s, p) = bundle::generate_key()?;
-    write_private(&secret, &s)?;
-    std::fs::write(&public, format!("{p}\n"))
-        .with_context(|| format!("writing {}", public.display()))?;
+    write_new(&secret, &s, 0o600)?;
+    if let Err(e) = write_new(&public, &p, 0o644) {
+        // Half a key pair is no use: take the secret back out.
+        let _ = std::fs::remove_file(&secret);
+        return Err(e);
+    }
     writeln!(
         out,
         "secret key: {} (keep it private)\npublic key: {}\n{p}",
@@ -112,11 +120,62 @@ pub fn keygen(args: KeygenArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     Ok(Exit::Passed)
 }
 
-fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+/// Refuses a `seam bundle build` destination that would overwrite what the build
+/// reads: the source folder, its manifest or any file in it, or (for a folder bundle)
+/// a folder that already holds files.
+fn refuse_bundle_dest(source: &std::path::Path, dest: &std::path::Path) -> Result<()> {
+    use seam_types::files::FileId;
+    super::io::note_input(source, "bundle source folder");
+    if let Ok(entries) = std::fs::read_dir(source) {
+        for entry in entries.flatten() {
+            super::io::note_input(&entry.path(), "bundle source file");
+        }
+    }
+    let manifest = source.join("bundle.toml");
+    if let Ok(text) = std::fs::read_to_string(&manifest) {
+        if let Ok(table) = text.parse::<toml::Table>() {
+            let files = table
+                .get("plugins")
+                .and_then(|p| p.as_array())
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p.get("file").and_then(|f| f.as_str()));
+            for file in files {
+                super::io::note_input(&source.join(file), "built component");
+            }
+        }
+    }
+    super::io::refuse_if_input(dest, "bundle")?;
+    let folder_bundle = dest.is_dir() || dest.extension().is_none_or(|e| e != "seam");
+    if folder_bundle {
+        if let (Some(a), Some(b)) = (FileId::of(source), FileId::of(dest)) {
+            if a == b {
+                bail!(
+                    "refusing to write the bundle into {}: it is the source folder; give \
+                     --out a new folder or a NAME.seam file",
+                    dest.display()
+                );
+            }
+        }
+        if std::fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some()) {
+            bail!(
+                "refusing to write the bundle into {}: the folder is not empty; give --out \
+                 a new folder or a NAME.seam file",
+                dest.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Writes a new file (never an existing one, nor through a link) with `mode`.
+fn write_new(path: &std::path::Path, text: &str, mode: u32) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
     let mut f = options
         .open(path)
         .with_context(|| format!("writing {}", path.display()))?;
@@ -136,6 +195,7 @@ pub fn run(args: BundleArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             let m = &built.manifest.bundle;
             let dest =
                 dest.unwrap_or_else(|| PathBuf::from(format!("{}-{}.seam", m.name, m.version)));
+            refuse_bundle_dest(&dir, &dest)?;
             built.save(&dest)?;
             writeln!(out, "built {} {} → {}", m.name, m.version, dest.display())?;
             for p in &built.manifest.plugins {
@@ -363,6 +423,8 @@ pub fn lock(args: LockArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let runtime = args.engine.runtime_for(&args.pipeline)?;
     let pipeline = seam_pipeline::Pipeline::load_with(&args.pipeline, &runtime, false)?;
     let path = pipeline.lock_path();
+    super::io::note_input(&args.pipeline, "pipeline file");
+    super::io::refuse_if_input(&path, "lock file")?;
     let lock = bundle::Lock {
         bundles: pipeline.bundles.clone(),
     };

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use seam_ledger::SqliteLedger;
@@ -55,9 +55,39 @@ pub fn run(args: DemoArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         )),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Never overwrite: a file already there must be the demo's own (from an earlier
+    // `seam demo --dir` here); anything else stops the demo before it writes.
     for (name, text) in FILES {
-        std::fs::write(dir.join(name), text)
-            .with_context(|| format!("writing {}", dir.join(name).display()))?;
+        let path = dir.join(name);
+        if path.symlink_metadata().is_ok() {
+            let same = !path.is_symlink()
+                && seam_types::files::read_regular(&path, 1 << 20)
+                    .is_ok_and(|b| b == text.as_bytes());
+            if !same {
+                bail!(
+                    "{} already exists and is not the demo's own file; seam demo never \
+                     overwrites files: give --dir a new or empty folder",
+                    path.display()
+                );
+            }
+        }
+    }
+    for (name, text) in FILES {
+        let path = dir.join(name);
+        if path.exists() {
+            continue;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(
+            &mut options,
+            if name.ends_with(".sh") { 0o755 } else { 0o644 },
+        );
+        options
+            .open(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let runtime = args.runtime.runtime()?;
     let pipeline = Pipeline::load(&dir.join("pipeline.toml"), &runtime)?;

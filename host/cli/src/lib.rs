@@ -8,6 +8,7 @@ mod bundle;
 mod check;
 mod demo;
 mod describe;
+pub mod io;
 mod new;
 mod report;
 pub mod review;
@@ -15,7 +16,7 @@ mod route;
 pub mod run;
 
 use std::ffi::OsString;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -50,6 +51,11 @@ pub enum Exit {
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Cap on each input read from a file or stdin (payload, context, settings, run
+    /// input, review payload), in MiB; for `seam check` also the payload cap of the gates.
+    #[arg(long, global = true, value_name = "MIB", default_value_t = io::DEFAULT_MAX_INPUT_MIB,
+          value_parser = clap::value_parser!(u64).range(1..=io::MAX_INPUT_MIB))]
+    max_input_mib: u64,
 }
 
 #[derive(Subcommand)]
@@ -93,14 +99,17 @@ pub enum Format {
 /// Runtime options shared by every command that runs plugins.
 #[derive(Args, Debug, Clone)]
 pub struct RuntimeArgs {
-    /// Deadline of each plugin call, in milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = seam_runtime::limits::DEFAULT_DEADLINE_MS)]
+    /// Deadline of each plugin call, in milliseconds (1 to 600000).
+    #[arg(long, value_name = "MS", default_value_t = seam_runtime::limits::DEFAULT_DEADLINE_MS,
+          value_parser = clap::value_parser!(u64).range(1..=seam_runtime::limits::MAX_DEADLINE_MS))]
     deadline_ms: u64,
-    /// Memory limit of each plugin instance, in MiB (raises the 256 MiB ceiling if higher).
-    #[arg(long, value_name = "MIB", default_value_t = seam_runtime::limits::DEFAULT_MEMORY_BYTES >> 20)]
-    memory_mib: usize,
-    /// Instruction budget of each plugin call (turns on fuel metering).
-    #[arg(long, value_name = "N")]
+    /// Memory limit of each plugin instance, in MiB (1 to 4096; raises the 256 MiB
+    /// ceiling if higher).
+    #[arg(long, value_name = "MIB", default_value_t = (seam_runtime::limits::DEFAULT_MEMORY_BYTES >> 20) as u64,
+          value_parser = clap::value_parser!(u64).range(1..=(seam_runtime::limits::MAX_MEMORY_BYTES >> 20) as u64))]
+    memory_mib: u64,
+    /// Instruction budget of each plugin call (1 or more; turns on fuel metering).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     fuel: Option<u64>,
     /// Do not read or write the compiled-component cache.
     #[arg(long)]
@@ -118,15 +127,20 @@ impl RuntimeArgs {
         if self.no_cache {
             config.cache = None;
         }
-        config.max_memory_bytes = config.max_memory_bytes.max(self.memory_mib << 20);
-        Runtime::new(config).context("starting the wasm runtime")
+        config.max_memory_bytes = config.max_memory_bytes.max(self.memory_bytes());
+        start_runtime(config, self.no_cache)
+    }
+
+    fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_mib << 20).unwrap_or(usize::MAX)
     }
 
     fn limits(&self) -> Limits {
         Limits {
             deadline_ms: self.deadline_ms,
-            memory_bytes: self.memory_mib << 20,
+            memory_bytes: self.memory_bytes(),
             fuel: self.fuel,
+            max_payload_bytes: usize::try_from(io::max_input_bytes()).unwrap_or(usize::MAX),
             ..Limits::default()
         }
     }
@@ -134,29 +148,38 @@ impl RuntimeArgs {
 
 /// The whole program: parses `args` (program name first), runs the command writing its
 /// output to `out`, prints any error with its cause chain to `err`, and returns the exit
-/// code. Never panics on input; a broken pipe on `out` counts as success.
+/// code. Never panics on input. Text on `out` and `err` shows control characters as
+/// escapes; a reader of `out` that goes away early does not change the exit code.
 pub fn main(
     args: impl IntoIterator<Item = OsString>,
     out: &mut (dyn Write + Send),
     err: &mut dyn Write,
 ) -> u8 {
-    match run(args, out, err) {
+    io::begin(io::DEFAULT_MAX_INPUT_MIB);
+    let mut terminal = io::Terminal::new(out);
+    let code = match run(args, &mut terminal, err) {
         Ok(code) => code as u8,
         Err(e) => {
-            let broken_pipe = e.chain().any(|c| {
-                c.downcast_ref::<std::io::Error>()
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
-            });
-            if broken_pipe {
-                return Exit::Passed as u8;
-            }
-            let _ = writeln!(err, "seam: error: {e}");
+            let _ = writeln!(
+                err,
+                "seam: error: {}",
+                seam_types::text::visible(&e.to_string())
+            );
             for cause in e.chain().skip(1) {
-                let _ = writeln!(err, "  caused by: {cause}");
+                let _ = writeln!(
+                    err,
+                    "  caused by: {}",
+                    seam_types::text::visible(&cause.to_string())
+                );
             }
             Exit::Error as u8
         }
+    };
+    let _ = terminal.flush();
+    for note in io::take_notes() {
+        let _ = writeln!(err, "seam: note: {}", seam_types::text::visible(&note));
     }
+    code
 }
 
 /// Engine options of the commands whose limits come from a pipeline file.
@@ -188,8 +211,27 @@ impl EngineArgs {
         if self.no_cache {
             config.cache = None;
         }
-        Runtime::new(config).context("starting the wasm runtime")
+        start_runtime(config, self.no_cache)
     }
+}
+
+/// Starts the runtime, and says once when no compile cache can be used (unless
+/// `--no-cache` asked for none): every start then compiles every plugin.
+fn start_runtime(config: RuntimeConfig, no_cache: bool) -> Result<Runtime> {
+    let wanted = config.cache.is_some();
+    let runtime = Runtime::new(config).context("starting the wasm runtime")?;
+    let cost = "every start compiles its plugins again (1–2 s each)";
+    if let Some(why) = runtime.cache_unusable() {
+        io::note(format!(
+            "the compile cache is not used: {why}; {cost}. Fix the folder, or point \
+             SEAM_CACHE_DIR at an owner-only folder"
+        ));
+    } else if !wanted && !no_cache {
+        io::note(format!(
+            "no compile cache: none of SEAM_CACHE_DIR, XDG_CACHE_HOME or HOME is set; {cost}"
+        ));
+    }
+    Ok(runtime)
 }
 
 /// Parses the command line and runs the command; returns the exit code.
@@ -215,6 +257,7 @@ fn run(
         }
     };
     let cli = Cli::from_arg_matches(&matches)?;
+    io::begin(cli.max_input_mib);
     match cli.command {
         Command::Check(args) => {
             let sub = matches
@@ -236,74 +279,94 @@ fn run(
     }
 }
 
-/// Reads `-` (stdin) or a file, naming the file in any error.
-fn read_input(spec: &str, what: &str) -> Result<String> {
-    if spec == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .with_context(|| format!("reading the {what} from stdin"))?;
-        return Ok(text);
-    }
-    std::fs::read_to_string(spec).with_context(|| format!("reading the {what} from {spec}"))
-}
-
-/// A JSON value given inline or as `@FILE`.
-fn json_arg(spec: &str, what: &str) -> Result<serde_json::Value> {
-    let (text, origin) = match spec.strip_prefix('@') {
-        Some(path) => (read_input(path, what)?, path.to_string()),
-        None => (spec.to_string(), "the command line".to_string()),
-    };
-    serde_json::from_str(&text).map_err(|e| {
+/// JSON text parsed strictly (duplicate keys refused), with an error that names
+/// the input, where it came from, and the line and column.
+fn parse_json(text: &str, what: &str, origin: &str, hint: &str) -> Result<serde_json::Value> {
+    seam_types::json::parse_strict(text).map_err(|e| {
         anyhow::anyhow!(
-            "the {what} from {origin} is not valid JSON (line {}, column {}): {e}; \
-             give JSON inline ('{{\"max_words\": 40}}') or as @FILE",
+            "the {what} from {origin} is not valid JSON (line {}, column {}): {}{hint}",
             e.line(),
-            e.column()
+            e.column(),
+            seam_types::json::message(&e)
         )
     })
 }
 
-/// How a payload file is read.
+/// A JSON value given inline or as `@FILE` (`@-` for stdin).
+fn json_arg(spec: &str, what: &str) -> Result<serde_json::Value> {
+    let (text, origin) = match spec.strip_prefix('@') {
+        Some(path) => (
+            io::read_input(path, what)?,
+            if path == "-" {
+                "stdin".to_string()
+            } else {
+                path.to_string()
+            },
+        ),
+        None => (spec.to_string(), "the command line".to_string()),
+    };
+    parse_json(
+        &text,
+        what,
+        &origin,
+        "; give JSON inline ('{\"max_words\": 40}') or as @FILE",
+    )
+}
+
+/// How a payload is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum PayloadFormat {
-    /// JSON when the file is `.json` or starts with `{`, `[` or `"`; text otherwise.
+    /// JSON when it comes from a `.json` file or is a whole JSON object or array; text
+    /// otherwise (so `[Sponsored] Great` and `"Great," she said` are text).
     #[default]
     Auto,
-    /// Always JSON.
+    /// Always JSON (a JSON string, number, object, …).
     Json,
     /// Always plain text (sent as a JSON string).
     Text,
 }
 
-/// Reads the payload (and optional context) into a handoff.
-fn read_handoff(payload: &str, format: PayloadFormat, context: Option<&str>) -> Result<Handoff> {
-    let text = read_input(payload, "payload")?;
-    let looks_json = Path::new(payload).extension().is_some_and(|e| e == "json")
-        || text.trim_start().starts_with(['{', '[', '"']);
+/// A payload's text as the value handed on: JSON or a string, by `format`.
+/// `json_file` says it came from a `.json` file.
+fn payload_value(
+    text: &str,
+    origin: &str,
+    format: PayloadFormat,
+    json_file: bool,
+) -> Result<serde_json::Value> {
+    let trimmed = text.trim_start();
     let as_json = match format {
         PayloadFormat::Json => true,
         PayloadFormat::Text => false,
-        PayloadFormat::Auto => looks_json,
+        PayloadFormat::Auto => {
+            json_file
+                || (trimmed.starts_with(['{', '['])
+                    && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
+        }
     };
-    let mut handoff = if as_json {
-        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!(
-                "the payload {payload} is not valid JSON (line {}, column {}): {e}; \
-                 pass --payload-format text to check it as plain text",
-                e.line(),
-                e.column()
-            )
-        })?;
-        Handoff::new(value.to_string())
-    } else {
-        // A text file's final newline is a file convention, not part of the payload.
-        let body = text
-            .strip_suffix('\n')
-            .map(|t| t.strip_suffix('\r').unwrap_or(t))
-            .unwrap_or(&text);
-        Handoff::text(body)
-    };
+    if as_json {
+        return parse_json(
+            text,
+            "payload",
+            origin,
+            "; pass --payload-format text to check it as plain text",
+        );
+    }
+    // A text file's final newline is a file convention, not part of the payload.
+    let body = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(text);
+    Ok(serde_json::Value::String(body.to_string()))
+}
+
+/// Reads the payload (a file, or `-` for stdin) and optional context into a handoff.
+fn read_handoff(payload: &str, format: PayloadFormat, context: Option<&str>) -> Result<Handoff> {
+    let text = io::read_input(payload, "payload")?;
+    let origin = if payload == "-" { "stdin" } else { payload };
+    let json_file = Path::new(payload).extension().is_some_and(|e| e == "json");
+    let value = payload_value(&text, origin, format, json_file)?;
+    let mut handoff = Handoff::new(value.to_string());
     if let Some(context) = context {
         let value = json_arg(&format!("@{context}"), "context")?;
         handoff = handoff.with_context(value.to_string());

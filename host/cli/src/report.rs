@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 
 use seam_ledger::feedback::{ExportFilter, Shape};
@@ -39,23 +39,39 @@ pub struct FilterArgs {
 /// unit, any character) with a message instead of panicking.
 fn time_arg(spec: &str, flag: &str) -> Result<i64> {
     let spec = spec.trim();
+    let hint = "give a duration before now (30m, 24h, 7d), a time (2026-11-01T00:00:00Z) or unix milliseconds";
     if let Ok(ms) = spec.parse::<i64>() {
+        if !(0..=MAX_TIME_MS).contains(&ms) {
+            bail!("--{flag} {spec}: unix milliseconds must lie in 0..={MAX_TIME_MS} (1970 to 9999); {hint}");
+        }
         return Ok(ms);
+    }
+    if spec.starts_with(['-', '+']) {
+        bail!("--{flag} {spec:?}: a signed number is not a time; {hint}");
     }
     if let Ok(at) = humantime::parse_rfc3339_weak(spec) {
-        let ms = at
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis().min(i64::MAX as u128) as i64)
-            .unwrap_or(0);
-        return Ok(ms);
+        return match at.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) if d.as_millis() <= MAX_TIME_MS as u128 => Ok(d.as_millis() as i64),
+            _ => bail!("--{flag} {spec:?}: the time lies outside 1970 to 9999; {hint}"),
+        };
     }
     match humantime::parse_duration(spec) {
-        Ok(ago) => Ok(now_ms().saturating_sub(ago.as_millis().min(i64::MAX as u128) as i64)),
-        Err(e) => bail!(
-            "--{flag} {spec:?}: {e}; give a duration before now (30m, 24h, 7d), a time (2026-11-01T00:00:00Z) or unix milliseconds"
-        ),
+        Ok(ago) => {
+            let now = now_ms();
+            match i64::try_from(ago.as_millis()) {
+                Ok(ago) if ago <= now => Ok(now - ago),
+                _ => bail!(
+                    "--{flag} {spec:?} reaches back before 1970, so it would match every run \
+                     while saying it filters; give a shorter duration, or leave --{flag} out"
+                ),
+            }
+        }
+        Err(e) => bail!("--{flag} {spec:?}: {e}; {hint}"),
     }
 }
+
+/// The last millisecond of the year 9999, the latest time `--since`/`--until` accept.
+const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 impl FilterArgs {
     fn filter(&self) -> Result<Filter> {
@@ -76,7 +92,9 @@ impl FilterArgs {
     }
 }
 
-fn open(ledger: &LedgerArgs) -> Result<(SqliteLedger, PathBuf)> {
+/// Opens the ledger for reading only (a reader never waits behind a writer), and
+/// remembers it and its WAL files as inputs that no output may replace.
+pub fn open_read_only(ledger: &LedgerArgs) -> Result<(SqliteLedger, PathBuf)> {
     let path = ledger.path(None);
     if !path.exists() {
         bail!(
@@ -84,7 +102,18 @@ fn open(ledger: &LedgerArgs) -> Result<(SqliteLedger, PathBuf)> {
             path.display()
         );
     }
-    Ok((SqliteLedger::open(&path)?, path))
+    note_ledger(&path);
+    Ok((SqliteLedger::open_read_only(&path)?, path))
+}
+
+/// Remembers a ledger file and its `-wal` and `-shm` companions as inputs.
+pub fn note_ledger(path: &std::path::Path) {
+    super::io::note_input(path, "ledger");
+    for suffix in ["-wal", "-shm"] {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        super::io::note_input(std::path::Path::new(&companion), "ledger");
+    }
 }
 
 /// Arguments of `seam report`.
@@ -103,7 +132,7 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
-    let (ledger, path) = open(&args.ledger)?;
+    let (ledger, path) = open_read_only(&args.ledger)?;
     let report = ledger.report(&args.filter.filter()?)?;
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
@@ -117,8 +146,8 @@ pub fn run(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     }
     if let Some(file) = &args.html {
         let title = format!("seam reliability report — {}", path.display());
-        std::fs::write(file, report::render_html(&report, &title))
-            .with_context(|| format!("writing {}", file.display()))?;
+        let page = report::render_html(&report, &title);
+        super::io::write_output(file, "HTML report", |w| w.write_all(page.as_bytes()))?;
         if args.format == Format::Pretty {
             writeln!(out, "\nHTML report: {}", file.display())?;
         }
@@ -176,7 +205,7 @@ struct ExportArgs {
 
 pub fn feedback(args: FeedbackArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let FeedbackCommand::Export(a) = args.command;
-    let (ledger, _) = open(&a.ledger)?;
+    let (ledger, _) = open_read_only(&a.ledger)?;
     let filter = ExportFilter {
         runs: a.filter.filter()?,
         gate: a.gate.clone(),
@@ -191,12 +220,15 @@ pub fn feedback(args: FeedbackArgs, out: &mut (dyn Write + Send)) -> Result<Exit
     };
     match &a.out {
         Some(file) => {
-            let mut f = std::io::BufWriter::new(
-                std::fs::File::create(file)
-                    .with_context(|| format!("creating {}", file.display()))?,
-            );
-            let n = ledger.export(&filter, shape, &mut f)?;
-            f.flush()?;
+            let mut lines = Ok(0);
+            super::io::write_output(file, "export", |w| {
+                lines = ledger.export(&filter, shape, w);
+                match &lines {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(std::io::Error::other(e.to_string())),
+                }
+            })?;
+            let n = lines?;
             writeln!(out, "wrote {n} lines to {}", file.display())?;
         }
         None => {

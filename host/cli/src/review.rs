@@ -12,7 +12,7 @@ use seam_ledger::{Ledger, ReviewRow, SqliteLedger};
 use seam_pipeline::{decide_review, Pipeline};
 
 use super::run::{execute, exit_for, LedgerArgs, Printer};
-use super::{json_arg, EngineArgs, Exit, Format};
+use super::{io, payload_value, EngineArgs, Exit, Format, PayloadFormat};
 
 /// Arguments of `seam review`.
 #[derive(Args, Debug)]
@@ -55,10 +55,14 @@ struct Decide {
     /// Who decides (default: $SEAM_REVIEWER, else $USER).
     #[arg(long)]
     by: Option<String>,
-    /// The payload to hand on instead of the reviewed one (JSON inline or @FILE); for
-    /// a human step, its output.
-    #[arg(long, value_name = "JSON|@FILE")]
+    /// The payload to hand on instead of the reviewed one, read as `seam check` reads
+    /// a payload: inline, or @FILE, or `-` for stdin; for a human step, its output.
+    #[arg(long, value_name = "TEXT|@FILE|-")]
     payload: Option<String>,
+    /// How to read --payload (auto: JSON when it is a whole JSON object or array, or
+    /// a .json file; text otherwise).
+    #[arg(long, value_enum, default_value_t)]
+    payload_format: PayloadFormat,
     /// Record the decision without resuming the run.
     #[arg(long)]
     no_resume: bool,
@@ -85,7 +89,15 @@ pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             path.display()
         );
     }
-    let ledger = SqliteLedger::open(&path)?;
+    let read_only = matches!(
+        args.command,
+        Some(ReviewCommand::List { .. } | ReviewCommand::Show { .. })
+    );
+    let ledger = if read_only {
+        super::report::open_read_only(&args.ledger)?.0
+    } else {
+        SqliteLedger::open(&path)?
+    };
     let Some(command) = args.command else {
         let stdin = std::io::stdin();
         return interactive(&ledger, &path, &mut stdin.lock(), out);
@@ -222,7 +234,20 @@ fn decide(
     let payload = d
         .payload
         .as_deref()
-        .map(|p| json_arg(p, "payload"))
+        .map(|spec| {
+            let (text, origin, json_file) = match spec {
+                "-" => (io::read_input("-", "payload")?, "stdin", false),
+                _ => match spec.strip_prefix('@') {
+                    Some(file) => (
+                        io::read_input(file, "payload")?,
+                        if file == "-" { "stdin" } else { file },
+                        Path::new(file).extension().is_some_and(|e| e == "json"),
+                    ),
+                    None => (spec.to_string(), "the command line", false),
+                },
+            };
+            payload_value(&text, origin, d.payload_format, json_file)
+        })
         .transpose()?;
     let by = reviewer(&d.by);
     let r = decide_review(
@@ -258,6 +283,9 @@ fn decide(
     Ok(exit_for(&outcomes))
 }
 
+/// Longest answer line read in an interactive review (a note included).
+const MAX_ANSWER_BYTES: u64 = 64 << 10;
+
 /// Goes through the pending reviews one by one: shows each (payload with its findings
 /// marked), then reads a decision line — `a` accept, `r` reject, `n NOTE` annotate (the
 /// note goes with the decision), `s` skip, `q` quit. Each decision is recorded with who
@@ -282,9 +310,20 @@ pub fn interactive(
             write!(out, "[a]ccept, [r]eject, [n]ote TEXT, [s]kip, [q]uit > ")?;
             out.flush()?;
             let mut line = String::new();
-            if input.read_line(&mut line)? == 0 {
+            // An answer is a letter and a note: a line is read up to a cap, not whole.
+            let read = std::io::BufRead::read_line(
+                &mut std::io::Read::take(&mut *input, MAX_ANSWER_BYTES),
+                &mut line,
+            )?;
+            if read == 0 {
                 writeln!(out)?;
                 break 'reviews;
+            }
+            if read as u64 >= MAX_ANSWER_BYTES && !line.ends_with('\n') {
+                anyhow::bail!(
+                    "an answer over {} KiB; answer a, r, n TEXT (a shorter note), s or q",
+                    MAX_ANSWER_BYTES >> 10
+                );
             }
             let line = line.trim();
             let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));

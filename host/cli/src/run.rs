@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use serde_json::Value;
 
@@ -30,9 +30,11 @@ pub struct RunArgs {
     /// Continue a recorded run (after a review decision, or a crash).
     #[arg(long, value_name = "RUN")]
     resume: Option<String>,
-    /// Most runs at once with --input-file (default: the pipeline's `concurrency`, 4).
-    #[arg(long, value_name = "N")]
-    concurrency: Option<usize>,
+    /// Most runs at once with --input-file (1 to 256; default: the pipeline's
+    /// `concurrency`, 4). Never more than there are inputs.
+    #[arg(long, value_name = "N",
+          value_parser = clap::value_parser!(u64).range(1..=seam_pipeline::config::MAX_CONCURRENCY))]
+    concurrency: Option<u64>,
     #[command(flatten)]
     ledger: LedgerArgs,
     /// Output format: pretty lines as the run goes, or JSON outcomes at the end.
@@ -84,14 +86,17 @@ pub fn exit_for(outcomes: &[RunOutcome]) -> Exit {
 pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let runtime = args.runtime.runtime_for(&args.pipeline)?;
     let pipeline = Pipeline::load(&args.pipeline, &runtime)?;
-    let ledger_path = args.ledger.path(Some(&pipeline));
-    let ledger = SqliteLedger::open(&ledger_path)?;
     let inputs: Vec<Value> = match (&args.input, &args.input_file) {
         (_, Some(file)) => read_jsonl(file)?,
         (Some(spec), None) => vec![json_arg(spec, "input")?],
         (None, None) => vec![Value::Null],
     };
-    let concurrency = args.concurrency.unwrap_or(pipeline.concurrency).max(1);
+    let ledger_path = args.ledger.path(Some(&pipeline));
+    let ledger = SqliteLedger::open(&ledger_path)?;
+    let concurrency = args
+        .concurrency
+        .map_or(pipeline.concurrency, |n| n as usize)
+        .clamp(1, inputs.len().max(1));
     let printer = Printer::new(out, args.format == Format::Pretty, inputs.len() > 1);
     if args.resume.is_some() || inputs.len() == 1 {
         let outcomes = execute(
@@ -231,19 +236,39 @@ fn finish(
 }
 
 fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading inputs from {}", path.display()))?;
+    let text = seam_types::files::read_regular_text(path, super::io::MAX_INPUT_FILE_BYTES)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "reading inputs from {}: {e}; split it into files of at most {}",
+                path.display(),
+                super::io::human_bytes(super::io::MAX_INPUT_FILE_BYTES)
+            )
+        })?;
+    super::io::note_input(path, "input file");
+    let cap = super::io::max_input_bytes();
     let mut inputs = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let value = serde_json::from_str(line).map_err(|e| {
-            anyhow::anyhow!(
-                "{}:{}:{}: not a JSON value: {e}",
+        if line.len() as u64 > cap {
+            bail!(
+                "{}:{}: the input on this line is {} bytes, over the {} cap; raise it with \
+                 --max-input-mib (1 to {})",
                 path.display(),
                 n + 1,
-                e.column()
+                line.len(),
+                super::io::human_bytes(cap),
+                super::io::MAX_INPUT_MIB
+            );
+        }
+        let value = seam_types::json::parse_strict(line).map_err(|e| {
+            anyhow::anyhow!(
+                "{}:{}:{}: not a JSON value: {}",
+                path.display(),
+                n + 1,
+                e.column(),
+                seam_types::json::message(&e)
             )
         })?;
         inputs.push(value);

@@ -159,6 +159,13 @@ fn boxed(e: rusqlite::Error) -> crate::BoxError {
     Box::new(e)
 }
 
+fn is_cant_open(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::CannotOpen | rusqlite::ErrorCode::ReadOnly)
+    )
+}
+
 impl SqliteLedger {
     /// Opens (creating if needed) the ledger at `path` and brings its schema up to date.
     pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
@@ -189,6 +196,97 @@ impl SqliteLedger {
                 }
             }
         };
+        Ok(SqliteLedger {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens the ledger at `path` for reading only: no lock is taken and nothing is
+    /// written, so a reader never waits behind a writer, and a ledger the user may only
+    /// read can still be reported. A ledger whose schema is older than this seam's is
+    /// brought up to date first when the file may be written (and refused, saying so,
+    /// when it may not).
+    pub fn open_read_only(path: &Path) -> Result<SqliteLedger, LedgerError> {
+        let open_err = |source| LedgerError::Open {
+            location: path.display().to_string(),
+            source: boxed(source),
+        };
+        if !path.is_file() {
+            return Err(LedgerError::Open {
+                location: path.display().to_string(),
+                source: "there is no ledger file there".into(),
+            });
+        }
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags).map_err(open_err)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(open_err)?;
+        let version: i64 = match conn.query_row("PRAGMA user_version", [], |r| r.get(0)) {
+            Ok(v) => v,
+            // A WAL ledger in a folder this user cannot write has no shared-memory file
+            // to read through: read it as an immutable file instead.
+            Err(e) if is_cant_open(&e) => return Self::open_immutable(path),
+            Err(e) => return Err(open_err(e)),
+        };
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(LedgerError::TooNew {
+                location: path.display().to_string(),
+                found: version,
+                known,
+            });
+        }
+        if version < known {
+            drop(conn);
+            return Self::open(path).map_err(|e| LedgerError::Open {
+                location: path.display().to_string(),
+                source: format!(
+                    "its schema (version {version}) is older than this seam's ({known}) and \
+                     could not be brought up to date: {e}; open it once with write access"
+                )
+                .into(),
+            });
+        }
+        Ok(SqliteLedger {
+            conn: Mutex::new(conn),
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn open_immutable(path: &Path) -> Result<SqliteLedger, LedgerError> {
+        let open_err = |source| LedgerError::Open {
+            location: path.display().to_string(),
+            source: boxed(source),
+        };
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+        let uri = format!(
+            "file:{}?immutable=1",
+            absolute
+                .to_string_lossy()
+                .replace('%', "%25")
+                .replace('?', "%3f")
+                .replace('#', "%23")
+        );
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(uri, flags).map_err(open_err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(open_err)?;
+        if version != MIGRATIONS.len() as i64 {
+            return Err(LedgerError::Open {
+                location: path.display().to_string(),
+                source: format!(
+                    "its schema is version {version}, this seam reads version {}, and the file \
+                     cannot be written to bring it up to date",
+                    MIGRATIONS.len()
+                )
+                .into(),
+            });
+        }
         Ok(SqliteLedger {
             conn: Mutex::new(conn),
             path: path.to_path_buf(),

@@ -24,6 +24,47 @@ pub struct ConfigError {
     pub message: String,
 }
 
+/// Largest pipeline file read.
+pub const MAX_PIPELINE_FILE_BYTES: u64 = 4 << 20;
+/// Highest `concurrency` (and `seam run --concurrency`).
+pub const MAX_CONCURRENCY: u64 = 256;
+/// Longest `step_timeout_ms` / `timeout_ms` of a step (24 hours).
+pub const MAX_STEP_TIMEOUT_MS: u64 = 24 * 60 * 60 * 1000;
+/// Highest `max_step_runs`.
+pub const MAX_STEP_RUNS: u64 = 10_000;
+/// Highest `max_retries` and `max_fixes`.
+pub const MAX_RETRIES: u64 = 100;
+
+/// Deserializers of numbers that must lie in a documented range; toml reports the
+/// error at the value's line and column.
+macro_rules! ranged {
+    ($name:ident, $ty:ty, $low:expr, $high:expr) => {
+        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            let value = u64::deserialize(d)?;
+            if !($low..=$high).contains(&value) {
+                return Err(serde::de::Error::custom(format!(
+                    "{value} is outside the allowed range {}..={}",
+                    $low, $high
+                )));
+            }
+            <$ty>::try_from(value).map_err(serde::de::Error::custom)
+        }
+    };
+}
+
+ranged!(de_concurrency, usize, 1, MAX_CONCURRENCY);
+ranged!(de_timeout_ms, u64, 1, MAX_STEP_TIMEOUT_MS);
+ranged!(de_step_runs, u32, 1, MAX_STEP_RUNS);
+ranged!(de_retries, u32, 0, MAX_RETRIES);
+
+fn de_some_timeout_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de_timeout_ms(d).map(Some)
+}
+
+fn de_some_retries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    de_retries(d).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
@@ -65,16 +106,19 @@ struct BundlesSection {
 struct DefaultsSection {
     on_fail: Option<Spanned<String>>,
     on_error: Option<Spanned<String>>,
-    #[serde(default = "default_max_retries")]
+    #[serde(default = "default_max_retries", deserialize_with = "de_retries")]
     max_retries: u32,
     when_retries_exhausted: Option<Spanned<String>>,
-    #[serde(default = "default_max_fixes")]
+    #[serde(default = "default_max_fixes", deserialize_with = "de_retries")]
     max_fixes: u32,
-    #[serde(default = "default_step_timeout_ms")]
+    #[serde(
+        default = "default_step_timeout_ms",
+        deserialize_with = "de_timeout_ms"
+    )]
     step_timeout_ms: u64,
-    #[serde(default = "default_max_step_runs")]
+    #[serde(default = "default_max_step_runs", deserialize_with = "de_step_runs")]
     max_step_runs: u32,
-    #[serde(default = "default_concurrency")]
+    #[serde(default = "default_concurrency", deserialize_with = "de_concurrency")]
     concurrency: usize,
     #[serde(default)]
     limits: Option<Limits>,
@@ -117,6 +161,7 @@ fn default_concurrency() -> usize {
 struct StepSection {
     name: Spanned<String>,
     kind: Spanned<String>,
+    #[serde(default, deserialize_with = "de_some_timeout_ms")]
     timeout_ms: Option<u64>,
     output_schema: Option<Spanned<serde_json::Value>>,
     on_invalid: Option<Spanned<String>>,
@@ -147,6 +192,7 @@ struct StepSection {
 struct SeamSection {
     from: Spanned<String>,
     to: Option<Spanned<String>>,
+    #[serde(default, deserialize_with = "de_some_retries")]
     max_retries: Option<u32>,
     #[serde(default)]
     gates: Vec<GateSection>,
@@ -383,7 +429,7 @@ impl Pipeline {
                 _ => false,
             }
         }
-        std::fs::read_to_string(path)
+        seam_types::files::read_regular_text(path, MAX_PIPELINE_FILE_BYTES)
             .ok()
             .and_then(|text| text.parse::<toml::Table>().ok())
             .is_some_and(|t| has_fuel(&toml::Value::Table(t)))
@@ -400,12 +446,15 @@ impl Pipeline {
         runtime: &Runtime,
         enforce_lock: bool,
     ) -> Result<Pipeline, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            file: path.display().to_string(),
-            line: 0,
-            column: 0,
-            message: format!("cannot read the pipeline file: {e}"),
-        })?;
+        let text =
+            seam_types::files::read_regular_text(path, MAX_PIPELINE_FILE_BYTES).map_err(|e| {
+                ConfigError {
+                    file: path.display().to_string(),
+                    line: 0,
+                    column: 0,
+                    message: format!("cannot read the pipeline file: {e}"),
+                }
+            })?;
         // Recorded with every run, so `seam review` can resume it from any folder.
         let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
         Self::parse_with(&path, &text, runtime, enforce_lock)
@@ -795,7 +844,7 @@ impl Ctx<'_> {
             when_retries_exhausted,
             max_fixes: d.max_fixes,
             max_step_runs: d.max_step_runs,
-            concurrency: d.concurrency.max(1),
+            concurrency: d.concurrency,
             bundles: bundles.used,
         })
     }

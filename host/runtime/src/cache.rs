@@ -2,7 +2,9 @@
 //! engine's compatibility hash, so a restart does not recompile.
 //!
 //! The cache directory must be writable only by the user running seam: a compiled
-//! artifact is native code that wasmtime loads without re-validating it.
+//! artifact is native code that wasmtime loads without re-validating it. So the
+//! directory is created owner-only, and a directory or file that another user owns or
+//! may write is never loaded from ([`Cache::prepare`] says why).
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -48,6 +50,29 @@ impl Cache {
             .or_else(|| var("HOME").map(|d| PathBuf::from(d).join(".cache").join("seam")))
     }
 
+    /// Makes sure the cache may be used: creates the directory owner-only (0700) when it
+    /// is missing, and refuses one that another user owns or that others may write
+    /// (anyone who can write there could plant native code that seam would run).
+    /// Returns why the cache cannot be used.
+    pub fn prepare(&self) -> Result<(), String> {
+        let dir = &self.dir;
+        if std::fs::metadata(dir).is_err() {
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+            builder
+                .create(dir)
+                .map_err(|e| format!("{} cannot be created: {e}", dir.display()))?;
+        }
+        let meta =
+            std::fs::metadata(dir).map_err(|e| format!("{} cannot be read: {e}", dir.display()))?;
+        if !meta.is_dir() {
+            return Err(format!("{} is not a directory", dir.display()));
+        }
+        safe_owner(&meta).map_err(|why| format!("{} {why}", dir.display()))
+    }
+
     /// The directory of this cache.
     pub fn dir(&self) -> &Path {
         &self.dir
@@ -69,7 +94,13 @@ impl Cache {
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, bool)> {
         let path = self.path_for(engine, digest);
-        if path.exists() {
+        let trusted =
+            std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && safe_owner(&m).is_ok());
+        if path.exists() && !trusted {
+            // Planted, linked or loosened: never loaded; replaced below if possible.
+            let _ = std::fs::remove_file(&path);
+        }
+        if trusted {
             // SAFETY: the file was written by `Component::serialize` for an engine with
             // the same compatibility hash, in a directory only this user writes to
             // (documented in docs/sandbox.md); wasmtime checks its header and version.
@@ -84,11 +115,36 @@ impl Cache {
         // A cache that cannot be written is not an error: the next start compiles again.
         if let Ok(serialized) = component.serialize() {
             let _ = std::fs::create_dir_all(&self.dir);
-            let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-            if std::fs::write(&tmp, serialized).is_ok() && std::fs::rename(&tmp, &path).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
+            let _ = seam_types::files::write_atomic(&path, |w| w.write_all(&serialized));
         }
         Ok((component, false))
     }
+}
+
+/// Whether a cache directory or file is safe to load native code from: owned by the
+/// user running seam and writable by no one else. The error says why not.
+#[cfg(unix)]
+fn safe_owner(meta: &std::fs::Metadata) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(format!(
+            "is owned by another user (uid {}, not {me})",
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "may be written by other users (mode {:o}); make it owner-only (chmod go-w)",
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn safe_owner(_meta: &std::fs::Metadata) -> Result<(), String> {
+    Ok(())
 }

@@ -200,6 +200,8 @@ struct RuntimeInner {
     /// Free instance slots of the pooling allocator.
     instances: Arc<tokio::sync::Semaphore>,
     executor: Executor,
+    /// Why the configured cache was set aside.
+    cache_unusable: Option<String>,
 }
 
 /// The runtime's own tokio runtime (with timers, which WASI clocks and deadlines
@@ -284,6 +286,14 @@ impl Runtime {
             .max_wasm_stack(limits::MAX_WASM_STACK_BYTES)
             .async_stack_size(limits::CALL_STACK_BYTES);
         let engine = Engine::new(&c)?;
+        let mut config = config;
+        let cache_unusable = match &config.cache {
+            Some(cache) => cache.prepare().err(),
+            None => None,
+        };
+        if cache_unusable.is_some() {
+            config.cache = None;
+        }
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::gate::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
@@ -305,8 +315,15 @@ impl Runtime {
                 engine,
                 linker,
                 config,
+                cache_unusable,
             }),
         })
+    }
+
+    /// Why the configured compile cache cannot be used (then every start compiles
+    /// every plugin), or `None` when it is in use or none was configured.
+    pub fn cache_unusable(&self) -> Option<&str> {
+        self.inner.cache_unusable.as_deref()
     }
 
     /// The engine-wide configuration.
@@ -525,6 +542,43 @@ fn check_limits(plugin: &str, limits: &Limits, config: &RuntimeConfig) -> Result
             limits.deadline_ms,
             limits::MAX_DEADLINE_MS
         ));
+    }
+    let ranges: [(&str, usize, usize, usize); 5] = [
+        (
+            "memory_bytes",
+            limits.memory_bytes,
+            limits::MIN_MEMORY_BYTES,
+            limits::MAX_MEMORY_BYTES,
+        ),
+        (
+            "max_payload_bytes",
+            limits.max_payload_bytes,
+            1,
+            limits::MAX_MAX_PAYLOAD_BYTES,
+        ),
+        (
+            "max_verdict_bytes",
+            limits.max_verdict_bytes,
+            1,
+            limits::MAX_MAX_VERDICT_BYTES,
+        ),
+        (
+            "max_findings",
+            limits.max_findings,
+            1,
+            limits::MAX_MAX_FINDINGS,
+        ),
+        (
+            "max_log_bytes",
+            limits.max_log_bytes,
+            0,
+            limits::MAX_MAX_LOG_BYTES,
+        ),
+    ];
+    for (name, value, low, high) in ranges {
+        if !(low..=high).contains(&value) {
+            return refuse(format!("{name} {value} is outside {low}..={high}"));
+        }
     }
     match limits.fuel {
         Some(0) => refuse("a fuel budget of 0 instructions cannot run anything; give at least 1, or no budget".into()),
@@ -972,12 +1026,13 @@ impl Plugin {
         let request = p
             .payload_cap(handoff)
             .map(|()| Request::Check(handoff.into()));
+        let payload = handoff.payload.clone();
         async move {
             let call = match request {
                 Err(cause) => Call::failed(cause),
                 Ok(request) => p.clone().call(request).await,
             };
-            p.report(call)
+            p.report(call, &payload)
         }
     }
 
@@ -1064,14 +1119,16 @@ impl Plugin {
 
 impl PluginInner {
     /// A gate's call as a report.
-    fn report(&self, call: Call<Answer>) -> CheckReport {
+    fn report(&self, call: Call<Answer>, payload: &str) -> CheckReport {
         let outcome = match call.result {
             Err(cause) => Outcome::Error(cause),
             Ok(Answer::Verdict(Err(message))) => Outcome::Error(ErrorCause::Plugin { message }),
-            Ok(Answer::Verdict(Ok(verdict))) => match vet_verdict(verdict.into(), &self.limits) {
-                Ok(v) => Outcome::Verdict(v),
-                Err(cause) => Outcome::Error(cause),
-            },
+            Ok(Answer::Verdict(Ok(verdict))) => {
+                match vet_verdict(verdict.into(), &self.limits, payload) {
+                    Ok(v) => Outcome::Verdict(v),
+                    Err(cause) => Outcome::Error(cause),
+                }
+            }
             Ok(_) => Outcome::Error(ErrorCause::Host {
                 message: "the call answered with something other than a verdict".into(),
             }),
@@ -1171,16 +1228,17 @@ impl WarmGate {
         let p = self.plugin.inner.clone();
         let live = self.live.take();
         let request = p.payload_cap(handoff).map(|()| handoff.into());
+        let payload = handoff.payload.clone();
         async move {
             let handoff: bindings::WitHandoff = match request {
                 Ok(h) => h,
-                Err(cause) => return (p.report(Call::failed(cause)), live),
+                Err(cause) => return (p.report(Call::failed(cause), &payload), live),
             };
             let Pre::Gate(pre) = &p.pre else {
                 let call = Call::failed(ErrorCause::Host {
                     message: "this plugin is a router, not a gate".into(),
                 });
-                return (p.report(call), None);
+                return (p.report(call, &payload), None);
             };
             let started = Instant::now();
             let mut fresh_meter = None;
@@ -1189,7 +1247,7 @@ impl WarmGate {
                 None => {
                     let slot = match p.slot().await {
                         Ok(slot) => slot,
-                        Err(cause) => return (p.report(Call::failed(cause)), None),
+                        Err(cause) => return (p.report(Call::failed(cause), &payload), None),
                     };
                     let mut store = p.new_store();
                     // One budget covers making the instance and its first check, as
@@ -1212,11 +1270,11 @@ impl WarmGate {
                                 log_truncated,
                                 duration: started.elapsed(),
                             };
-                            return (p.report(call), None);
+                            return (p.report(call, &payload), None);
                         }
                         Err(passed) => {
                             let call = Call::failed(p.timeout(passed));
-                            return (p.report(call), None);
+                            return (p.report(call, &payload), None);
                         }
                     };
                     Live {
@@ -1249,20 +1307,24 @@ impl WarmGate {
             };
             live.store.data_mut().meter = None;
             let (log, log_truncated) = live.store.data().log.take();
-            let report = p.report(Call {
-                result,
-                log,
-                log_truncated,
-                duration: started.elapsed(),
-            });
+            let report = p.report(
+                Call {
+                    result,
+                    log,
+                    log_truncated,
+                    duration: started.elapsed(),
+                },
+                &payload,
+            );
             let keep = report.outcome.error().is_none();
             (report, keep.then_some(live))
         }
     }
 }
 
-/// Checks a verdict against the caps and the contract's rules.
-fn vet_verdict(v: Verdict, limits: &Limits) -> Result<Verdict, ErrorCause> {
+/// Checks a verdict against the caps and the contract's rules, and its findings'
+/// paths and spans against the `payload` (JSON text) they point into.
+pub fn vet_verdict(v: Verdict, limits: &Limits, payload: &str) -> Result<Verdict, ErrorCause> {
     if v.findings.len() > limits.max_findings {
         return Err(ErrorCause::OutputTooLarge {
             what: "verdict (findings)".into(),
@@ -1294,9 +1356,10 @@ fn vet_verdict(v: Verdict, limits: &Limits) -> Result<Verdict, ErrorCause> {
             return malformed(format!("finding {i} has an empty code"));
         }
         if let Some(path) = &f.path {
-            if !path.is_empty() && !path.starts_with('/') {
+            if !is_json_pointer(path) {
                 return malformed(format!(
-                    "finding {i} (`{}`) has path {path:?}, which is not a JSON pointer",
+                    "finding {i} (`{}`) has path {path:?}, which is not a JSON pointer \
+                     (\"\" or /a/b, with ~0 and ~1 the only escapes)",
                     f.code
                 ));
             }
@@ -1310,12 +1373,85 @@ fn vet_verdict(v: Verdict, limits: &Limits) -> Result<Verdict, ErrorCause> {
             }
         }
     }
+    vet_places(&v, payload).map_err(|reason| ErrorCause::Malformed { reason })?;
     if let Some(fix) = &v.fix {
-        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(fix) {
+        if let Err(e) = seam_types::json::parse_strict(fix) {
             return malformed(format!("the fix is not valid JSON: {e}"));
         }
     }
     Ok(v)
+}
+
+/// Whether `path` is a JSON pointer (RFC 6901): empty, or `/`-separated tokens in
+/// which `~` is always followed by `0` or `1`.
+fn is_json_pointer(path: &str) -> bool {
+    if path.is_empty() {
+        return true;
+    }
+    if !path.starts_with('/') {
+        return false;
+    }
+    let bytes = path.as_bytes();
+    bytes
+        .iter()
+        .enumerate()
+        .all(|(i, &b)| b != b'~' || matches!(bytes.get(i + 1), Some(b'0' | b'1')))
+}
+
+/// Checks that every finding's path resolves in the payload and every span lies in
+/// the text it points into, on character boundaries. A payload that is not JSON is
+/// one text: only the empty path reaches it.
+fn vet_places(v: &Verdict, payload: &str) -> Result<(), String> {
+    let placed = v
+        .findings
+        .iter()
+        .any(|f| f.span.is_some() || f.path.as_deref().is_some_and(|p| !p.is_empty()));
+    if !placed {
+        return Ok(());
+    }
+    let doc: Option<serde_json::Value> = serde_json::from_str(payload).ok();
+    for (i, f) in v.findings.iter().enumerate() {
+        let path = f.path.as_deref().unwrap_or("");
+        let target = match &doc {
+            Some(d) => d.pointer(path),
+            None => None,
+        };
+        if !path.is_empty() && target.is_none() {
+            return Err(format!(
+                "finding {i} (`{}`) has path {path:?}, which points at nothing in the payload",
+                f.code
+            ));
+        }
+        let Some(span) = f.span else { continue };
+        let text = match (&doc, target) {
+            (Some(_), Some(serde_json::Value::String(t))) => t.as_str(),
+            (None, _) => payload,
+            (Some(_), _) => {
+                return Err(format!(
+                    "finding {i} (`{}`) has span {}..{} at {path:?}, which is not a text \
+                     (a span points into a JSON string)",
+                    f.code, span.start, span.end
+                ))
+            }
+        };
+        let (start, end) = (span.start as usize, span.end as usize);
+        if end > text.len() {
+            return Err(format!(
+                "finding {i} (`{}`) has span {start}..{end}, past the end of the {}-byte \
+                 text it points into",
+                f.code,
+                text.len()
+            ));
+        }
+        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
+            return Err(format!(
+                "finding {i} (`{}`) has span {start}..{end}, which cuts a UTF-8 character \
+                 (spans are byte offsets on character boundaries)",
+                f.code
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a route against the caps and the contract's rules.

@@ -14,14 +14,26 @@ pub const MAX_DEADLINE_MS: u64 = 600_000;
 pub const WALL_BACKSTOP_FACTOR: u32 = 10;
 /// Linear memory a plugin instance may grow to.
 pub const DEFAULT_MEMORY_BYTES: usize = 64 << 20;
+/// Most memory a plugin instance may be given: a 32-bit wasm memory's whole range.
+pub const MAX_MEMORY_BYTES: usize = 4 << 30;
+/// Least memory a plugin instance may be given: one wasm page.
+pub const MIN_MEMORY_BYTES: usize = 64 << 10;
 /// Largest payload plus context a plugin is sent.
 pub const DEFAULT_MAX_PAYLOAD_BYTES: usize = 1 << 20;
+/// Highest payload cap a plugin may be given.
+pub const MAX_MAX_PAYLOAD_BYTES: usize = 1 << 30;
 /// Largest verdict (all strings of its findings plus its fix) or route a plugin may return.
 pub const DEFAULT_MAX_VERDICT_BYTES: usize = 1 << 20;
+/// Highest verdict cap a plugin may be given.
+pub const MAX_MAX_VERDICT_BYTES: usize = 64 << 20;
 /// Most findings in one verdict.
 pub const DEFAULT_MAX_FINDINGS: usize = 1000;
+/// Highest findings cap a plugin may be given.
+pub const MAX_MAX_FINDINGS: usize = 100_000;
 /// Largest log (stdout, stderr and `host.log` together) kept per call; the rest is dropped.
 pub const DEFAULT_MAX_LOG_BYTES: usize = 64 << 10;
+/// Highest log cap a plugin may be given.
+pub const MAX_MAX_LOG_BYTES: usize = 16 << 20;
 /// How often the epoch ticker advances: how often running wasm is checked against its
 /// deadline, so the resolution of every deadline.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);

@@ -5,7 +5,10 @@
 //!
 //! This crate must stay light: serde and sha2, no wasmtime, no database.
 
+pub mod files;
+pub mod json;
 pub mod position;
+pub mod text;
 
 use std::borrow::Cow;
 use std::path::Path;
