@@ -334,6 +334,21 @@ impl Bundle {
         Self::from_files(path, files)
     }
 
+    /// A `.seam` archive's bytes as a bundle, named `label` in errors: the same caps and
+    /// checks as [`open`](Self::open).
+    pub fn from_archive(label: &Path, bytes: &[u8]) -> Result<Bundle, BundleError> {
+        if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
+            return Err(BundleError::TooLarge {
+                bundle: label.display().to_string(),
+                what: "the archive".into(),
+                size: bytes.len() as u64,
+                limit: MAX_ARCHIVE_BYTES,
+            });
+        }
+        let files = read_archive(bytes, &label.display().to_string())?;
+        Self::from_files(label, files)
+    }
+
     fn from_files(
         path: &Path,
         mut files: BTreeMap<String, Vec<u8>>,
@@ -668,7 +683,8 @@ fn check_version(version: &str, bundle: &str) -> Result<(), BundleError> {
         })
 }
 
-fn parse_manifest(text: &str, bundle: &str) -> Result<Manifest, BundleError> {
+/// Parses and checks a bundle's `manifest.toml` (`bundle` names it in errors).
+pub fn parse_manifest(text: &str, bundle: &str) -> Result<Manifest, BundleError> {
     let manifest: Manifest = toml::from_str(text).map_err(|e| manifest_error(text, bundle, e))?;
     check_version(&manifest.bundle.version, bundle)?;
     let invalid = |message: String| BundleError::Invalid {
@@ -784,10 +800,7 @@ fn read_dir(root: &Path, bundle: &str) -> Result<BTreeMap<String, Vec<u8>>, Bund
     Ok(files)
 }
 
-fn read_archive(
-    file: std::fs::File,
-    bundle: &str,
-) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+fn read_archive(file: impl Read, bundle: &str) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
     let read_err = |e: std::io::Error| BundleError::Read {
         bundle: bundle.into(),
         reason: format!("not a readable .seam archive (tar + gzip): {e}"),

@@ -326,38 +326,28 @@ pub enum PayloadFormat {
     Text,
 }
 
-/// A payload's text as the value handed on: JSON or a string, by `format`.
-/// `json_file` says it came from a `.json` file.
-fn payload_value(
+/// A payload's text as the value handed on ([`seam_types::payload::read`]), with an
+/// error naming where it came from. `json_file` says it came from a `.json` file.
+pub fn payload_value(
     text: &str,
     origin: &str,
     format: PayloadFormat,
     json_file: bool,
 ) -> Result<serde_json::Value> {
-    let trimmed = text.trim_start();
-    let as_json = match format {
-        PayloadFormat::Json => true,
-        PayloadFormat::Text => false,
-        PayloadFormat::Auto => {
-            json_file
-                || (trimmed.starts_with(['{', '['])
-                    && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok())
-        }
+    let format = match format {
+        PayloadFormat::Auto => seam_types::payload::Format::Auto,
+        PayloadFormat::Json => seam_types::payload::Format::Json,
+        PayloadFormat::Text => seam_types::payload::Format::Text,
     };
-    if as_json {
-        return parse_json(
-            text,
-            "payload",
-            origin,
-            "; pass --payload-format text to check it as plain text",
-        );
-    }
-    // A text file's final newline is a file convention, not part of the payload.
-    let body = text
-        .strip_suffix('\n')
-        .map(|t| t.strip_suffix('\r').unwrap_or(t))
-        .unwrap_or(text);
-    Ok(serde_json::Value::String(body.to_string()))
+    seam_types::payload::read(text, format, json_file).map_err(|e| {
+        anyhow::anyhow!(
+            "the payload from {origin} is not valid JSON (line {}, column {}): {}; pass \
+             --payload-format text to check it as plain text",
+            e.line(),
+            e.column(),
+            seam_types::json::message(&e)
+        )
+    })
 }
 
 /// Reads the payload (a file, or `-` for stdin) and optional context into a handoff.

@@ -33,45 +33,11 @@ pub struct FilterArgs {
     until: Option<String>,
 }
 
-/// A time for `--since`/`--until`: a duration before now (`30m`, `24h`, `7d`,
-/// `1h 30m`), an RFC 3339 time (`2026-11-01T00:00:00Z`, `2026-11-01 08:00:00`, UTC), or
-/// unix milliseconds. Parsed by `humantime`, which rejects what it does not know (any
-/// unit, any character) with a message instead of panicking.
+/// A time for `--since`/`--until` ([`report::parse_time`]), the error naming the flag.
 fn time_arg(spec: &str, flag: &str) -> Result<i64> {
-    let spec = spec.trim();
-    let hint = "give a duration before now (30m, 24h, 7d), a time (2026-11-01T00:00:00Z) or unix milliseconds";
-    if let Ok(ms) = spec.parse::<i64>() {
-        if !(0..=MAX_TIME_MS).contains(&ms) {
-            bail!("--{flag} {spec}: unix milliseconds must lie in 0..={MAX_TIME_MS} (1970 to 9999); {hint}");
-        }
-        return Ok(ms);
-    }
-    if spec.starts_with(['-', '+']) {
-        bail!("--{flag} {spec:?}: a signed number is not a time; {hint}");
-    }
-    if let Ok(at) = humantime::parse_rfc3339_weak(spec) {
-        return match at.duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) if d.as_millis() <= MAX_TIME_MS as u128 => Ok(d.as_millis() as i64),
-            _ => bail!("--{flag} {spec:?}: the time lies outside 1970 to 9999; {hint}"),
-        };
-    }
-    match humantime::parse_duration(spec) {
-        Ok(ago) => {
-            let now = now_ms();
-            match i64::try_from(ago.as_millis()) {
-                Ok(ago) if ago <= now => Ok(now - ago),
-                _ => bail!(
-                    "--{flag} {spec:?} reaches back before 1970, so it would match every run \
-                     while saying it filters; give a shorter duration, or leave --{flag} out"
-                ),
-            }
-        }
-        Err(e) => bail!("--{flag} {spec:?}: {e}; {hint}"),
-    }
+    report::parse_time(spec, now_ms())
+        .map_err(|e| anyhow::anyhow!("--{flag} {:?}: {e}", spec.trim()))
 }
-
-/// The last millisecond of the year 9999, the latest time `--since`/`--until` accept.
-const MAX_TIME_MS: i64 = 253_402_300_799_999;
 
 impl FilterArgs {
     fn filter(&self) -> Result<Filter> {

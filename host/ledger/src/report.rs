@@ -377,3 +377,45 @@ pre{{background:#f6f6f6;padding:1rem;overflow:auto;font-size:12px}}
         c5 = bars("chart-agreement", "Gate versus human", &agreement, 1.0, &pc),
     )
 }
+
+/// The last millisecond of the year 9999, the latest time a filter accepts.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// A time for a report filter (`--since`, `--until`): a duration before `now_ms`
+/// (`30m`, `24h`, `7d`, `1h 30m`), an RFC 3339 time (`2026-11-01T00:00:00Z`,
+/// `2026-11-01 08:00:00`, UTC), or unix milliseconds — in 1970 to 9999 whichever way.
+/// Parsed by `humantime`, which rejects what it does not know (any unit, any
+/// character) with a message instead of panicking. The error says what was wrong and
+/// what to give instead.
+pub fn parse_time(spec: &str, now_ms: i64) -> Result<i64, String> {
+    let spec = spec.trim();
+    let hint = "give a duration before now (30m, 24h, 7d), a time (2026-11-01T00:00:00Z) or unix milliseconds";
+    if let Ok(ms) = spec.parse::<i64>() {
+        if !(0..=MAX_TIME_MS).contains(&ms) {
+            return Err(format!(
+                "unix milliseconds must lie in 0..={MAX_TIME_MS} (1970 to 9999); {hint}"
+            ));
+        }
+        return Ok(ms);
+    }
+    if spec.starts_with(['-', '+']) {
+        return Err(format!("a signed number is not a time; {hint}"));
+    }
+    if let Ok(at) = humantime::parse_rfc3339_weak(spec) {
+        return match at.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) if d.as_millis() <= MAX_TIME_MS as u128 => Ok(d.as_millis() as i64),
+            _ => Err(format!("the time lies outside 1970 to 9999; {hint}")),
+        };
+    }
+    match humantime::parse_duration(spec) {
+        Ok(ago) => match i64::try_from(ago.as_millis()) {
+            Ok(ago) if ago <= now_ms => Ok(now_ms - ago),
+            _ => Err(
+                "it reaches back before 1970, so it would match every run while saying it \
+                 filters; give a shorter duration, or leave the filter out"
+                    .into(),
+            ),
+        },
+        Err(e) => Err(format!("{e}; {hint}")),
+    }
+}

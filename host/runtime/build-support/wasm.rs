@@ -8,8 +8,27 @@ pub const TARGET: &str = "wasm32-wasip2";
 
 /// The target directory shared by every nested wasm build, beside the outer one.
 pub fn wasm_target_dir(repo_root: &Path) -> PathBuf {
-    let outer = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
+    // OUT_DIR is always absolute: <target>/[<triple>/]<profile>/build/<pkg>-<hash>/out.
+    // A relative CARGO_TARGET_DIR is relative to where cargo was started, which a build
+    // script cannot know, so the target directory is read off OUT_DIR instead.
+    let from_out_dir = std::env::var_os("OUT_DIR").and_then(|out| {
+        let out = PathBuf::from(out);
+        let build = out.ancestors().find(|a| a.file_name().is_some_and(|n| n == "build"))?;
+        let profile_dir = build.parent()?;
+        let mut target = profile_dir.parent()?.to_path_buf();
+        if target.join("CACHEDIR.TAG").exists() || target.join(".rustc_info.json").exists() {
+            return Some(target);
+        }
+        // Cross builds put a <triple> level between the target dir and the profile.
+        target = target.parent()?.to_path_buf();
+        Some(target)
+    });
+    let outer = from_out_dir
+        .or_else(|| {
+            std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+        })
         .unwrap_or_else(|| repo_root.join("target"));
     outer.join("wasm")
 }

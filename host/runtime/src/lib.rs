@@ -1323,153 +1323,33 @@ impl WarmGate {
 }
 
 /// Checks a verdict against the caps and the contract's rules, and its findings'
-/// paths and spans against the `payload` (JSON text) they point into.
+/// paths and spans against the `payload` (JSON text) they point into
+/// ([`seam_types::vet`]).
 pub fn vet_verdict(v: Verdict, limits: &Limits, payload: &str) -> Result<Verdict, ErrorCause> {
-    if v.findings.len() > limits.max_findings {
-        return Err(ErrorCause::OutputTooLarge {
-            what: "verdict (findings)".into(),
-            size: v.findings.len(),
-            limit: limits.max_findings,
-        });
-    }
-    let size: usize = v
-        .findings
-        .iter()
-        .map(|f| f.code.len() + f.message.len() + f.path.as_ref().map_or(0, String::len))
-        .sum::<usize>()
-        + v.fix.as_ref().map_or(0, String::len);
-    if size > limits.max_verdict_bytes {
-        return Err(ErrorCause::OutputTooLarge {
-            what: "verdict (bytes)".into(),
-            size,
-            limit: limits.max_verdict_bytes,
-        });
-    }
-    let malformed = |reason: String| Err(ErrorCause::Malformed { reason });
-    if let Some(score) = v.score {
-        if !(0.0..=1.0).contains(&score) {
-            return malformed(format!("score {score} is outside [0, 1]"));
-        }
-    }
-    for (i, f) in v.findings.iter().enumerate() {
-        if f.code.trim().is_empty() {
-            return malformed(format!("finding {i} has an empty code"));
-        }
-        if let Some(path) = &f.path {
-            if !is_json_pointer(path) {
-                return malformed(format!(
-                    "finding {i} (`{}`) has path {path:?}, which is not a JSON pointer \
-                     (\"\" or /a/b, with ~0 and ~1 the only escapes)",
-                    f.code
-                ));
-            }
-        }
-        if let Some(span) = f.span {
-            if span.start > span.end {
-                return malformed(format!(
-                    "finding {i} (`{}`) has span {}..{}, which ends before it starts",
-                    f.code, span.start, span.end
-                ));
-            }
-        }
-    }
-    vet_places(&v, payload).map_err(|reason| ErrorCause::Malformed { reason })?;
-    if let Some(fix) = &v.fix {
-        if let Err(e) = seam_types::json::parse_strict(fix) {
-            return malformed(format!("the fix is not valid JSON: {e}"));
-        }
-    }
+    seam_types::vet::verdict(&v, caps(limits), payload).map_err(breach)?;
     Ok(v)
 }
 
-/// Whether `path` is a JSON pointer (RFC 6901): empty, or `/`-separated tokens in
-/// which `~` is always followed by `0` or `1`.
-fn is_json_pointer(path: &str) -> bool {
-    if path.is_empty() {
-        return true;
-    }
-    if !path.starts_with('/') {
-        return false;
-    }
-    let bytes = path.as_bytes();
-    bytes
-        .iter()
-        .enumerate()
-        .all(|(i, &b)| b != b'~' || matches!(bytes.get(i + 1), Some(b'0' | b'1')))
-}
-
-/// Checks that every finding's path resolves in the payload and every span lies in
-/// the text it points into, on character boundaries. A payload that is not JSON is
-/// one text: only the empty path reaches it.
-fn vet_places(v: &Verdict, payload: &str) -> Result<(), String> {
-    let placed = v
-        .findings
-        .iter()
-        .any(|f| f.span.is_some() || f.path.as_deref().is_some_and(|p| !p.is_empty()));
-    if !placed {
-        return Ok(());
-    }
-    let doc: Option<serde_json::Value> = serde_json::from_str(payload).ok();
-    for (i, f) in v.findings.iter().enumerate() {
-        let path = f.path.as_deref().unwrap_or("");
-        let target = match &doc {
-            Some(d) => d.pointer(path),
-            None => None,
-        };
-        if !path.is_empty() && target.is_none() {
-            return Err(format!(
-                "finding {i} (`{}`) has path {path:?}, which points at nothing in the payload",
-                f.code
-            ));
-        }
-        let Some(span) = f.span else { continue };
-        let text = match (&doc, target) {
-            (Some(_), Some(serde_json::Value::String(t))) => t.as_str(),
-            (None, _) => payload,
-            (Some(_), _) => {
-                return Err(format!(
-                    "finding {i} (`{}`) has span {}..{} at {path:?}, which is not a text \
-                     (a span points into a JSON string)",
-                    f.code, span.start, span.end
-                ))
-            }
-        };
-        let (start, end) = (span.start as usize, span.end as usize);
-        if end > text.len() {
-            return Err(format!(
-                "finding {i} (`{}`) has span {start}..{end}, past the end of the {}-byte \
-                 text it points into",
-                f.code,
-                text.len()
-            ));
-        }
-        if !text.is_char_boundary(start) || !text.is_char_boundary(end) {
-            return Err(format!(
-                "finding {i} (`{}`) has span {start}..{end}, which cuts a UTF-8 character \
-                 (spans are byte offsets on character boundaries)",
-                f.code
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Checks a route against the caps and the contract's rules.
-fn vet_route(r: Route, limits: &Limits) -> Result<Route, ErrorCause> {
-    let size = r.target.len() + r.reason.len();
-    if size > limits.max_verdict_bytes {
-        return Err(ErrorCause::OutputTooLarge {
-            what: "route (bytes)".into(),
-            size,
-            limit: limits.max_verdict_bytes,
-        });
-    }
-    if r.target.trim().is_empty() {
-        return Err(ErrorCause::Malformed {
-            reason: "the route has an empty target".into(),
-        });
-    }
+pub fn vet_route(r: Route, limits: &Limits) -> Result<Route, ErrorCause> {
+    seam_types::vet::route(&r, caps(limits)).map_err(breach)?;
     Ok(r)
+}
+
+fn caps(limits: &Limits) -> seam_types::vet::Caps {
+    seam_types::vet::Caps {
+        max_findings: limits.max_findings,
+        max_verdict_bytes: limits.max_verdict_bytes,
+    }
+}
+
+fn breach(b: seam_types::vet::Breach) -> ErrorCause {
+    match b {
+        seam_types::vet::Breach::TooLarge { what, size, limit } => {
+            ErrorCause::OutputTooLarge { what, size, limit }
+        }
+        seam_types::vet::Breach::Malformed(reason) => ErrorCause::Malformed { reason },
+    }
 }
 
 /// Runs several gates on one handoff concurrently (each on the runtime's threads) and

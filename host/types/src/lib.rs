@@ -7,8 +7,10 @@
 
 pub mod files;
 pub mod json;
+pub mod payload;
 pub mod position;
 pub mod text;
+pub mod vet;
 
 use std::borrow::Cow;
 use std::path::Path;
