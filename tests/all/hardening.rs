@@ -15,7 +15,16 @@ use crate::seam;
 /// Runs the `seam` command line in a child process (this test binary in helper mode)
 /// with `stdin` as its stdin; returns (exit code, stdout, stderr).
 fn seam_child(args: &[&str], stdin: Stdio) -> (i32, String, String) {
-    let output = Command::new(std::env::current_exe().unwrap())
+    seam_child_with(args, stdin, None)
+}
+
+/// [`seam_child`] with `text` written to its stdin through a pipe.
+fn seam_child_piping(args: &[&str], text: &str) -> (i32, String, String) {
+    seam_child_with(args, Stdio::piped(), Some(text))
+}
+
+fn seam_child_with(args: &[&str], stdin: Stdio, text: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
             "hardening::helper_seam",
@@ -25,8 +34,17 @@ fn seam_child(args: &[&str], stdin: Stdio) -> (i32, String, String) {
         ])
         .env("SEAM_HELPER_ARGS", serde_json::to_string(args).unwrap())
         .stdin(stdin)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    if let Some(text) = text {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().unwrap();
+        // The child may stop reading early (that is what some tests check).
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    let output = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stdout = stdout
         .split_once(MARKER)
@@ -519,6 +537,8 @@ mod numbers {
             (&["--max-input-mib", "99999"], "99999 is not in 1..=1024"),
             (&["--deadline-ms=-5"], "invalid value '-5' for '--deadline-ms <MS>'"),
             (&["--deadline-ms", "-5"], "unexpected argument '-5' found"),
+            (&["--deadline-ms", "1e3"], "invalid value '1e3' for '--deadline-ms <MS>': invalid digit found in string"),
+            (&["--memory-mib", "64.5"], "invalid value '64.5' for '--memory-mib <MIB>'"),
         ];
         for (extra, says) in cases {
             let mut args = vec!["check", "--gate", "max-words", "--payload", "/dev/null"];
@@ -647,6 +667,24 @@ mod one_stdin {
         assert_eq!(
             err,
             "seam: error: the payload and the settings for gate `max-words` both read stdin (`-`); only one input can come from stdin: put the other in a file\n"
+        );
+        // Stdin by another name (a pipe here) is still stdin.
+        let (code, _, err) = seam_child_piping(
+            &[
+                "check",
+                "--gate",
+                "max-words",
+                "--settings",
+                "@-",
+                "--payload",
+                "/dev/stdin",
+            ],
+            r#"{"max_words": 1}"#,
+        );
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("the payload and the settings for gate `max-words` both read stdin (`-`)"),
+            "{err}"
         );
         let (code, _, err) = seam_child(
             &[

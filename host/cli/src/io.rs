@@ -98,6 +98,19 @@ pub fn claim_stdin(what: &str) -> Result<()> {
     })
 }
 
+/// Whether `path` names this process's stdin when it is a pipe or a terminal (a
+/// regular file given both as stdin and by name can be read twice).
+fn is_stdin(path: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    if meta.is_file() {
+        return false;
+    }
+    let stdin = FileId::of(Path::new("/dev/stdin"));
+    stdin.is_some() && FileId::of(path) == stdin
+}
+
 /// Remembers the file at `path` as an input of this command (`what` names it in
 /// messages), so that no output may replace it.
 pub fn note_input(path: &Path, what: &str) {
@@ -122,6 +135,10 @@ pub fn read_input_capped(spec: &str, what: &str, cap: Option<u64>, raise: &str) 
         )
     } else {
         let path = Path::new(spec);
+        if is_stdin(path) {
+            // `/dev/stdin`, `/dev/fd/0`, `/proc/self/fd/0`: stdin under another name.
+            claim_stdin(what)?;
+        }
         let file =
             std::fs::File::open(path).with_context(|| format!("reading the {what} from {spec}"))?;
         if file.metadata().is_ok_and(|m| m.is_dir()) {

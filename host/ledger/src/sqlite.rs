@@ -215,7 +215,11 @@ impl SqliteLedger {
         if !path.is_file() {
             return Err(LedgerError::Open {
                 location: path.display().to_string(),
-                source: "there is no ledger file there".into(),
+                source: if path.exists() {
+                    "it is not a regular file (a folder, FIFO or device)".into()
+                } else {
+                    "there is no ledger file there".into()
+                },
             });
         }
         let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY

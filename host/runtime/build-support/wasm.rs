@@ -13,7 +13,9 @@ pub fn wasm_target_dir(repo_root: &Path) -> PathBuf {
     // script cannot know, so the target directory is read off OUT_DIR instead.
     let from_out_dir = std::env::var_os("OUT_DIR").and_then(|out| {
         let out = PathBuf::from(out);
-        let build = out.ancestors().find(|a| a.file_name().is_some_and(|n| n == "build"))?;
+        let build = out
+            .ancestors()
+            .find(|a| a.file_name().is_some_and(|n| n == "build"))?;
         let profile_dir = build.parent()?;
         let mut target = profile_dir.parent()?.to_path_buf();
         if target.join("CACHEDIR.TAG").exists() || target.join(".rustc_info.json").exists() {
