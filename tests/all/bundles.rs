@@ -660,3 +660,25 @@ fn an_unknown_plugin_in_a_bundle_lists_what_it_has() {
         )
     );
 }
+
+#[test]
+fn a_bare_name_that_a_bundle_holds_suggests_its_reference() {
+    let dir = scratch("bundle-suggest");
+    let bundles = dir.join("bundles");
+    std::fs::create_dir_all(&bundles).unwrap();
+    build(&dir, &bundles.join("demo.seam"));
+    let (code, _, err) = seam(&[
+        "check",
+        "--gate",
+        "short",
+        "--payload",
+        "/dev/null",
+        "--bundle-path",
+        bundles.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("the bundle paths hold `demo/short`: name a bundle's plugin as BUNDLE/PLUGIN"),
+        "{err}"
+    );
+}

@@ -179,7 +179,7 @@ fn a_plugin_error_verdict_exits_2_and_names_the_cause() {
     assert_eq!(code, 2, "{out}");
     assert!(
         out.contains(
-            "! infinite_loop  error: timed out: used its 30 ms deadline (time running and waiting)"
+            "! infinite-loop  error: timed out: used its 30 ms deadline (time running and waiting)"
         ),
         "{out}"
     );
@@ -520,5 +520,150 @@ fn a_fuel_budget_in_a_pipeline_file_turns_metering_on_by_itself() {
             "plugin `max-words` failed in describe(): ran out of fuel (budget 1 instructions)"
         ),
         "{err}"
+    );
+}
+
+#[test]
+fn an_unknown_gate_suggests_the_nearest_standard_name() {
+    for (typo, meant) in [
+        ("max-word", "max-words"),
+        ("max_words", "max-words"),
+        ("contain", "contains"),
+        ("jsonschema", "json-schema"),
+    ] {
+        let (code, _, err) = seam(&["check", "--gate", typo, "--payload", "/dev/null"]);
+        assert_eq!(code, 2);
+        assert!(
+            err.contains(&format!("did you mean `{meant}`?")),
+            "{typo}: {err}"
+        );
+    }
+    let (_, _, err) = seam(&["check", "--gate", "qwertyuiop", "--payload", "/dev/null"]);
+    assert!(!err.contains("did you mean"), "{err}");
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for (shell, marker) in [
+        ("bash", "complete -F _seam"),
+        ("zsh", "#compdef seam"),
+        ("fish", "complete -c seam"),
+    ] {
+        let (code, out, err) = seam(&["completions", shell]);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(marker), "{shell}");
+        assert!(out.contains("check"), "{shell}");
+    }
+    let (code, _, err) = seam(&["completions", "tcsh"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid value 'tcsh'"), "{err}");
+}
+
+#[test]
+fn json_documents_carry_payloads_and_fixes_as_json() {
+    let text = temp_file("mail.txt", "write to a@b.io");
+    let (code, out, _) = seam(&[
+        "check",
+        "--gate",
+        "pii",
+        "--payload",
+        &text,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["gates"][0]["fix"],
+        serde_json::json!("write to [EMAIL]")
+    );
+    let object = temp_file("mail.json", r#"{"to": "a@b.io", "n": 1}"#);
+    let (code, out, _) = seam(&[
+        "check",
+        "--gate",
+        "pii",
+        "--payload",
+        &object,
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 1);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["gates"][0]["fix"],
+        serde_json::json!({"to": "[EMAIL]", "n": 1})
+    );
+    // `seam route` reads that document back, fix included.
+    let verdicts = temp_file("verdicts.json", &out);
+    let (code, out, err) = seam(&[
+        "route",
+        "--router",
+        "verdict-router",
+        "--payload",
+        &object,
+        "--verdicts",
+        &verdicts,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    let (dir, ledger) = escalating_pipeline("cli-json-shapes");
+    let pipeline = dir.join("pipeline.toml").display().to_string();
+    assert_eq!(seam(&["run", &pipeline, "--ledger", &ledger]).0, 3);
+    let (code, out, _) = seam(&[
+        "review", "show", "1", "--ledger", &ledger, "--format", "json",
+    ]);
+    assert_eq!(code, 0);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(doc["payload"], serde_json::json!("one two three four"));
+    assert_eq!(doc["findings"][0]["code"], "length.words");
+    assert_eq!(doc["output"], serde_json::Value::Null);
+}
+
+#[test]
+fn a_gate_from_a_file_is_named_by_its_own_description() {
+    let settings = r#"{"verdict": {"passed": true, "findings": []}}"#;
+    let file = fixtures::SAYS_ANYTHING;
+    let (code, out, err) = seam(&[
+        "check",
+        "--gate",
+        file,
+        "--settings",
+        settings,
+        "--gate",
+        file,
+        "--settings",
+        settings,
+        "--payload",
+        "/dev/null",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        doc["gates"][0]["gate"], "says-anything",
+        "not the file's stem says_anything"
+    );
+    assert_eq!(doc["gates"][1]["plugin"], "says-anything");
+    // Two different files that call themselves the same are refused, naming both.
+    let copy = temp_file("copy.wasm", "");
+    std::fs::copy(file, &copy).unwrap();
+    let (code, _, err) = seam(&[
+        "check",
+        "--gate",
+        file,
+        "--settings",
+        settings,
+        "--gate",
+        &copy,
+        "--settings",
+        settings,
+        "--payload",
+        "/dev/null",
+    ]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!("seam: error: gates {file} and {copy} both call themselves `says-anything`; their verdicts could not be told apart: rename one plugin\n")
     );
 }

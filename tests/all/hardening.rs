@@ -1261,3 +1261,34 @@ mod fuzz_corpora {
         assert!(seen >= 3, "the corpus is in {dir}");
     }
 }
+
+mod reviewers {
+    use super::*;
+
+    #[test]
+    fn a_decision_without_a_known_reviewer_says_so() {
+        let (_, ledger) = ledger_with_runs("review-unknown");
+        let args = ["review", "accept", "1", "--no-resume", "--ledger", &ledger];
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "hardening::helper_seam",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("SEAM_HELPER_ARGS", serde_json::to_string(&args).unwrap())
+            .env_remove("USER")
+            .env_remove("LOGNAME")
+            .env_remove("SEAM_REVIEWER")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+        assert!(stdout.contains("review 1 accepted by unknown"), "{stdout}");
+        assert_eq!(
+            stderr,
+            "seam: note: no reviewer name is known (--by, $SEAM_REVIEWER, $USER and $LOGNAME are all unset): the decision is recorded as made by `unknown`; pass --by NAME\n"
+        );
+    }
+}

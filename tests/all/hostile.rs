@@ -363,7 +363,7 @@ mod plugin_error {
             fixture(fixtures::PLUGIN_ERROR, json!({}), Limits::default()).check_blocking(&handoff);
         assert_eq!(
             report.error_message(&handoff).unwrap(),
-            "plugin `plugin_error` at seam draft → review returned an error, saying: \"cannot answer: upstream model unavailable\""
+            "plugin `plugin-error` at seam draft → review returned an error, saying: \"cannot answer: upstream model unavailable\""
         );
     }
 }
@@ -688,6 +688,10 @@ mod says_anything {
         let Outcome::Verdict(v) = &report.outcome else {
             panic!("{:?}", report.outcome)
         };
-        assert_eq!(serde_json::to_value(v).unwrap(), verdict);
+        // JSON documents carry the fix as JSON, not as a string holding JSON.
+        let mut expected = verdict.clone();
+        expected["fix"] = json!({"t": "ok"});
+        assert_eq!(serde_json::to_value(v).unwrap(), expected);
+        assert_eq!(v.fix.as_deref(), Some("{\"t\": \"ok\"}"));
     }
 }

@@ -20,6 +20,7 @@ fn bytes(name: &str, bytes: &'static [u8]) -> PluginSource {
     PluginSource {
         name: name.into(),
         bytes: Cow::Borrowed(bytes),
+        named_by_file: false,
     }
 }
 

@@ -365,7 +365,7 @@ fn a_plugin_error_blocks_by_default_and_passes_with_allow() {
         if on_error == "block" {
             assert_eq!(
                 o.reason.as_deref(),
-                Some("gate `loop` (plugin `infinite_loop`) could not answer at seam w → done: timed out: used its 20 ms deadline (time running and waiting); set on_error = \"allow\" to let such handoffs through")
+                Some("gate `loop` (plugin `infinite-loop`) could not answer at seam w → done: timed out: used its 20 ms deadline (time running and waiting); set on_error = \"allow\" to let such handoffs through")
             );
         }
     }

@@ -512,6 +512,7 @@ impl Bundle {
         let source = PluginSource {
             name: format!("{}/{}", self.manifest.bundle.name, entry.name),
             bytes: std::borrow::Cow::Owned(bytes),
+            named_by_file: false,
         };
         Ok((entry, source))
     }
@@ -613,6 +614,7 @@ impl Bundle {
             let src = PluginSource {
                 name: p.name.clone(),
                 bytes: std::borrow::Cow::Owned(bytes.clone()),
+                named_by_file: false,
             };
             let (info, sha256) = describe(&src).map_err(|message| BundleError::Invalid {
                 bundle: bundle.clone(),
@@ -988,6 +990,20 @@ impl Resolver {
             }
         }
         found
+    }
+
+    /// `BUNDLE/PLUGIN` for every readable bundle in the paths that holds a plugin named
+    /// `plugin` (for "did you mean" when a bare name is not a standard plugin).
+    pub fn references_to(&self, plugin: &str) -> Vec<String> {
+        let mut refs: Vec<String> = self
+            .candidates()
+            .into_iter()
+            .flatten()
+            .filter(|b| b.manifest.plugins.iter().any(|p| p.name == plugin))
+            .map(|b| format!("{}/{plugin}", b.manifest.bundle.name))
+            .collect();
+        refs.dedup();
+        refs
     }
 
     /// The highest version of bundle `name` that meets `req`, checked: files, trust and

@@ -393,7 +393,27 @@ impl SearchArgs {
     /// The plugin `spec` names: a bundle reference (checked), a standard plugin or a file.
     pub fn source(&self, spec: &str) -> Result<seam_runtime::PluginSource> {
         let Some(r) = bundle::PluginRef::parse(spec) else {
-            return Ok(seam_runtime::resolve(spec)?);
+            return seam_runtime::resolve(spec).map_err(|e| {
+                // A bare name may be a bundle's plugin: say which references would do.
+                let mut paths = self.paths.clone();
+                paths.extend(bundle::env_paths());
+                let refs = bundle::Resolver {
+                    paths,
+                    ..bundle::Resolver::default()
+                }
+                .references_to(spec);
+                if refs.is_empty() {
+                    anyhow::Error::from(e)
+                } else {
+                    anyhow::anyhow!(
+                        "{e}; the bundle paths hold {}: name a bundle's plugin as BUNDLE/PLUGIN",
+                        refs.iter()
+                            .map(|r| format!("`{r}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            });
         };
         let r = r?;
         let mut paths = self.paths.clone();

@@ -75,11 +75,28 @@ pub fn run(args: CheckArgs, matches: &ArgMatches, out: &mut dyn Write) -> Result
     let runtime = args.runtime.runtime()?;
     let limits = args.runtime.limits();
     let mut gates = Vec::new();
+    // Gates from files are named by their own describe(); two different files must not
+    // answer to one name.
+    let mut from_files: Vec<(String, String, Option<seam_types::files::FileId>)> = Vec::new();
     for (spec, settings) in &pairs {
         let source = args.runtime.search.source(spec)?;
         let gate = runtime
             .load(&source, PluginKind::Gate, settings, limits.clone())
             .with_context(|| format!("loading gate `{spec}`"))?;
+        if source.named_by_file {
+            let id = seam_types::files::FileId::of(std::path::Path::new(spec));
+            if let Some((_, other, _)) = from_files
+                .iter()
+                .find(|(name, _, other_id)| name == gate.name() && *other_id != id)
+            {
+                bail!(
+                    "gates {other} and {spec} both call themselves `{}`; their verdicts could \
+                     not be told apart: rename one plugin",
+                    gate.name()
+                );
+            }
+            from_files.push((gate.name().to_string(), spec.clone(), id));
+        }
         gates.push(gate);
     }
     let reports = check_all_blocking(&gates, &handoff);

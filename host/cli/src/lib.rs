@@ -84,6 +84,12 @@ enum Command {
     Describe(describe::DescribeArgs),
     /// Ask a router where a handoff goes next, given gate verdicts.
     Route(route::RouteArgs),
+    /// Print a shell completion script (e.g. `seam completions bash > ~/.local/share/bash-completion/completions/seam`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Output format.
@@ -276,6 +282,10 @@ fn run(
         Command::Report(args) => report::run(args, out),
         Command::Feedback(args) => report::feedback(args, out),
         Command::Route(args) => route::run(args, out),
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "seam", out);
+            Ok(Exit::Passed)
+        }
     }
 }
 

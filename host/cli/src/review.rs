@@ -52,7 +52,8 @@ struct Decide {
     /// Why; recorded with the decision.
     #[arg(long)]
     note: Option<String>,
-    /// Who decides (default: $SEAM_REVIEWER, else $USER).
+    /// Who decides (default: $SEAM_REVIEWER, else $USER, else $LOGNAME; seam says when
+    /// none is set and records `unknown`).
     #[arg(long)]
     by: Option<String>,
     /// The payload to hand on instead of the reviewed one, read as `seam check` reads
@@ -78,7 +79,15 @@ fn reviewer(by: &Option<String>) -> String {
                 .filter(|v| !v.is_empty())
         })
         .or_else(|| std::env::var("USER").ok().filter(|v| !v.is_empty()))
-        .unwrap_or_else(|| "unknown".into())
+        .or_else(|| std::env::var("LOGNAME").ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| {
+            io::note(
+                "no reviewer name is known (--by, $SEAM_REVIEWER, $USER and $LOGNAME are all \
+                 unset): the decision is recorded as made by `unknown`; pass --by NAME"
+                    .into(),
+            );
+            "unknown".into()
+        })
 }
 
 pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {

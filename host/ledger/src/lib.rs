@@ -120,12 +120,16 @@ pub struct ReviewRow {
     pub step: String,
     pub kind: String,
     pub status: String,
+    /// The payload under review, as JSON.
+    #[serde(serialize_with = "seam_types::json::as_json")]
     pub payload: String,
+    #[serde(serialize_with = "seam_types::json::as_json")]
     pub findings: String,
     pub reason: String,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub note: Option<String>,
+    #[serde(serialize_with = "seam_types::json::as_json_opt")]
     pub output: Option<String>,
     pub created_at: i64,
 }

@@ -124,6 +124,7 @@ pub fn standard(name: &str) -> Option<PluginSource> {
     std_plugins::get(name).map(|bytes| PluginSource {
         name: name.to_string(),
         bytes: Cow::Borrowed(bytes),
+        named_by_file: false,
     })
 }
 
@@ -136,14 +137,55 @@ pub fn resolve(spec: &str) -> Result<PluginSource, LoadError> {
     if path.exists() || spec.ends_with(".wasm") || spec.contains('/') {
         return Ok(PluginSource::file(path)?);
     }
+    let names = std_plugins::names();
+    let hint = nearest(spec, &names)
+        .map(|n| format!("did you mean `{n}`? "))
+        .unwrap_or_default();
     Err(LoadError::Read {
         plugin: spec.to_string(),
         path: spec.to_string(),
         reason: format!(
-            "no standard plugin has this name and no such file exists; standard plugins: {}",
-            std_plugins::names().join(", ")
+            "no standard plugin has this name and no such file exists; {hint}standard plugins: {}",
+            names.join(", ")
         ),
     })
+}
+
+/// The candidate closest to `name` by edit distance, when it is close enough to be what
+/// was meant (at most a third of the name's length, and at most 3 edits).
+pub fn nearest<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let limit = (name.chars().count() / 3).clamp(1, 3);
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), *c))
+        .filter(|&(d, _)| d <= limit)
+        .min()
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance over characters (`_` and `-` count as the same).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let norm = |c: char| {
+        if c == '_' {
+            '-'
+        } else {
+            c.to_ascii_lowercase()
+        }
+    };
+    let a: Vec<char> = a.chars().map(norm).collect();
+    let b: Vec<char> = b.chars().map(norm).collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+            prev = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
 }
 
 /// The interface names (without version) a plugin may import. Everything the WASI
@@ -511,6 +553,9 @@ impl Runtime {
             });
         }
         let settings_schema = schema::parse(&plugin, &schema_text)?;
+        if source.named_by_file && !name.trim().is_empty() {
+            inner.name = name.clone();
+        }
         inner.info = PluginInfo {
             name,
             version,

@@ -27,6 +27,42 @@ pub fn message(e: &serde_json::Error) -> String {
     text.strip_suffix(&suffix).unwrap_or(&text).to_string()
 }
 
+/// Serde helpers for a field that holds JSON *text* but is written as the JSON value
+/// itself (so documents never carry JSON inside a string): `#[serde(with =
+/// "seam_types::json::embedded")]` on an `Option<String>`. Reading takes any JSON value
+/// and keeps its compact text; text that is not JSON is written as a string.
+pub mod embedded {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn serialize<S: Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        match text {
+            None => s.serialize_none(),
+            Some(t) => super::as_value(t).serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+        Ok(Option::<Value>::deserialize(d)?.map(|v| v.to_string()))
+    }
+}
+
+/// Serializes JSON text (a `String` field) as the JSON value it holds:
+/// `#[serde(serialize_with = "seam_types::json::as_json")]`.
+pub fn as_json<S: serde::Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&as_value(text), s)
+}
+
+/// Serializes optional JSON text as the JSON value it holds (or null).
+pub fn as_json_opt<S: serde::Serializer>(text: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    serde::Serialize::serialize(&text.as_deref().map(as_value), s)
+}
+
+/// The JSON value `text` holds, or the text as a JSON string when it is not JSON.
+pub fn as_value(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()))
+}
+
 struct Strict;
 
 impl<'de> DeserializeSeed<'de> for Strict {

@@ -29,9 +29,13 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// Where a plugin's bytes come from, and the name it is known by.
 #[derive(Debug, Clone)]
 pub struct PluginSource {
-    /// The name used in messages: a standard plugin's name or the file's stem.
+    /// The name used in messages: a standard plugin's name, a bundle's `BUNDLE/PLUGIN`,
+    /// or the file's stem.
     pub name: String,
     pub bytes: Cow<'static, [u8]>,
+    /// The name is only the file's stem: once loaded, the plugin is known by the name
+    /// its own `describe()` gives (a crate `no-shouting` builds `no_shouting.wasm`).
+    pub named_by_file: bool,
 }
 
 /// A plugin file that could not be read.
@@ -58,6 +62,7 @@ impl PluginSource {
         Ok(PluginSource {
             name,
             bytes: Cow::Owned(bytes),
+            named_by_file: true,
         })
     }
 }
@@ -162,8 +167,13 @@ pub struct Verdict {
     pub score: Option<f64>,
     #[serde(default)]
     pub findings: Vec<Finding>,
-    /// Repaired payload (JSON text) the gate would pass.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Repaired payload (JSON text) the gate would pass; written in JSON documents as
+    /// the JSON value itself, not as a string holding JSON.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "json::embedded"
+    )]
     pub fix: Option<String>,
 }
 

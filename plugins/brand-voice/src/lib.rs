@@ -1,5 +1,7 @@
-//! `brand-voice`: how close the payload's text is to reference texts in the brand's
-//! voice, as the cosine similarity of word and character n-gram counts.
+//! `brand-voice`: how much wording the payload's text shares with reference texts in
+//! the brand's voice — the cosine similarity of word and character n-gram counts. It
+//! measures overlap of words and spellings, not tone or meaning: a text in the brand's
+//! voice with other words scores low, a text that reuses the references' words high.
 //!
 //! Deterministic and cheap: no model, no network. The score is the best similarity to
 //! any one reference; the gate passes when it reaches `threshold`.
@@ -39,7 +41,7 @@ pub struct BrandVoice;
 impl Gate for BrandVoice {
     type Settings = Settings;
     const NAME: &'static str = "brand-voice";
-    const DESCRIPTION: &'static str = "Scores the payload's text against reference texts in the brand's voice (cosine similarity of word and character n-grams); passes at or above a threshold.";
+    const DESCRIPTION: &'static str = "Scores the word and character n-gram overlap (cosine similarity of counts) between the payload's text and reference texts; passes at or above a threshold. It measures shared wording, not tone or meaning.";
 
     fn check(s: &Settings, handoff: &Handoff) -> Result<Verdict, String> {
         let text: Vec<&str> = handoff.texts(&s.pointer)?.iter().map(|t| t.text).collect();
@@ -55,7 +57,7 @@ impl Gate for BrandVoice {
                 Finding::error(
                     "brand-voice.off",
                     format!(
-                        "similarity to the brand's voice is {score:.3}, below the threshold {}",
+                        "n-gram overlap with the reference texts is {score:.3}, below the threshold {}",
                         s.threshold
                     ),
                 )
