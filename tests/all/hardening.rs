@@ -15,16 +15,31 @@ use crate::seam;
 /// Runs the `seam` command line in a child process (this test binary in helper mode)
 /// with `stdin` as its stdin; returns (exit code, stdout, stderr).
 fn seam_child(args: &[&str], stdin: Stdio) -> (i32, String, String) {
-    seam_child_with(args, stdin, None)
+    seam_child_with(args, stdin, None, &[])
 }
 
 /// [`seam_child`] with `text` written to its stdin through a pipe.
 fn seam_child_piping(args: &[&str], text: &str) -> (i32, String, String) {
-    seam_child_with(args, Stdio::piped(), Some(text))
+    seam_child_with(args, Stdio::piped(), Some(text), &[])
 }
 
-fn seam_child_with(args: &[&str], stdin: Stdio, text: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(std::env::current_exe().unwrap())
+/// Environment changes for a child: a value sets the variable, `None` removes it.
+type Env<'a> = &'a [(&'a str, Option<&'a std::ffi::OsStr>)];
+
+fn seam_child_with(
+    args: &[&str],
+    stdin: Stdio,
+    text: Option<&str>,
+    env: Env,
+) -> (i32, String, String) {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    for (key, value) in env {
+        match value {
+            Some(v) => command.env(key, v),
+            None => command.env_remove(key),
+        };
+    }
+    let mut child = command
         .args([
             "--exact",
             "hardening::helper_seam",
@@ -1159,30 +1174,13 @@ mod compile_cache {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn check_with_cache(dir: &Path) -> (u8, String, String) {
-        let (mut out, mut err) = (Vec::new(), Vec::new());
-        // The cache directory is read from the environment: run in a child process.
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "hardening::helper_seam",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env(
-                "SEAM_HELPER_ARGS",
-                serde_json::to_string(&["check", "--gate", "max-words", "--payload", "/dev/null"])
-                    .unwrap(),
-            )
-            .env("SEAM_CACHE_DIR", dir)
-            .output()
-            .unwrap();
-        out.extend_from_slice(&output.stdout);
-        err.extend_from_slice(&output.stderr);
-        (
-            output.status.code().unwrap_or(-1) as u8,
-            String::from_utf8_lossy(&out).into_owned(),
-            String::from_utf8_lossy(&err).into_owned(),
+    /// The cache directory is read from the environment: run in a child process.
+    fn check_with_cache(dir: &Path) -> (i32, String, String) {
+        seam_child_with(
+            &["check", "--gate", "max-words", "--payload", "/dev/null"],
+            Stdio::null(),
+            None,
+            &[("SEAM_CACHE_DIR", Some(dir.as_os_str()))],
         )
     }
 
@@ -1268,23 +1266,13 @@ mod reviewers {
     #[test]
     fn a_decision_without_a_known_reviewer_says_so() {
         let (_, ledger) = ledger_with_runs("review-unknown");
-        let args = ["review", "accept", "1", "--no-resume", "--ledger", &ledger];
-        let output = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "hardening::helper_seam",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("SEAM_HELPER_ARGS", serde_json::to_string(&args).unwrap())
-            .env_remove("USER")
-            .env_remove("LOGNAME")
-            .env_remove("SEAM_REVIEWER")
-            .output()
-            .unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(0), "{stdout}{stderr}");
+        let (code, stdout, stderr) = seam_child_with(
+            &["review", "accept", "1", "--no-resume", "--ledger", &ledger],
+            Stdio::null(),
+            None,
+            &[("USER", None), ("LOGNAME", None), ("SEAM_REVIEWER", None)],
+        );
+        assert_eq!(code, 0, "{stdout}{stderr}");
         assert!(stdout.contains("review 1 accepted by unknown"), "{stdout}");
         assert_eq!(
             stderr,
