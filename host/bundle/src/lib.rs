@@ -666,6 +666,20 @@ struct SourcePlugin {
     file: String,
 }
 
+/// The files a bundle's source folder names: its `bundle.toml` and each plugin's built
+/// component (for a build that must not write over what it reads). Empty when the
+/// manifest cannot be read; building reports why.
+pub fn source_files(dir: &Path) -> Vec<PathBuf> {
+    let manifest = dir.join(MANIFEST);
+    let mut files = vec![manifest.clone()];
+    if let Ok(text) = seam_types::files::read_regular_text(&manifest, MAX_TEXT_FILE_BYTES) {
+        if let Ok(source) = toml::from_str::<SourceManifest>(&text) {
+            files.extend(source.plugins.iter().map(|p| dir.join(&p.file)));
+        }
+    }
+    files
+}
+
 fn manifest_error(text: &str, bundle: &str, e: toml::de::Error) -> BundleError {
     let (line, column) = seam_types::position::line_column(text, e.span().map_or(0, |s| s.start));
     BundleError::Manifest {

@@ -131,19 +131,8 @@ fn refuse_bundle_dest(source: &std::path::Path, dest: &std::path::Path) -> Resul
             super::io::note_input(&entry.path(), "bundle source file");
         }
     }
-    let manifest = source.join("bundle.toml");
-    if let Ok(text) = std::fs::read_to_string(&manifest) {
-        if let Ok(table) = text.parse::<toml::Table>() {
-            let files = table
-                .get("plugins")
-                .and_then(|p| p.as_array())
-                .into_iter()
-                .flatten()
-                .filter_map(|p| p.get("file").and_then(|f| f.as_str()));
-            for file in files {
-                super::io::note_input(&source.join(file), "built component");
-            }
-        }
+    for file in bundle::source_files(source) {
+        super::io::note_input(&file, "built component");
     }
     super::io::refuse_if_input(dest, "bundle")?;
     let folder_bundle = dest.is_dir() || dest.extension().is_none_or(|e| e != "seam");
