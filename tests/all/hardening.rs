@@ -1192,11 +1192,17 @@ mod compile_cache {
         let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o700);
         assert!(!err.contains("note"), "{err}");
-        assert_eq!(
-            std::fs::read_dir(&dir).unwrap().count(),
-            1,
-            "one compiled plugin"
-        );
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names.len(), 3, "{names:?}");
+        // The compiled plugin (named by its digest), its instrumented form and the
+        // prepared snapshot for these settings.
+        assert!(names[1].starts_with("instrumented-"), "{names:?}");
+        assert!(names[2].starts_with("prepared-"), "{names:?}");
+        assert!(names.iter().all(|n| n.ends_with(".cwasm")), "{names:?}");
     }
 
     #[test]

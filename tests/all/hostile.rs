@@ -382,8 +382,7 @@ mod forbidden_import {
                 &json!({}),
                 Limits::default(),
             )
-            .err()
-            .expect("a forbidden import must be refused");
+            .expect_err("a forbidden import must be refused");
         assert!(
             matches!(&err, LoadError::ForbiddenImport { import, .. } if import == "fixture:evil/exfil"),
             "{err:?}"
@@ -434,8 +433,7 @@ fn load_err(path: &str, kind: seam_types::PluginKind) -> seam_runtime::LoadError
     let source = seam_runtime::PluginSource::file(std::path::Path::new(path)).unwrap();
     crate::runtime()
         .load(&source, kind, &json!({}), Limits::default())
-        .err()
-        .expect("the plugin must be refused")
+        .expect_err("the plugin must be refused")
 }
 
 mod sleeper {
@@ -613,21 +611,21 @@ mod copes_with_oom {
     }
 }
 
-mod contract_0_2 {
+mod contract_9_0 {
     use super::*;
     use seam_runtime::{LoadError, PluginSource};
 
     #[test]
     fn a_component_for_an_unsupported_contract_is_refused_naming_both_versions() {
-        let err = load_err(fixtures::CONTRACT_0_2, seam_types::PluginKind::Gate);
+        let err = load_err(fixtures::CONTRACT_9_0, seam_types::PluginKind::Gate);
         assert!(
             matches!(&err, LoadError::UnsupportedContract { found, supported, .. }
-                if found == "0.2.0" && supported == "0.1.0"),
+                if found == "9.0.0" && supported == "0.1.0, seam:plugin@0.2.0"),
             "{err:?}"
         );
         assert!(
             err.to_string().starts_with(
-                "plugin `contract_0_2` targets the contract seam:plugin@0.2.0, which this host does not support (it supports seam:plugin@0.1.0)"
+                "plugin `contract_9_0` targets the contract seam:plugin@9.0.0, which this host does not support (it supports seam:plugin@0.1.0, seam:plugin@0.2.0)"
             ),
             "{err}"
         );
@@ -636,7 +634,7 @@ mod contract_0_2 {
     #[test]
     fn refused_components_are_never_compiled_into_the_cache() {
         let (runtime, dir) = runtime_with_cache("refused");
-        for path in [fixtures::CONTRACT_0_2, fixtures::FORBIDDEN_IMPORT] {
+        for path in [fixtures::CONTRACT_9_0, fixtures::FORBIDDEN_IMPORT] {
             let source = PluginSource::file(std::path::Path::new(path)).unwrap();
             assert!(runtime
                 .load(
@@ -693,5 +691,236 @@ mod says_anything {
         expected["fix"] = json!({"t": "ok"});
         assert_eq!(serde_json::to_value(v).unwrap(), expected);
         assert_eq!(v.fix.as_deref(), Some("{\"t\": \"ok\"}"));
+    }
+}
+
+/// A plugin built against the frozen 0.1.0 contract keeps loading and working: it is
+/// given its settings on every check, in a fresh instance.
+mod contract_0_1 {
+    use super::*;
+    use seam_runtime::{Contract, Preparation};
+
+    #[test]
+    fn a_0_1_0_gate_is_given_its_settings_on_every_check_in_a_fresh_instance() {
+        let gate = fixture(
+            fixtures::CONTRACT_0_1,
+            json!({"max_words": 2}),
+            Limits::default(),
+        );
+        assert_eq!(gate.contract(), Contract::V0_1);
+        assert_eq!(gate.preparation(), &Preparation::None);
+        for _ in 0..3 {
+            let report = gate.check_blocking(&Handoff::text("one two three"));
+            assert!(!report.outcome.passed());
+            assert_eq!(
+                finding_messages(&report.outcome),
+                [(
+                    "contract-0-1.calls".to_string(),
+                    "3 words, call 1".to_string()
+                )]
+            );
+        }
+        let report = gate.check_blocking(&Handoff::text("one two"));
+        assert!(report.outcome.passed(), "{:?}", report.outcome);
+    }
+
+    #[test]
+    fn a_0_1_0_gate_kept_warm_counts_its_checks() {
+        let gate = fixture(
+            fixtures::CONTRACT_0_1,
+            json!({"max_words": 9}),
+            Limits::default(),
+        );
+        let mut warm = gate.warm();
+        let messages: Vec<String> = (0..3)
+            .map(|_| {
+                finding_messages(&warm.check_blocking(&Handoff::text("a b")).outcome)[0]
+                    .1
+                    .clone()
+            })
+            .collect();
+        assert_eq!(
+            messages,
+            ["2 words, call 1", "2 words, call 2", "2 words, call 3"]
+        );
+    }
+}
+
+/// `prepare(settings)` of the 0.2.0 contract: run once at load, every check starts from
+/// a snapshot of what it left, refusals and failures are load errors naming the plugin.
+mod prepare_probe {
+    use super::*;
+    use seam_runtime::{Contract, LoadError, PluginSource, Preparation};
+
+    fn load(
+        settings: serde_json::Value,
+        limits: Limits,
+    ) -> Result<seam_runtime::Plugin, LoadError> {
+        let source = PluginSource::file(std::path::Path::new(fixtures::PREPARE_PROBE)).unwrap();
+        crate::runtime().load(&source, seam_types::PluginKind::Gate, &settings, limits)
+    }
+
+    fn state(gate: &seam_runtime::Plugin) -> String {
+        let report = gate.check_blocking(&Handoff::text("x"));
+        finding_messages(&report.outcome)[0].1.clone()
+    }
+
+    #[test]
+    fn every_check_starts_from_the_prepared_snapshot_and_sees_one_prepare_and_one_check() {
+        let gate = load(json!({"word": "calm"}), Limits::default()).unwrap();
+        assert_eq!(gate.contract(), Contract::V0_2);
+        assert!(
+            matches!(gate.preparation(), Preparation::Snapshot { .. }),
+            "{:?}",
+            gate.preparation()
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                state(&gate),
+                r#"prepared 1, check 1, word "CALM", ballast 0"#
+            );
+        }
+        // Concurrent checks are as isolated as sequential ones.
+        let handoff = Handoff::text("x");
+        let gates = vec![gate.clone(); 8];
+        for report in seam_runtime::check_all_blocking(&gates, &handoff) {
+            assert_eq!(
+                finding_messages(&report.outcome)[0].1,
+                r#"prepared 1, check 1, word "CALM", ballast 0"#
+            );
+        }
+    }
+
+    #[test]
+    fn a_snapshot_is_per_settings() {
+        let a = load(json!({"word": "aa"}), Limits::default()).unwrap();
+        let b = load(json!({"word": "bb"}), Limits::default()).unwrap();
+        assert_eq!(state(&a), r#"prepared 1, check 1, word "AA", ballast 0"#);
+        assert_eq!(state(&b), r#"prepared 1, check 1, word "BB", ballast 0"#);
+    }
+
+    #[test]
+    fn the_prepared_memory_is_in_every_instance_without_preparing_again() {
+        let gate = load(json!({"grow_mib": 3}), Limits::default()).unwrap();
+        assert_eq!(
+            state(&gate),
+            r#"prepared 1, check 1, word "", ballast 3145728"#
+        );
+        assert_eq!(
+            state(&gate),
+            r#"prepared 1, check 1, word "", ballast 3145728"#
+        );
+    }
+
+    #[test]
+    fn a_gate_kept_warm_is_prepared_once_and_counts_its_checks() {
+        let gate = load(json!({"word": "w"}), Limits::default()).unwrap();
+        let mut warm = gate.warm();
+        let states: Vec<String> = (0..3)
+            .map(|_| {
+                finding_messages(&warm.check_blocking(&Handoff::text("x")).outcome)[0]
+                    .1
+                    .clone()
+            })
+            .collect();
+        assert_eq!(
+            states,
+            [
+                r#"prepared 1, check 1, word "W", ballast 0"#,
+                r#"prepared 1, check 2, word "W", ballast 0"#,
+                r#"prepared 1, check 3, word "W", ballast 0"#
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_prepare_refuses_are_a_load_error_that_quotes_the_plugin() {
+        let err = load(
+            json!({"refuse": "word must not be empty"}),
+            Limits::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Refused { plugin, message }
+                if plugin == "prepare-probe" && message == "word must not be empty"),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "plugin `prepare-probe` refused its settings: prepare() said \"word must not be empty\"; fix the settings (`seam describe prepare-probe` shows what it accepts)"
+        );
+    }
+
+    #[test]
+    fn a_prepare_that_panics_is_a_load_error_with_the_trap() {
+        let err = load(json!({"panic": true}), Limits::default()).unwrap_err();
+        let LoadError::Prepare { plugin, cause } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(plugin, "prepare-probe");
+        assert!(matches!(cause, ErrorCause::Trap { .. }), "{cause:?}");
+        assert!(
+            err.to_string()
+                .starts_with("plugin `prepare-probe` failed in prepare(): trapped: "),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_prepare_that_never_ends_is_stopped_at_its_prepare_deadline() {
+        let limits = Limits {
+            deadline_ms: 1_200,
+            ..Limits::default()
+        };
+        let err = load(json!({"spin": true}), limits).unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                LoadError::Prepare {
+                    cause: ErrorCause::Timeout {
+                        deadline_ms: 1_200,
+                        ..
+                    },
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_prepare_that_grows_past_the_memory_limit_is_a_load_error() {
+        let limits = Limits {
+            memory_bytes: 2 << 20,
+            ..Limits::default()
+        };
+        let err = load(json!({"grow_mib": 8}), limits).unwrap_err();
+        assert!(
+            matches!(&err, LoadError::Prepare { cause: ErrorCause::OutOfMemory { limit_bytes }, .. } if *limit_bytes == 2 << 20),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_prepare_that_leaves_a_stream_open_is_prepared_before_every_check_instead() {
+        let gate = load(json!({"print": true, "word": "p"}), Limits::default()).unwrap();
+        match gate.preparation() {
+            Preparation::EachCall { reason } => {
+                assert!(reason.contains("host resources"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        for _ in 0..3 {
+            let report = gate.check_blocking(&Handoff::text("x"));
+            assert_eq!(
+                finding_messages(&report.outcome)[0].1,
+                r#"prepared 1, check 1, word "P", ballast 0"#
+            );
+            assert!(
+                report.log.contains("prepare-probe prints while preparing"),
+                "{}",
+                report.log
+            );
+        }
     }
 }

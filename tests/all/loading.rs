@@ -12,8 +12,7 @@ use crate::runtime;
 fn load(source: &PluginSource, kind: PluginKind, settings: Value) -> LoadError {
     runtime()
         .load(source, kind, &settings, Limits::default())
-        .err()
-        .expect("load must fail")
+        .expect_err("load must fail")
 }
 
 fn bytes(name: &str, bytes: &'static [u8]) -> PluginSource {
@@ -155,13 +154,36 @@ fn a_json_schema_setting_that_is_not_a_schema_is_refused_at_load() {
 }
 
 #[test]
-fn an_invalid_regex_is_an_error_verdict_naming_the_pattern() {
-    let gate = crate::gate("regex", json!({"must_match": ["("]}));
-    let report = gate.check_blocking(&seam_types::Handoff::text("x"));
-    let cause = report.outcome.error().unwrap().to_string();
+fn an_invalid_regex_is_refused_at_load_naming_the_plugin_and_the_pattern() {
+    let err = runtime()
+        .load(
+            &seam_runtime::standard("regex").unwrap(),
+            PluginKind::Gate,
+            &json!({"must_match": ["("]}),
+            Limits::default(),
+        )
+        .unwrap_err();
+    let text = err.to_string();
     assert!(
-        cause.starts_with("returned an error, saying: \"pattern `(` is not a valid regex"),
-        "{cause}"
+        text.starts_with(
+            "plugin `regex` refused its settings: prepare() said \"pattern `(` is not a valid regex"
+        ),
+        "{text}"
+    );
+    // From the command line: a usage error (exit 2) before any check, naming the gate.
+    let (code, out, err) = crate::seam(&[
+        "check",
+        "--gate",
+        "regex",
+        "--settings",
+        r#"{"must_not_match": ["ok", "[z-a]"]}"#,
+        "--payload",
+        "/dev/null",
+    ]);
+    assert_eq!((code, out.as_str()), (2, ""), "{err}");
+    assert!(
+        err.contains("plugin `regex` refused its settings: prepare() said \"pattern `[z-a]` is not a valid regex"),
+        "{err}"
     );
 }
 

@@ -18,6 +18,7 @@ pub mod gate {
 }
 
 /// Bindings of the `router` world; the shared interfaces come from [`gate`].
+#[allow(clippy::too_many_arguments)]
 pub mod router {
     wit_bindgen::generate!({
         path: "../../wit",
@@ -27,13 +28,49 @@ pub mod router {
         default_bindings_module: "seam_guest::__private::router",
         runtime_path: "seam_guest::__private::wit_bindgen::rt",
         with: {
-            "seam:plugin/types@0.1.0": super::gate::seam::plugin::types,
-            "seam:plugin/host@0.1.0": super::gate::seam::plugin::host,
+            "seam:plugin/types@0.2.0": super::gate::seam::plugin::types,
+            "seam:plugin/host@0.2.0": super::gate::seam::plugin::host,
         },
     });
 }
 
-use crate::{Gate, Router};
+use crate::{Gate, Prepare, Router};
+
+/// Where a plugin keeps what `prepare` made, for the life of its instance (the host
+/// snapshots the instance after `prepare`, so every call finds it filled).
+pub struct Slot<P>(std::cell::RefCell<Option<P>>);
+
+impl<P> Slot<P> {
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Slot(std::cell::RefCell::new(None))
+    }
+
+    fn fill(&self, prepared: P) {
+        *self.0.borrow_mut() = Some(prepared);
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&P) -> Result<T, String>) -> Result<T, String> {
+        match &*self.0.borrow() {
+            Some(prepared) => f(prepared),
+            None => Err(
+                "called before prepare(): the host must prepare a plugin before calling it".into(),
+            ),
+        }
+    }
+}
+
+pub fn prepare_gate<G: Gate>(slot: &Slot<G::Prepared>, settings: String) -> Result<(), String> {
+    let settings: G::Settings = crate::parse_settings(&settings)?;
+    slot.fill(G::Prepared::prepare(settings)?);
+    Ok(())
+}
+
+pub fn prepare_router<R: Router>(slot: &Slot<R::Prepared>, settings: String) -> Result<(), String> {
+    let settings: R::Settings = crate::parse_settings(&settings)?;
+    slot.fill(R::Prepared::prepare(settings)?);
+    Ok(())
+}
 
 fn info(
     name: &str,
@@ -71,24 +108,26 @@ pub fn describe_router<R: Router>(version: &str) -> gate::PluginInfo {
     )
 }
 
-pub fn check<G: Gate>(settings: String, handoff: gate::Handoff) -> Result<gate::Verdict, String> {
-    let settings: G::Settings = crate::parse_settings(&settings)?;
+pub fn check<G: Gate>(
+    slot: &Slot<G::Prepared>,
+    handoff: gate::Handoff,
+) -> Result<gate::Verdict, String> {
     let handoff = crate::Handoff::from_wit(handoff)?;
-    G::check(&settings, &handoff).map(Into::into)
+    slot.with(|prepared| G::check(prepared, &handoff).map(Into::into))
 }
 
 pub fn route<R: Router>(
-    settings: String,
+    slot: &Slot<R::Prepared>,
     handoff: gate::Handoff,
     verdicts: Vec<gate::GateVerdict>,
 ) -> Result<gate::Route, String> {
-    let settings: R::Settings = crate::parse_settings(&settings)?;
     let handoff = crate::Handoff::from_wit(handoff)?;
     let verdicts: Vec<crate::GateVerdict> = verdicts.into_iter().map(Into::into).collect();
-    R::route(&settings, &handoff, &verdicts).map(|r| gate::Route {
-        target: r.target,
-        reason: r.reason,
-    })
+    slot.with(|prepared| R::route(prepared, &handoff, &verdicts))
+        .map(|r| gate::Route {
+            target: r.target,
+            reason: r.reason,
+        })
 }
 
 impl From<crate::Verdict> for gate::Verdict {

@@ -4,34 +4,50 @@
 //! # use seam_guest::prelude::*;
 //! # #[derive(Deserialize, JsonSchema)] struct S {}
 //! # struct Always;
-//! # impl Gate for Always { type Settings = S; const NAME: &'static str = "always";
+//! # impl Gate for Always { type Settings = S; type Prepared = S; const NAME: &'static str = "always";
 //! #   const DESCRIPTION: &'static str = "passes";
 //! #   fn check(_: &S, _: &Handoff) -> Result<Verdict, String> { Ok(Verdict::new()) } }
 //! let v = seam_guest::testing::check::<Always>(json!({}), &Handoff::text("hi")).unwrap();
 //! assert!(v.passed);
 //! ```
 
-use crate::{Gate, GateVerdict, Handoff, Route, Router, Verdict};
+use crate::{Gate, GateVerdict, Handoff, Prepare, Route, Router, Verdict};
 use serde_json::Value;
 
-/// Runs `G::check` with settings given as JSON, after the same parsing the component
-/// does. Also checks the verdict's shape: every span lies on character boundaries of
-/// the string its path points at, and the fix is valid JSON.
-pub fn check<G: Gate>(settings: Value, handoff: &Handoff) -> Result<Verdict, String> {
+/// Prepares `G` from settings given as JSON, the way the component's `prepare` does;
+/// `Err` is what the host would report as the plugin refusing its settings.
+pub fn prepare<G: Gate>(settings: Value) -> Result<G::Prepared, String> {
     let settings: G::Settings = crate::parse_settings(&settings.to_string())?;
-    let verdict = G::check(&settings, handoff)?;
+    G::Prepared::prepare(settings)
+}
+
+/// Prepares `G` (see [`prepare`]) and runs `G::check`. Also checks the verdict's shape:
+/// every span lies on character boundaries of the string its path points at, and the
+/// fix is valid JSON.
+pub fn check<G: Gate>(settings: Value, handoff: &Handoff) -> Result<Verdict, String> {
+    let prepared = prepare::<G>(settings)?;
+    check_prepared::<G>(&prepared, handoff)
+}
+
+/// Runs `G::check` on what [`prepare`] made, with the same shape checks as [`check`].
+pub fn check_prepared<G: Gate>(
+    prepared: &G::Prepared,
+    handoff: &Handoff,
+) -> Result<Verdict, String> {
+    let verdict = G::check(prepared, handoff)?;
     assert_well_formed(&verdict, handoff);
     Ok(verdict)
 }
 
-/// Runs `R::route` with settings given as JSON.
+/// Prepares `R` from settings given as JSON and runs `R::route`.
 pub fn route<R: Router>(
     settings: Value,
     handoff: &Handoff,
     verdicts: &[GateVerdict],
 ) -> Result<Route, String> {
     let settings: R::Settings = crate::parse_settings(&settings.to_string())?;
-    R::route(&settings, handoff, verdicts)
+    let prepared = R::Prepared::prepare(settings)?;
+    R::route(&prepared, handoff, verdicts)
 }
 
 /// The settings schema the plugin will declare to the host.

@@ -206,6 +206,9 @@ pub struct {camel};
 
 impl Gate for {camel} {{
     type Settings = Settings;
+    // Setup to do once per settings (compiling patterns, tables) goes in a type of
+    // its own that implements `Prepare<Settings>`; see docs/plugin-authoring.md.
+    type Prepared = Settings;
     const NAME: &'static str = "{name}";
     const DESCRIPTION: &'static str = "Fails text longer than max_chars characters.";
 
@@ -261,6 +264,7 @@ pub struct {camel};
 
 impl Router for {camel} {{
     type Settings = Settings;
+    type Prepared = Settings;
     const NAME: &'static str = "{name}";
     const DESCRIPTION: &'static str = "Sends a handoff that failed a gate to on_failure, else on.";
 

@@ -1,14 +1,16 @@
 //! The host side of the `seam:plugin` WIT contract: the only `bindgen!` in seam.
 //!
-//! One private module per world; the router's bindings reuse the gate's interfaces so
-//! both worlds share one set of types. Only conversions to the crate's own
-//! [`seam_types`] leave this module.
+//! One private module per world and contract version (0.1.0 in `wit/0.1.0/`, 0.2.0 in
+//! `wit/`). Every world reuses the 0.1.0 gate's `types` interface, whose records are the
+//! same in both versions, so there is one set of types; each version has its own `host`
+//! interface (a 0.2.0 plugin imports `seam:plugin/host@0.2.0`). Only conversions to the
+//! crate's own [`seam_types`] leave this module.
 
 use seam_types as types;
 
 pub(crate) mod gate {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         world: "gate",
         exports: { default: async },
     });
@@ -16,7 +18,7 @@ pub(crate) mod gate {
 
 pub(crate) mod router {
     wasmtime::component::bindgen!({
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         world: "router",
         exports: { default: async },
         with: {
@@ -24,6 +26,36 @@ pub(crate) mod router {
             "seam:plugin/host": super::gate::seam::plugin::host,
         },
     });
+}
+
+/// The 0.2.0 worlds: `prepare(settings)`, then `check(handoff)` / `route(handoff, verdicts)`.
+pub(crate) mod v2 {
+    pub(crate) mod gate {
+        wasmtime::component::bindgen!({
+            path: "../../wit",
+            world: "gate",
+            exports: { default: async },
+            with: {
+                "seam:plugin/types": crate::bindings::gate::seam::plugin::types,
+            },
+        });
+    }
+
+    pub(crate) mod router {
+        wasmtime::component::bindgen!({
+            path: "../../wit",
+            world: "router",
+            exports: { default: async },
+            with: {
+                "seam:plugin/types": crate::bindings::gate::seam::plugin::types,
+                "seam:plugin/host": super::gate::seam::plugin::host,
+            },
+        });
+    }
+
+    pub(crate) use gate::seam::plugin::host::{Host as LogHost, Level};
+    pub(crate) use gate::{Gate, GatePre};
+    pub(crate) use router::{Router, RouterPre};
 }
 
 pub(crate) use gate::seam::plugin::host::{Host as LogHost, Level};

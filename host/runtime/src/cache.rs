@@ -93,31 +93,44 @@ impl Cache {
         digest: &str,
         bytes: &[u8],
     ) -> wasmtime::Result<(Component, bool)> {
-        let path = self.path_for(engine, digest);
+        if let Some(component) = self.load(engine, digest) {
+            return Ok((component, true));
+        }
+        let component = Component::new(engine, bytes)?;
+        self.store(engine, digest, &component);
+        Ok((component, false))
+    }
+
+    /// The compiled component stored under `key` (a component's SHA-256, or the key of
+    /// a prepared snapshot), if there is a usable one.
+    pub fn load(&self, engine: &Engine, key: &str) -> Option<Component> {
+        let path = self.path_for(engine, key);
         let trusted =
             std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file() && safe_owner(&m).is_ok());
         if path.exists() && !trusted {
-            // Planted, linked or loosened: never loaded; replaced below if possible.
+            // Planted, linked or loosened: never loaded; replaced when next stored.
             let _ = std::fs::remove_file(&path);
         }
-        if trusted {
-            // SAFETY: the file was written by `Component::serialize` for an engine with
-            // the same compatibility hash, in a directory only this user writes to
-            // (documented in docs/sandbox.md); wasmtime checks its header and version.
-            #[allow(unsafe_code)]
-            let cached = unsafe { Component::deserialize_file(engine, &path) };
-            if let Ok(component) = cached {
-                return Ok((component, true));
-            }
-            // A stale or damaged entry: recompile and overwrite it below.
+        if !trusted {
+            return None;
         }
-        let component = Component::new(engine, bytes)?;
-        // A cache that cannot be written is not an error: the next start compiles again.
+        // SAFETY: the file was written by `Component::serialize` for an engine with the
+        // same compatibility hash, in a directory only this user writes to (documented
+        // in docs/sandbox.md); wasmtime checks its header and version.
+        #[allow(unsafe_code)]
+        let cached = unsafe { Component::deserialize_file(engine, &path) };
+        // A stale or damaged entry is recompiled and overwritten by the caller.
+        cached.ok()
+    }
+
+    /// Stores a compiled component under `key`. A cache that cannot be written is not
+    /// an error: the next start compiles again.
+    pub fn store(&self, engine: &Engine, key: &str, component: &Component) {
+        let path = self.path_for(engine, key);
         if let Ok(serialized) = component.serialize() {
             let _ = std::fs::create_dir_all(&self.dir);
             let _ = seam_types::files::write_atomic(&path, |w| w.write_all(&serialized));
         }
-        Ok((component, false))
     }
 }
 

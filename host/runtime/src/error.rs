@@ -40,6 +40,10 @@ pub enum LoadError {
         found: String,
         supported: String,
     },
+    #[error("plugin `{plugin}` refused its settings: prepare() said {message:?}; fix the settings (`seam describe {plugin}` shows what it accepts)")]
+    Refused { plugin: String, message: String },
+    #[error("plugin `{plugin}` failed in prepare(): {cause}")]
+    Prepare { plugin: String, cause: ErrorCause },
     #[error("plugin `{plugin}` failed in describe(): {cause}")]
     Describe { plugin: String, cause: ErrorCause },
     #[error(

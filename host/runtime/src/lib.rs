@@ -21,6 +21,7 @@ pub mod cache;
 mod deadline;
 mod error;
 pub mod limits;
+mod prepare;
 mod sandbox;
 mod schema;
 pub mod std_plugins;
@@ -39,16 +40,37 @@ use wasmtime::{
     UpdateDeadline,
 };
 
-use bindings::{GatePre, RouterPre};
+use bindings::{v2, GatePre, RouterPre};
 pub use cache::Cache;
 use deadline::{DeadlinePassed, Meter, Metered};
 pub use error::{ErrorCause, LoadError, SettingsProblem};
 pub use limits::Limits;
+pub use prepare::Preparation;
 use sandbox::StoreState;
 use seam_types::{GateVerdict, Handoff, PluginInfo, PluginKind, Route, Verdict};
 
 /// Versions of the `seam:plugin` contract this host runs.
-pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0"];
+pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
+
+/// A version of the `seam:plugin` contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Contract {
+    /// `seam:plugin@0.1.0`: `check(settings, handoff)`, no `prepare`.
+    #[serde(rename = "0.1.0")]
+    V0_1,
+    /// `seam:plugin@0.2.0`: `prepare(settings)` once, then `check(handoff)`.
+    #[serde(rename = "0.2.0")]
+    V0_2,
+}
+
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        })
+    }
+}
 
 /// Engine-wide settings, fixed for the life of a [`Runtime`]. Every default is a named
 /// constant in [`limits::engine`], documented in `docs/sandbox.md`.
@@ -319,7 +341,10 @@ impl Runtime {
             .max_tables_per_component(p.tables_per_plugin)
             .max_memory_size(config.max_memory_bytes)
             .linear_memory_keep_resident(KEEP_RESIDENT_MEMORY_BYTES)
-            .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES);
+            .table_keep_resident(KEEP_RESIDENT_TABLE_BYTES)
+            // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), reset only the pages an
+            // instance touched, instead of the whole kept-resident range.
+            .pagemap_scan(wasmtime::Enabled::Auto);
         let mut c = Config::new();
         c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
             .epoch_interruption(true)
@@ -339,6 +364,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::gate::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+            &mut linker,
+            |s| s,
+        )?;
+        bindings::v2::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |s| s,
         )?;
@@ -377,6 +406,10 @@ impl Runtime {
     /// `settings` against its schema. Refuses anything that is not a component of the
     /// `expected` kind importing only allowed interfaces. Blocking: compiling a large
     /// component takes seconds; from async code use [`load_async`](Self::load_async).
+    ///
+    /// A `seam:plugin@0.2.0` plugin is then prepared: `prepare(settings)` runs once, and
+    /// every call starts from a snapshot of the prepared instance ([`Preparation`]);
+    /// settings that `prepare` refuses are a load error.
     pub fn load(
         &self,
         source: &PluginSource,
@@ -387,6 +420,9 @@ impl Runtime {
         let mut inner = self.open(source, Some(expected), limits)?;
         schema::validate_settings(&inner.name, &inner.info.settings_schema, settings)?;
         inner.settings = settings.to_string();
+        if inner.pre.contract() == Contract::V0_2 {
+            self.prepare(&mut inner, source)?;
+        }
         Ok(Plugin {
             inner: Arc::new(inner),
         })
@@ -463,6 +499,7 @@ impl Runtime {
 
         // Everything that can be read off the binary is vetted before compiling.
         let shape = shape_of(source)?;
+        let mut contract_version: Option<&str> = None;
         for name in &shape.imports {
             let (interface, version) = vet::split_version(name);
             if !ALLOWED_IMPORTS.contains(&interface) {
@@ -479,6 +516,17 @@ impl Runtime {
                         found: version.to_string(),
                         supported: SUPPORTED_CONTRACTS.join(", seam:plugin@"),
                     });
+                }
+                match contract_version {
+                    Some(seen) if seen != version => {
+                        return Err(LoadError::Contract {
+                            plugin,
+                            reason: format!(
+                                "it imports two versions of the contract, seam:plugin@{seen} and seam:plugin@{version}; build it against one"
+                            ),
+                        })
+                    }
+                    _ => contract_version = Some(version),
                 }
             }
         }
@@ -507,17 +555,29 @@ impl Runtime {
                 found,
             });
         }
+        let contract =
+            match (contract_version, has("prepare")) {
+                (Some("0.2.0") | None, true) => Contract::V0_2,
+                (Some("0.1.0") | None, false) => Contract::V0_1,
+                (Some(version), prepare) => {
+                    return Err(LoadError::Contract {
+                        plugin,
+                        reason: format!(
+                        "it imports seam:plugin@{version} but {} `prepare`, which that version {}",
+                        if prepare { "exports" } else { "does not export" },
+                        if prepare { "does not have" } else { "requires" },
+                    ),
+                    })
+                }
+            };
 
         let (component, digest) = self.compile(source)?;
-        let contract = |e: wasmtime::Error| LoadError::Contract {
-            plugin: plugin.clone(),
-            reason: format!("{e:#}"),
-        };
-        let instance_pre = rt.linker.instantiate_pre(&component).map_err(contract)?;
-        let pre = match found {
-            PluginKind::Gate => Pre::Gate(GatePre::new(instance_pre).map_err(contract)?),
-            PluginKind::Router => Pre::Router(RouterPre::new(instance_pre).map_err(contract)?),
-        };
+        let pre = self
+            .pre(&component, found, contract)
+            .map_err(|e| LoadError::Contract {
+                plugin: plugin.clone(),
+                reason: format!("{e:#}"),
+            })?;
 
         let mut inner = PluginInner {
             name: plugin.clone(),
@@ -533,6 +593,8 @@ impl Runtime {
             limits,
             runtime: self.inner.clone(),
             pre,
+            preparation: Preparation::None,
+            cost_ns: Arc::default(),
         };
         let call = self
             .inner
@@ -564,6 +626,24 @@ impl Runtime {
             settings_schema,
         };
         Ok(inner)
+    }
+}
+
+impl Runtime {
+    /// Links a compiled component as a plugin of `kind` under `contract`.
+    fn pre(
+        &self,
+        component: &Component,
+        kind: PluginKind,
+        contract: Contract,
+    ) -> wasmtime::Result<Pre> {
+        let instance_pre = self.inner.linker.instantiate_pre(component)?;
+        Ok(match (kind, contract) {
+            (PluginKind::Gate, Contract::V0_1) => Pre::Gate(GatePre::new(instance_pre)?),
+            (PluginKind::Router, Contract::V0_1) => Pre::Router(RouterPre::new(instance_pre)?),
+            (PluginKind::Gate, Contract::V0_2) => Pre::Gate2(v2::GatePre::new(instance_pre)?),
+            (PluginKind::Router, Contract::V0_2) => Pre::Router2(v2::RouterPre::new(instance_pre)?),
+        })
     }
 }
 
@@ -672,6 +752,17 @@ fn spawn_ticker(engine: &Engine) -> std::io::Result<()> {
 enum Pre {
     Gate(GatePre<StoreState>),
     Router(RouterPre<StoreState>),
+    Gate2(v2::GatePre<StoreState>),
+    Router2(v2::RouterPre<StoreState>),
+}
+
+impl Pre {
+    fn contract(&self) -> Contract {
+        match self {
+            Pre::Gate(_) | Pre::Router(_) => Contract::V0_1,
+            Pre::Gate2(_) | Pre::Router2(_) => Contract::V0_2,
+        }
+    }
 }
 
 /// A loaded plugin with its validated settings: immutable, cheap to clone, and safe
@@ -679,6 +770,18 @@ enum Pre {
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<PluginInner>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("kind", &self.inner.info.kind)
+            .field("digest", &self.inner.digest)
+            .field("contract", &self.contract())
+            .field("preparation", &self.inner.preparation)
+            .finish_non_exhaustive()
+    }
 }
 
 #[derive(Clone)]
@@ -690,18 +793,26 @@ struct PluginInner {
     limits: Limits,
     runtime: Arc<RuntimeInner>,
     pre: Pre,
+    /// How a 0.2.0 plugin's calls reach its prepared state.
+    preparation: Preparation,
+    /// Recent cost of a check, in nanoseconds (a moving average; 0 before the first),
+    /// shared by clones; [`check_all`] decides from it whether to spread the gates.
+    cost_ns: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// What a call asks of a plugin.
-enum Request {
+enum Request<'a> {
     Describe,
-    Check(bindings::WitHandoff),
-    Route(bindings::WitHandoff, Vec<bindings::WitGateVerdict>),
+    /// `prepare(settings)` alone, in an instance of its own (0.2.0).
+    Prepare,
+    Check(&'a bindings::WitHandoff),
+    Route(&'a bindings::WitHandoff, &'a [bindings::WitGateVerdict]),
 }
 
 /// What a plugin answered.
 enum Answer {
     Info(bindings::WitPluginInfo),
+    Prepared(Result<(), String>),
     Verdict(Result<bindings::WitVerdict, String>),
     Route(Result<bindings::WitRoute, String>),
 }
@@ -731,12 +842,12 @@ impl<T> Call<T> {
     }
 }
 
-/// Instantiates the plugin in `store` and makes one call.
+/// Instantiates the plugin in `store` and makes one call. A 0.2.0 plugin whose calls
+/// cannot start from a snapshot runs `prepare(settings)` first, in the same instance.
 async fn invoke(
     store: &mut Store<StoreState>,
-    pre: &Pre,
-    settings: &str,
-    request: Request,
+    p: &PluginInner,
+    request: Request<'_>,
 ) -> Result<Answer, Failure> {
     let instantiating = |error| Failure {
         instantiating: true,
@@ -746,8 +857,10 @@ async fn invoke(
         instantiating: false,
         error,
     };
-    match (pre, request) {
-        (Pre::Gate(pre), request) => {
+    let settings = p.settings.as_str();
+    let prepare_first = p.preparation.each_call() && !matches!(request, Request::Describe);
+    match &p.pre {
+        Pre::Gate(pre) => {
             let gate = pre
                 .instantiate_async(&mut *store)
                 .await
@@ -755,16 +868,17 @@ async fn invoke(
             match request {
                 Request::Describe => gate.call_describe(&mut *store).await.map(Answer::Info),
                 Request::Check(h) => gate
-                    .call_check(&mut *store, settings, &h)
+                    .call_check(&mut *store, settings, h)
                     .await
                     .map(Answer::Verdict),
+                Request::Prepare => Ok(Answer::Prepared(Ok(()))),
                 Request::Route(..) => Ok(Answer::Route(Err(
                     "this plugin is a gate, not a router".into()
                 ))),
             }
             .map_err(calling)
         }
-        (Pre::Router(pre), request) => {
+        Pre::Router(pre) => {
             let router = pre
                 .instantiate_async(&mut *store)
                 .await
@@ -772,9 +886,61 @@ async fn invoke(
             match request {
                 Request::Describe => router.call_describe(&mut *store).await.map(Answer::Info),
                 Request::Route(h, verdicts) => router
-                    .call_route(&mut *store, settings, &h, &verdicts)
+                    .call_route(&mut *store, settings, h, verdicts)
                     .await
                     .map(Answer::Route),
+                Request::Prepare => Ok(Answer::Prepared(Ok(()))),
+                Request::Check(_) => Ok(Answer::Verdict(Err(
+                    "this plugin is a router, not a gate".into(),
+                ))),
+            }
+            .map_err(calling)
+        }
+        Pre::Gate2(pre) => {
+            let gate = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiating)?;
+            if prepare_first || matches!(request, Request::Prepare) {
+                let prepared = gate
+                    .call_prepare(&mut *store, settings)
+                    .await
+                    .map_err(calling)?;
+                if prepared.is_err() || matches!(request, Request::Prepare) {
+                    return Ok(Answer::Prepared(prepared));
+                }
+            }
+            match request {
+                Request::Describe => gate.call_describe(&mut *store).await.map(Answer::Info),
+                Request::Check(h) => gate.call_check(&mut *store, h).await.map(Answer::Verdict),
+                Request::Prepare => Ok(Answer::Prepared(Ok(()))),
+                Request::Route(..) => Ok(Answer::Route(Err(
+                    "this plugin is a gate, not a router".into()
+                ))),
+            }
+            .map_err(calling)
+        }
+        Pre::Router2(pre) => {
+            let router = pre
+                .instantiate_async(&mut *store)
+                .await
+                .map_err(instantiating)?;
+            if prepare_first || matches!(request, Request::Prepare) {
+                let prepared = router
+                    .call_prepare(&mut *store, settings)
+                    .await
+                    .map_err(calling)?;
+                if prepared.is_err() || matches!(request, Request::Prepare) {
+                    return Ok(Answer::Prepared(prepared));
+                }
+            }
+            match request {
+                Request::Describe => router.call_describe(&mut *store).await.map(Answer::Info),
+                Request::Route(h, verdicts) => router
+                    .call_route(&mut *store, h, verdicts)
+                    .await
+                    .map(Answer::Route),
+                Request::Prepare => Ok(Answer::Prepared(Ok(()))),
                 Request::Check(_) => Ok(Answer::Verdict(Err(
                     "this plugin is a router, not a gate".into(),
                 ))),
@@ -810,7 +976,13 @@ impl PluginInner {
 
     /// Starts the deadline (and fuel budget) for the next call on `store`.
     fn arm(&self, store: &mut Store<StoreState>) -> Arc<Meter> {
-        let meter = Meter::new(self.limits.deadline(), self.limits.wall_backstop());
+        self.arm_for(store, self.limits.deadline())
+    }
+
+    /// Starts a budget of `deadline` (with its backstop) for the next call on `store`.
+    fn arm_for(&self, store: &mut Store<StoreState>, deadline: Duration) -> Arc<Meter> {
+        let backstop = deadline.saturating_mul(limits::WALL_BACKSTOP_FACTOR);
+        let meter = Meter::new(deadline, backstop);
         store.data_mut().meter = Some(meter.clone());
         // A refused growth in an earlier call on a kept-warm instance says nothing
         // about this one.
@@ -847,7 +1019,7 @@ impl PluginInner {
     }
 
     /// Makes one call in a fresh store, holding an instance slot, and collects its log.
-    async fn call(self: Arc<Self>, request: Request) -> Call<Answer> {
+    async fn call(self: Arc<Self>, request: Request<'_>) -> Call<Answer> {
         let _slot = match self.slot().await {
             Ok(slot) => slot,
             Err(cause) => return Call::failed(cause),
@@ -861,15 +1033,11 @@ impl PluginInner {
     async fn run(
         &self,
         store: &mut Store<StoreState>,
-        request: Request,
+        request: Request<'_>,
         started: Instant,
     ) -> Call<Answer> {
         let meter = self.arm(store);
-        let outcome = Metered::new(
-            invoke(store, &self.pre, &self.settings, request),
-            meter.clone(),
-        )
-        .await;
+        let outcome = Metered::new(invoke(store, self, request), meter.clone()).await;
         let result = match outcome {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(failure)) => Err(self.cause(&failure, store, &meter)),
@@ -936,6 +1104,19 @@ impl PluginInner {
                 }
             }
         }
+    }
+
+    /// Folds a check's duration into the moving average of its cost.
+    fn observe(&self, took: Duration) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let took = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        let old = self.cost_ns.load(Relaxed);
+        let new = if old == 0 {
+            took
+        } else {
+            old - old / 8 + took / 8
+        };
+        self.cost_ns.store(new.max(1), Relaxed);
     }
 
     fn payload_cap(&self, handoff: &Handoff) -> Result<(), ErrorCause> {
@@ -1044,6 +1225,17 @@ impl Plugin {
         &self.inner.limits
     }
 
+    /// The contract version the plugin was built against.
+    pub fn contract(&self) -> Contract {
+        self.inner.pre.contract()
+    }
+
+    /// How its calls reach the prepared state (a snapshot, or `prepare` before every
+    /// call, and why).
+    pub fn preparation(&self) -> &Preparation {
+        &self.inner.preparation
+    }
+
     /// Checks one handoff in a fresh, sandboxed instance. Never fails: anything that
     /// goes wrong is an error verdict in the report. Safe to await on any tokio
     /// runtime: the call runs on the runtime's own threads.
@@ -1068,16 +1260,17 @@ impl Plugin {
 
     fn check_task(&self, handoff: &Handoff) -> impl Future<Output = CheckReport> + Send + 'static {
         let p = self.inner.clone();
-        let request = p
-            .payload_cap(handoff)
-            .map(|()| Request::Check(handoff.into()));
-        let payload = handoff.payload.clone();
+        let request: Result<bindings::WitHandoff, _> =
+            p.payload_cap(handoff).map(|()| handoff.into());
         async move {
-            let call = match request {
-                Err(cause) => Call::failed(cause),
-                Ok(request) => p.clone().call(request).await,
-            };
-            p.report(call, &payload)
+            match request {
+                Err(cause) => p.report(Call::failed(cause), ""),
+                Ok(handoff) => {
+                    let call = p.clone().call(Request::Check(&handoff)).await;
+                    p.observe(call.duration);
+                    p.report(call, &handoff.payload)
+                }
+            }
         }
     }
 
@@ -1108,17 +1301,19 @@ impl Plugin {
         verdicts: &[GateVerdict],
     ) -> impl Future<Output = RouteReport> + Send + 'static {
         let p = self.inner.clone();
-        let request = p
+        let request: Result<(bindings::WitHandoff, Vec<_>), _> = p
             .payload_cap(handoff)
-            .map(|()| Request::Route(handoff.into(), verdicts.iter().map(Into::into).collect()));
+            .map(|()| (handoff.into(), verdicts.iter().map(Into::into).collect()));
         async move {
-            let call = match request {
-                Err(cause) => Call::failed(cause),
-                Ok(request) => p.clone().call(request).await,
+            let call = match &request {
+                Err(cause) => Call::failed(cause.clone()),
+                Ok((handoff, verdicts)) => p.clone().call(Request::Route(handoff, verdicts)).await,
             };
             let route = match call.result {
                 Err(cause) => Err(cause),
-                Ok(Answer::Route(Err(message))) => Err(ErrorCause::Plugin { message }),
+                Ok(Answer::Route(Err(message)) | Answer::Prepared(Err(message))) => {
+                    Err(ErrorCause::Plugin { message })
+                }
                 Ok(Answer::Route(Ok(route))) => vet_route(route.into(), &p.limits),
                 Ok(_) => Err(ErrorCause::Host {
                     message: "the call answered with something other than a route".into(),
@@ -1167,7 +1362,9 @@ impl PluginInner {
     fn report(&self, call: Call<Answer>, payload: &str) -> CheckReport {
         let outcome = match call.result {
             Err(cause) => Outcome::Error(cause),
-            Ok(Answer::Verdict(Err(message))) => Outcome::Error(ErrorCause::Plugin { message }),
+            Ok(Answer::Verdict(Err(message)) | Answer::Prepared(Err(message))) => {
+                Outcome::Error(ErrorCause::Plugin { message })
+            }
             Ok(Answer::Verdict(Ok(verdict))) => {
                 match vet_verdict(verdict.into(), &self.limits, payload) {
                     Ok(v) => Outcome::Verdict(v),
@@ -1228,7 +1425,62 @@ pub struct WarmGate {
 struct Live {
     _slot: tokio::sync::OwnedSemaphorePermit,
     store: Store<StoreState>,
-    gate: bindings::Gate,
+    gate: LiveGate,
+}
+
+enum LiveGate {
+    V0_1(bindings::Gate),
+    V0_2(v2::Gate),
+}
+
+impl LiveGate {
+    /// Makes the live instance; a 0.2.0 gate without a snapshot is prepared in it.
+    async fn make(p: &PluginInner, store: &mut Store<StoreState>) -> Result<LiveGate, Failure> {
+        let instantiating = |error| Failure {
+            instantiating: true,
+            error,
+        };
+        match &p.pre {
+            Pre::Gate(pre) => Ok(LiveGate::V0_1(
+                pre.instantiate_async(&mut *store)
+                    .await
+                    .map_err(instantiating)?,
+            )),
+            Pre::Gate2(pre) => {
+                let gate = pre
+                    .instantiate_async(&mut *store)
+                    .await
+                    .map_err(instantiating)?;
+                if p.preparation.each_call() {
+                    let prepared = gate
+                        .call_prepare(&mut *store, &p.settings)
+                        .await
+                        .map_err(instantiating)?;
+                    if let Err(message) = prepared {
+                        return Err(instantiating(wasmtime::format_err!(
+                            "prepare() refused the settings it had accepted at load: {message:?}"
+                        )));
+                    }
+                }
+                Ok(LiveGate::V0_2(gate))
+            }
+            Pre::Router(_) | Pre::Router2(_) => Err(instantiating(wasmtime::format_err!(
+                "this plugin is a router, not a gate"
+            ))),
+        }
+    }
+
+    async fn check(
+        &self,
+        store: &mut Store<StoreState>,
+        settings: &str,
+        handoff: &bindings::WitHandoff,
+    ) -> wasmtime::Result<Result<bindings::WitVerdict, String>> {
+        match self {
+            LiveGate::V0_1(gate) => gate.call_check(store, settings, handoff).await,
+            LiveGate::V0_2(gate) => gate.call_check(store, handoff).await,
+        }
+    }
 }
 
 impl Plugin {
@@ -1273,18 +1525,18 @@ impl WarmGate {
         let p = self.plugin.inner.clone();
         let live = self.live.take();
         let request = p.payload_cap(handoff).map(|()| handoff.into());
-        let payload = handoff.payload.clone();
         async move {
             let handoff: bindings::WitHandoff = match request {
                 Ok(h) => h,
-                Err(cause) => return (p.report(Call::failed(cause), &payload), live),
+                Err(cause) => return (p.report(Call::failed(cause), ""), live),
             };
-            let Pre::Gate(pre) = &p.pre else {
+            let payload = handoff.payload.as_str();
+            if !matches!(p.pre, Pre::Gate(_) | Pre::Gate2(_)) {
                 let call = Call::failed(ErrorCause::Host {
                     message: "this plugin is a router, not a gate".into(),
                 });
-                return (p.report(call, &payload), None);
-            };
+                return (p.report(call, payload), None);
+            }
             let started = Instant::now();
             let mut fresh_meter = None;
             let mut live = match live {
@@ -1292,21 +1544,17 @@ impl WarmGate {
                 None => {
                     let slot = match p.slot().await {
                         Ok(slot) => slot,
-                        Err(cause) => return (p.report(Call::failed(cause), &payload), None),
+                        Err(cause) => return (p.report(Call::failed(cause), payload), None),
                     };
                     let mut store = p.new_store();
                     // One budget covers making the instance and its first check, as
                     // for a fresh call.
                     let meter = p.arm(&mut store);
                     fresh_meter = Some(meter.clone());
-                    let made = Metered::new(pre.instantiate_async(&mut store), meter.clone()).await;
+                    let made = Metered::new(LiveGate::make(&p, &mut store), meter.clone()).await;
                     let gate = match made {
                         Ok(Ok(gate)) => gate,
-                        Ok(Err(error)) => {
-                            let failure = Failure {
-                                instantiating: true,
-                                error,
-                            };
+                        Ok(Err(failure)) => {
                             let cause = p.cause(&failure, &store, &meter);
                             let (log, log_truncated) = store.data().log.take();
                             let call = Call {
@@ -1315,11 +1563,11 @@ impl WarmGate {
                                 log_truncated,
                                 duration: started.elapsed(),
                             };
-                            return (p.report(call, &payload), None);
+                            return (p.report(call, payload), None);
                         }
                         Err(passed) => {
                             let call = Call::failed(p.timeout(passed));
-                            return (p.report(call, &payload), None);
+                            return (p.report(call, payload), None);
                         }
                     };
                     Live {
@@ -1334,7 +1582,7 @@ impl WarmGate {
                 None => p.arm(&mut live.store),
             };
             let called = Metered::new(
-                live.gate.call_check(&mut live.store, &p.settings, &handoff),
+                live.gate.check(&mut live.store, &p.settings, &handoff),
                 meter.clone(),
             )
             .await;
@@ -1359,7 +1607,7 @@ impl WarmGate {
                     log_truncated,
                     duration: started.elapsed(),
                 },
-                &payload,
+                payload,
             );
             let keep = report.outcome.error().is_none();
             (report, keep.then_some(live))
@@ -1397,9 +1645,42 @@ fn breach(b: seam_types::vet::Breach) -> ErrorCause {
     }
 }
 
-/// Runs several gates on one handoff concurrently (each on the runtime's threads) and
-/// returns their reports in the order of `gates`. Safe to await on any tokio runtime.
+/// Whether [`check_all`] spreads these gates across threads: only when together they
+/// cost more than [`limits::engine::CHECK_ALL_SPREAD_NS`], judged by their recent
+/// checks. Below it, a thread hop per gate costs more than it saves, so they run one
+/// after another on one thread.
+fn spread(gates: &[Plugin]) -> bool {
+    let cost: u64 = gates
+        .iter()
+        .map(|g| g.inner.cost_ns.load(std::sync::atomic::Ordering::Relaxed))
+        .fold(0u64, u64::saturating_add);
+    gates.len() > 1 && cost > limits::engine::CHECK_ALL_SPREAD_NS
+}
+
+/// Runs several gates on one handoff and returns their reports in the order of
+/// `gates`. Gates that are cheap together (see [`limits::engine::CHECK_ALL_SPREAD_NS`])
+/// run one after another on one of the runtime's threads; costlier ones run
+/// concurrently, one task each. Safe to await on any tokio runtime.
 pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> {
+    let Some(first) = gates.first() else {
+        return Vec::new();
+    };
+    if !spread(gates) {
+        let tasks: Vec<_> = gates.iter().map(|g| g.check_task(handoff)).collect();
+        let all = async move {
+            let mut reports = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                reports.push(task.await);
+            }
+            reports
+        };
+        return first
+            .inner
+            .runtime
+            .spawn(all)
+            .await
+            .unwrap_or_else(|cause| failed_all(gates, cause));
+    }
     let tasks: Vec<_> = gates
         .iter()
         .map(|gate| {
@@ -1417,20 +1698,36 @@ pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> 
     reports
 }
 
-/// [`check_all`] on this thread, for code that is not async.
+fn failed_all(gates: &[Plugin], cause: ErrorCause) -> Vec<CheckReport> {
+    gates
+        .iter()
+        .map(|g| CheckReport::failed(g.name().to_string(), cause.clone()))
+        .collect()
+}
+
+/// [`check_all`] for code that is not async: cheap gates run on this thread.
 pub fn check_all_blocking(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> {
     let Some(first) = gates.first() else {
         return Vec::new();
     };
-    let task = {
+    let task = if spread(gates) {
         let gates = gates.to_vec();
         let handoff = handoff.clone();
-        async move { check_all(&gates, &handoff).await }
+        Box::pin(async move { check_all(&gates, &handoff).await })
+            as std::pin::Pin<Box<dyn Future<Output = Vec<CheckReport>> + Send>>
+    } else {
+        let tasks: Vec<_> = gates.iter().map(|g| g.check_task(handoff)).collect();
+        Box::pin(async move {
+            let mut reports = Vec::with_capacity(tasks.len());
+            for task in tasks {
+                reports.push(task.await);
+            }
+            reports
+        })
     };
-    first.inner.runtime.block_on(task).unwrap_or_else(|cause| {
-        gates
-            .iter()
-            .map(|g| CheckReport::failed(g.name().to_string(), cause.clone()))
-            .collect()
-    })
+    first
+        .inner
+        .runtime
+        .block_on(task)
+        .unwrap_or_else(|cause| failed_all(gates, cause))
 }

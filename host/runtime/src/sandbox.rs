@@ -16,7 +16,7 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{Level, LogHost};
+use super::bindings::{v2, Level, LogHost};
 use super::deadline::Meter;
 use super::limits::{MAX_RANDOM_BYTES, MAX_TABLE_ELEMENTS};
 use super::PoolLimits;
@@ -58,6 +58,13 @@ impl StoreState {
     }
 }
 
+impl StoreState {
+    /// Whether the call left host resources (streams, pollables…) open in its table.
+    pub(crate) fn holds_resources(&self) -> bool {
+        !self.table.is_empty()
+    }
+}
+
 impl WasiView for StoreState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
@@ -78,7 +85,20 @@ impl LogHost for StoreState {
             Level::Warn => "warn",
             Level::Error => "error",
         };
-        self.log.append(format!("[{level}] {message}\n").as_bytes());
+        self.log.line(level, &message);
+    }
+}
+
+impl v2::LogHost for StoreState {
+    fn log(&mut self, level: v2::Level, message: String) {
+        let level = match level {
+            v2::Level::Trace => "trace",
+            v2::Level::Debug => "debug",
+            v2::Level::Info => "info",
+            v2::Level::Warn => "warn",
+            v2::Level::Error => "error",
+        };
+        self.log.line(level, &message);
     }
 }
 
@@ -140,6 +160,11 @@ impl Log {
             cap,
             ..Default::default()
         })))
+    }
+
+    /// Appends one `host.log` line: `[level] message`.
+    fn line(&self, level: &str, message: &str) {
+        self.append(format!("[{level}] {message}\n").as_bytes());
     }
 
     fn append(&self, data: &[u8]) {

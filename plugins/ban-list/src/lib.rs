@@ -24,6 +24,7 @@ pub struct BanList;
 
 impl Gate for BanList {
     type Settings = Settings;
+    type Prepared = Settings;
     const NAME: &'static str = "ban-list";
     const DESCRIPTION: &'static str = "Fails on banned words or phrases (whole words, ignoring case); the fix replaces each with a redaction token.";
 

@@ -36,32 +36,56 @@ fn default_n() -> usize {
     3
 }
 
+/// The references' n-gram profiles, counted once by `prepare`.
+pub struct Profiles {
+    references: Vec<HashMap<String, f64>>,
+    threshold: f64,
+    char_ngram: usize,
+    pointer: String,
+}
+
+impl Prepare<Settings> for Profiles {
+    fn prepare(s: Settings) -> Result<Self, String> {
+        Ok(Profiles {
+            references: s
+                .references
+                .iter()
+                .map(|r| ngrams(r, s.char_ngram))
+                .collect(),
+            threshold: s.threshold,
+            char_ngram: s.char_ngram,
+            pointer: s.pointer,
+        })
+    }
+}
+
 pub struct BrandVoice;
 
 impl Gate for BrandVoice {
     type Settings = Settings;
+    type Prepared = Profiles;
     const NAME: &'static str = "brand-voice";
     const DESCRIPTION: &'static str = "Scores the word and character n-gram overlap (cosine similarity of counts) between the payload's text and reference texts; passes at or above a threshold. It measures shared wording, not tone or meaning.";
 
-    fn check(s: &Settings, handoff: &Handoff) -> Result<Verdict, String> {
-        let text: Vec<&str> = handoff.texts(&s.pointer)?.iter().map(|t| t.text).collect();
-        let profile = ngrams(&text.join("\n"), s.char_ngram);
-        let score = s
+    fn check(p: &Profiles, handoff: &Handoff) -> Result<Verdict, String> {
+        let text: Vec<&str> = handoff.texts(&p.pointer)?.iter().map(|t| t.text).collect();
+        let profile = ngrams(&text.join("\n"), p.char_ngram);
+        let score = p
             .references
             .iter()
-            .map(|r| cosine(&profile, &ngrams(r, s.char_ngram)))
+            .map(|r| cosine(&profile, r))
             .fold(0.0, f64::max);
         let mut verdict = Verdict::new().with_score(score);
-        if score < s.threshold {
+        if score < p.threshold {
             verdict.push(
                 Finding::error(
                     "brand-voice.off",
                     format!(
                         "n-gram overlap with the reference texts is {score:.3}, below the threshold {}",
-                        s.threshold
+                        p.threshold
                     ),
                 )
-                .at(&s.pointer),
+                .at(&p.pointer),
             );
         }
         Ok(verdict)

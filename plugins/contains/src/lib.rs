@@ -34,6 +34,7 @@ pub struct Contains;
 
 impl Gate for Contains {
     type Settings = Settings;
+    type Prepared = Settings;
     const NAME: &'static str = "contains";
     const DESCRIPTION: &'static str =
         "Requires strings to appear in the payload's text: all of them, or any one.";

@@ -25,19 +25,36 @@ fn meta_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"$ref": "https://json-schema.org/draft/2020-12/schema"})
 }
 
+/// The schema compiled into a validator, once, by `prepare`.
+pub struct Compiled {
+    validator: jsonschema::Validator,
+    max_findings: usize,
+}
+
+impl Prepare<Settings> for Compiled {
+    fn prepare(s: Settings) -> Result<Self, String> {
+        let validator = jsonschema::validator_for(&s.schema)
+            .map_err(|e| format!("the `schema` setting is not a valid JSON Schema: {e}"))?;
+        Ok(Compiled {
+            validator,
+            max_findings: s.max_findings,
+        })
+    }
+}
+
 pub struct JsonSchemaGate;
 
 impl Gate for JsonSchemaGate {
     type Settings = Settings;
+    type Prepared = Compiled;
     const NAME: &'static str = "json-schema";
     const DESCRIPTION: &'static str = "Validates the payload against a JSON Schema given in the settings; each violation is a finding that carries the JSON pointer of the offending value.";
 
-    fn check(s: &Settings, handoff: &Handoff) -> Result<Verdict, String> {
-        let validator = jsonschema::validator_for(&s.schema)
-            .map_err(|e| format!("the `schema` setting is not a valid JSON Schema: {e}"))?;
-        let findings = validator
+    fn check(c: &Compiled, handoff: &Handoff) -> Result<Verdict, String> {
+        let findings = c
+            .validator
             .iter_errors(handoff.payload())
-            .take(s.max_findings)
+            .take(c.max_findings)
             .map(|e| {
                 let path = e.instance_path().to_string();
                 let keyword = e.kind().keyword();

@@ -18,6 +18,7 @@ pub struct MaxWords;
 
 impl Gate for MaxWords {
     type Settings = Settings;
+    type Prepared = Settings;
     const NAME: &'static str = "max-words";
     const DESCRIPTION: &'static str =
         "Fails a payload whose text has more words or characters than allowed.";

@@ -95,6 +95,7 @@ pub struct Pii;
 
 impl Gate for Pii {
     type Settings = Settings;
+    type Prepared = Settings;
     const NAME: &'static str = "pii";
     const DESCRIPTION: &'static str = "Finds e-mail addresses, phone numbers, payment card numbers (Luhn), IBANs (mod 97) and IP addresses; the fix replaces each with a token such as [EMAIL].";
 

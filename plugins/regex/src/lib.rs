@@ -46,14 +46,15 @@ impl Pattern {
 /// Most `regex.forbidden` findings reported per pattern.
 const MAX_MATCHES_PER_PATTERN: usize = 100;
 
-pub struct RegexGate;
+/// The settings with every pattern compiled, once, by `prepare`.
+pub struct Compiled {
+    must_match: Vec<(String, Regex)>,
+    must_not_match: Vec<(String, Regex)>,
+    pointer: String,
+}
 
-impl Gate for RegexGate {
-    type Settings = Settings;
-    const NAME: &'static str = "regex";
-    const DESCRIPTION: &'static str = "Patterns that must match somewhere in the text, and patterns that must match nowhere (every match reported with its span).";
-
-    fn check(s: &Settings, handoff: &Handoff) -> Result<Verdict, String> {
+impl Prepare<Settings> for Compiled {
+    fn prepare(s: Settings) -> Result<Self, String> {
         let compile = |p: &Pattern| -> Result<(String, Regex), String> {
             let (name, pattern) = p.parts();
             let re = RegexBuilder::new(pattern)
@@ -63,22 +64,41 @@ impl Gate for RegexGate {
                 .map_err(|e| format!("pattern `{name}` is not a valid regex: {e}"))?;
             Ok((name.to_string(), re))
         };
-        let texts = handoff.texts(&s.pointer)?;
+        Ok(Compiled {
+            must_match: s.must_match.iter().map(compile).collect::<Result<_, _>>()?,
+            must_not_match: s
+                .must_not_match
+                .iter()
+                .map(compile)
+                .collect::<Result<_, _>>()?,
+            pointer: s.pointer,
+        })
+    }
+}
+
+pub struct RegexGate;
+
+impl Gate for RegexGate {
+    type Settings = Settings;
+    type Prepared = Compiled;
+    const NAME: &'static str = "regex";
+    const DESCRIPTION: &'static str = "Patterns that must match somewhere in the text, and patterns that must match nowhere (every match reported with its span).";
+
+    fn check(c: &Compiled, handoff: &Handoff) -> Result<Verdict, String> {
+        let texts = handoff.texts(&c.pointer)?;
         let mut verdict = Verdict::new();
-        for p in &s.must_match {
-            let (name, re) = compile(p)?;
+        for (name, re) in &c.must_match {
             if !texts.iter().any(|t| re.is_match(t.text)) {
                 verdict.push(
                     Finding::error(
                         "regex.missing",
                         format!("no match for required pattern `{name}`"),
                     )
-                    .at(&s.pointer),
+                    .at(&c.pointer),
                 );
             }
         }
-        for p in &s.must_not_match {
-            let (name, re) = compile(p)?;
+        for (name, re) in &c.must_not_match {
             let matches = texts
                 .iter()
                 .flat_map(|t| re.find_iter(t.text).map(move |m| (t, m)))

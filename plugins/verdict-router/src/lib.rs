@@ -94,6 +94,7 @@ pub struct VerdictRouter;
 
 impl Router for VerdictRouter {
     type Settings = Settings;
+    type Prepared = Settings;
     const NAME: &'static str = "verdict-router";
     const DESCRIPTION: &'static str = "Routes by ordered rules over the gates' verdicts (outcome, score, finding codes); the first matching rule decides, `otherwise` when none matches.";
 

@@ -1,0 +1,356 @@
+//! Preparing `seam:plugin@0.2.0` plugins: `prepare(settings)` runs once per plugin and
+//! settings, and every call starts from a snapshot of the prepared instance.
+//!
+//! The snapshot is made with wasmtime's Wizer: the component is instrumented so its
+//! memories and globals can be read, instantiated, prepared, and its state written back
+//! out as a new component whose data segments *are* the prepared memory. That component
+//! is compiled once (and cached on disk under a key of the component's digest, the
+//! settings and the memory limit); instantiating it maps the prepared memory
+//! copy-on-write, so a call gets the prepared state in a fresh, isolated instance for
+//! the cost of an ordinary instantiation.
+//!
+//! When a snapshot cannot be made (a component shape Wizer does not support, or a
+//! `prepare` that leaves host resources open), every call's instance runs `prepare`
+//! first instead: slower, equally isolated, and the reason is kept in
+//! [`Preparation::EachCall`].
+//!
+//! This module must not change what a call means: a snapshot-started call and a
+//! prepare-first call answer the same.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use wasmtime::component::{Component, Instance, Lift, WasmList};
+use wasmtime::Store;
+use wasmtime_wizer::{ComponentInstanceState, Wizer};
+
+use super::bindings::v2;
+use super::deadline::Metered;
+use super::sandbox::StoreState;
+use super::{Answer, ErrorCause, LoadError, PluginInner, Request, Runtime};
+use seam_types::PluginKind;
+
+/// How a loaded plugin's calls reach its prepared state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "mode", rename_all = "kebab-case")]
+pub enum Preparation {
+    /// A `seam:plugin@0.1.0` plugin: nothing to prepare; every call is given the
+    /// settings.
+    None,
+    /// Every call starts from a snapshot of the instance `prepare(settings)` left.
+    Snapshot {
+        /// The compiled snapshot came from the on-disk cache (`prepare` did not run in
+        /// this process).
+        from_cache: bool,
+    },
+    /// Every call's instance runs `prepare(settings)` before its call, because no
+    /// snapshot could be made; `reason` says why.
+    EachCall { reason: String },
+}
+
+impl Preparation {
+    pub(crate) fn each_call(&self) -> bool {
+        matches!(self, Preparation::EachCall { .. })
+    }
+}
+
+impl std::fmt::Display for Preparation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Preparation::None => f.write_str("none (contract 0.1.0)"),
+            Preparation::Snapshot { from_cache: true } => {
+                f.write_str("snapshot of the prepared instance (from the cache)")
+            }
+            Preparation::Snapshot { from_cache: false } => {
+                f.write_str("snapshot of the prepared instance")
+            }
+            Preparation::EachCall { reason } => {
+                write!(f, "prepare() before every call, because {reason}")
+            }
+        }
+    }
+}
+
+/// The cache key of a prepared snapshot: what the snapshot depends on.
+fn snapshot_key(digest: &str, settings: &str, memory_bytes: usize) -> String {
+    let key = format!("seam-snapshot-1\0{digest}\0{memory_bytes}\0{settings}");
+    format!("prepared-{}", seam_types::sha256_hex(key.as_bytes()))
+}
+
+/// What preparing found.
+enum Prepared {
+    Snapshot(Component),
+    EachCall(String),
+}
+
+impl Runtime {
+    /// Runs `prepare(settings)` and makes the snapshot calls start from (see the module
+    /// documentation); settings `prepare` refuses are a load error.
+    pub(crate) fn prepare(
+        &self,
+        inner: &mut PluginInner,
+        source: &super::PluginSource,
+    ) -> Result<(), LoadError> {
+        let rt = &self.inner;
+        let kind = inner.info.kind;
+        let key = snapshot_key(&inner.digest, &inner.settings, inner.limits.memory_bytes);
+        if let Some(component) = rt
+            .config
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&rt.engine, &key))
+        {
+            if let Ok(pre) = self.pre(&component, kind, super::Contract::V0_2) {
+                inner.pre = pre;
+                inner.preparation = Preparation::Snapshot { from_cache: true };
+                return Ok(());
+            }
+        }
+        let p = Arc::new(inner.clone());
+        let bytes = source.bytes.to_vec();
+        let runtime = self.clone();
+        let prepared = self
+            .inner
+            .block_on(async move { runtime.snapshot(p, bytes).await })
+            .map_err(|cause| LoadError::Prepare {
+                plugin: inner.name.clone(),
+                cause,
+            })??;
+        match prepared {
+            Prepared::Snapshot(component) => {
+                match self.pre(&component, kind, super::Contract::V0_2) {
+                    Ok(pre) => {
+                        if let Some(cache) = &rt.config.cache {
+                            cache.store(&rt.engine, &key, &component);
+                        }
+                        inner.pre = pre;
+                        inner.preparation = Preparation::Snapshot { from_cache: false };
+                    }
+                    Err(e) => {
+                        inner.preparation = Preparation::EachCall {
+                            reason: format!("the snapshot could not be linked: {e:#}"),
+                        }
+                    }
+                }
+            }
+            Prepared::EachCall(reason) => inner.preparation = Preparation::EachCall { reason },
+        }
+        Ok(())
+    }
+
+    /// Instruments, instantiates and prepares the plugin, and writes the prepared
+    /// instance out as a compiled component.
+    async fn snapshot(&self, p: Arc<PluginInner>, bytes: Vec<u8>) -> Result<Prepared, LoadError> {
+        let rt = &self.inner;
+        let wizer = Wizer::new();
+        let (cx, instrumented) = match wizer.instrument_component(&bytes) {
+            Ok(made) => made,
+            Err(e) => {
+                let reason = format!("the component's shape cannot be snapshotted ({e:#})");
+                return prepare_alone(p, reason).await;
+            }
+        };
+        let compiled = match &rt.config.cache {
+            Some(cache) => {
+                let key = format!("instrumented-{}", p.digest);
+                cache
+                    .load_or_compile(&rt.engine, &key, &instrumented)
+                    .map(|(c, _)| c)
+            }
+            None => Component::new(&rt.engine, &instrumented),
+        };
+        let linked = compiled.and_then(|c| rt.linker.instantiate_pre(&c));
+        let instance_pre = match linked {
+            Ok(pre) => pre,
+            Err(e) => {
+                let reason = format!("the instrumented component could not be compiled ({e:#})");
+                return prepare_alone(p, reason).await;
+            }
+        };
+
+        let plugin = p.name.clone();
+        let failed = |cause: ErrorCause| LoadError::Prepare {
+            plugin: plugin.clone(),
+            cause,
+        };
+        let _slot = p.slot().await.map_err(&failed)?;
+        let mut store = p.new_store();
+        let meter = p.arm_for(&mut store, p.limits.prepare_deadline());
+        let settings = p.settings.clone();
+        let kind = p.info.kind;
+        let call = async {
+            let instance = instance_pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|error| (true, error))?;
+            let prepared = match kind {
+                PluginKind::Gate => {
+                    let gate = v2::Gate::new(&mut store, &instance).map_err(|e| (true, e))?;
+                    gate.call_prepare(&mut store, &settings).await
+                }
+                PluginKind::Router => {
+                    let router = v2::Router::new(&mut store, &instance).map_err(|e| (true, e))?;
+                    router.call_prepare(&mut store, &settings).await
+                }
+            };
+            prepared
+                .map(|answer| (instance, answer))
+                .map_err(|error| (false, error))
+        };
+        let outcome = Metered::new(call, meter.clone()).await;
+        store.data_mut().meter = None;
+        let instance = match outcome {
+            Ok(Ok((instance, Ok(())))) => instance,
+            Ok(Ok((_, Err(message)))) => {
+                return Err(LoadError::Refused {
+                    plugin: p.name.clone(),
+                    message,
+                })
+            }
+            Ok(Err((instantiating, error))) => {
+                let failure = super::Failure {
+                    instantiating,
+                    error,
+                };
+                return Err(failed(p.cause(&failure, &store, &meter)));
+            }
+            Err(passed) => {
+                return Err(failed(ErrorCause::Timeout {
+                    deadline_ms: p.limits.prepare_deadline().as_millis() as u64,
+                    wall_clock: passed == super::deadline::DeadlinePassed::Backstop,
+                }))
+            }
+        };
+        if store.data().holds_resources() {
+            return Ok(Prepared::EachCall(
+                "prepare() left host resources open (a stream or a pollable, for instance), which a snapshot cannot carry".into(),
+            ));
+        }
+        let mut access = Access {
+            store: &mut store,
+            instance,
+            error: None,
+        };
+        let snapshot = wizer.snapshot_component(&cx, &mut access).await;
+        let snapshot = match (snapshot, access.error) {
+            (Ok(bytes), None) => bytes,
+            (Err(e), _) => {
+                return Ok(Prepared::EachCall(format!(
+                    "the prepared instance could not be snapshotted ({e:#})"
+                )))
+            }
+            (_, Some(e)) => {
+                return Ok(Prepared::EachCall(format!(
+                    "the prepared instance could not be read ({e})"
+                )))
+            }
+        };
+        Ok(match Component::new(&rt.engine, &snapshot) {
+            Ok(component) => Prepared::Snapshot(component),
+            Err(e) => Prepared::EachCall(format!("the snapshot could not be compiled ({e:#})")),
+        })
+    }
+}
+
+/// Runs `prepare(settings)` once in an instance of its own, so settings it refuses are
+/// a load error even when no snapshot can be made; then calls will prepare first.
+async fn prepare_alone(p: Arc<PluginInner>, reason: String) -> Result<Prepared, LoadError> {
+    let call = p.clone().call(Request::Prepare).await;
+    match call.result {
+        Ok(Answer::Prepared(Ok(()))) => Ok(Prepared::EachCall(reason)),
+        Ok(Answer::Prepared(Err(message))) => Err(LoadError::Refused {
+            plugin: p.name.clone(),
+            message,
+        }),
+        Ok(_) => Err(LoadError::Prepare {
+            plugin: p.name.clone(),
+            cause: ErrorCause::Host {
+                message: "prepare() answered with something else".into(),
+            },
+        }),
+        Err(cause) => Err(LoadError::Prepare {
+            plugin: p.name.clone(),
+            cause,
+        }),
+    }
+}
+
+/// Wizer's view of the prepared instance: calls to the accessors its instrumentation
+/// added. A failed accessor is recorded (and the snapshot given up), never a panic.
+struct Access<'a> {
+    store: &'a mut Store<StoreState>,
+    instance: Instance,
+    error: Option<String>,
+}
+
+impl Access<'_> {
+    async fn call<R: Lift + Default + Send + Sync + 'static>(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> R {
+        match self.try_call::<R>(instance, func).await {
+            Ok(value) => value,
+            Err(e) => {
+                self.error
+                    .get_or_insert(format!("calling `{instance}#{func}`: {e:#}"));
+                R::default()
+            }
+        }
+    }
+
+    async fn try_call<R: Lift + Send + Sync + 'static>(
+        &mut self,
+        instance: &str,
+        func: &str,
+    ) -> wasmtime::Result<R> {
+        let store = &mut *self.store;
+        let (_, outer) = self
+            .instance
+            .get_export(&mut *store, None, instance)
+            .ok_or_else(|| wasmtime::format_err!("no such export"))?;
+        let (_, index) = self
+            .instance
+            .get_export(&mut *store, Some(&outer), func)
+            .ok_or_else(|| wasmtime::format_err!("no such function"))?;
+        let typed = self
+            .instance
+            .get_typed_func::<(), (R,)>(&mut *store, index)?;
+        let (value,) = typed.call_async(&mut *store, ()).await?;
+        Ok(value)
+    }
+}
+
+impl ComponentInstanceState for Access<'_> {
+    async fn call_func_ret_list_u8(
+        &mut self,
+        instance: &str,
+        func: &str,
+        contents: impl FnOnce(&[u8]) + Send,
+    ) {
+        match self.try_call::<WasmList<u8>>(instance, func).await {
+            Ok(list) => contents(list.as_le_slice(&*self.store)),
+            Err(e) => {
+                self.error
+                    .get_or_insert(format!("calling `{instance}#{func}`: {e:#}"));
+                contents(&[]);
+            }
+        }
+    }
+
+    async fn call_func_ret_s32(&mut self, instance: &str, func: &str) -> i32 {
+        self.call(instance, func).await
+    }
+
+    async fn call_func_ret_s64(&mut self, instance: &str, func: &str) -> i64 {
+        self.call(instance, func).await
+    }
+
+    async fn call_func_ret_f32(&mut self, instance: &str, func: &str) -> u32 {
+        self.call::<f32>(instance, func).await.to_bits()
+    }
+
+    async fn call_func_ret_f64(&mut self, instance: &str, func: &str) -> u64 {
+        self.call::<f64>(instance, func).await.to_bits()
+    }
+}
