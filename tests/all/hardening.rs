@@ -951,6 +951,71 @@ mod plugin_text {
         assert_eq!(doc["gates"][0]["log"], format!("[info] {HOSTILE}\n"));
     }
 
+    /// With colour on, seam's own words are coloured and a plugin's escapes are still
+    /// shown, not obeyed.
+    #[test]
+    fn colour_is_seams_own_and_plugin_escapes_stay_escaped() {
+        let dir = scratch("text-colour");
+        let payload = file(&dir, "p.txt", "hello");
+        let settings = says(
+            json!({"passed": false, "findings": [
+                {"code": "x", "message": HOSTILE, "severity": "error"}
+            ]}),
+            "",
+        );
+        let check = |colour: &str| {
+            seam(&[
+                "--color",
+                colour,
+                "check",
+                "--gate",
+                seam_test_artifacts::SAYS_ANYTHING,
+                "--settings",
+                &settings,
+                "--payload",
+                &payload,
+            ])
+        };
+        let (code, out, err) = check("always");
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(
+            out.contains(
+                "\u{1b}[31m✗\u{1b}[0m \u{1b}[1msays-anything\u{1b}[0m  \u{1b}[31mfailed\u{1b}[0m"
+            ),
+            "{out:?}"
+        );
+        assert!(
+            out.ends_with("\u{1b}[31mrejected\u{1b}[0m: 1 of 1 gates failed\n"),
+            "{out:?}"
+        );
+        assert!(out.contains("\\u001b[2J\\u001b]0;pwned"), "{out}");
+        let ours = ["\u{1b}[31m", "\u{1b}[1m", "\u{1b}[2m", "\u{1b}[0m"];
+        let rest = ours.iter().fold(out.clone(), |s, sgr| s.replace(sgr, ""));
+        assert!(
+            !rest.chars().any(seam_types::text::is_hidden_control),
+            "{rest:?}"
+        );
+        // `never`, and `auto` off a terminal, print the same words without colour
+        // (durations aside).
+        let untimed = |s: &str| -> String {
+            s.lines()
+                .map(|l| l.split("  (").next().unwrap_or(l))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        for colour in ["never", "auto"] {
+            let (code, plain, _) = check(colour);
+            assert_eq!(code, 1);
+            assert_eq!(untimed(&plain), untimed(&rest), "--color {colour}");
+        }
+        let (code, _, err) = check("sometimes");
+        assert_eq!(code, 2);
+        assert!(
+            err.contains("invalid value 'sometimes' for '--color <COLOR>'"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn errors_quoting_plugins_are_shown_not_obeyed() {
         let (code, _, err) = seam(&[
@@ -1227,20 +1292,29 @@ mod compile_cache {
     fn a_planted_cache_file_is_replaced_not_loaded() {
         let dir = scratch("cache-planted").join("cache");
         assert_eq!(check_with_cache(&dir).0, 0);
-        let entry = std::fs::read_dir(&dir)
+        // Every entry (the compiled plugin, its instrumented form, the prepared
+        // snapshot) made writable by others: someone else may have changed them.
+        let entries: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
-            .next()
-            .unwrap()
-            .unwrap()
-            .path();
-        // Writable by others: someone else may have changed it.
-        std::fs::write(&entry, b"planted native code").unwrap();
-        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(entries.len(), 3, "{entries:?}");
+        for entry in &entries {
+            std::fs::write(entry, b"planted native code").unwrap();
+            std::fs::set_permissions(entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
         let (code, _, err) = check_with_cache(&dir);
         assert_eq!(code, 0, "{err}");
-        let mode = std::fs::metadata(&entry).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode & 0o022, 0, "replaced by a fresh, owner-written file");
-        assert_ne!(std::fs::read(&entry).unwrap(), b"planted native code");
+        for entry in &entries {
+            let mode = std::fs::metadata(entry).unwrap().permissions().mode() & 0o777;
+            assert_eq!(
+                mode & 0o022,
+                0,
+                "{} is replaced by a fresh, owner-written file",
+                entry.display()
+            );
+            assert_ne!(std::fs::read(entry).unwrap(), b"planted native code");
+        }
     }
 }
 

@@ -10,6 +10,7 @@ use seam_runtime::{check_all_blocking, CheckReport, Outcome};
 use seam_types::{Handoff, PluginKind, Severity};
 
 use super::{json_arg, read_handoff, Exit, Format, PayloadFormat, RuntimeArgs};
+use crate::style::{paint, Style};
 
 /// Arguments of `seam check`.
 #[derive(Args, Debug)]
@@ -139,10 +140,18 @@ pub fn run(args: CheckArgs, matches: &ArgMatches, out: &mut dyn Write) -> Result
             }
             let n = reports.len();
             let summary = match exit {
-                Exit::Passed => format!("passed: {n} of {n} gates passed"),
-                Exit::Rejected => format!("rejected: {failed} of {n} gates failed"),
+                Exit::Passed => {
+                    format!("{}: {n} of {n} gates passed", paint(Style::Pass, "passed"))
+                }
+                Exit::Rejected => {
+                    format!(
+                        "{}: {failed} of {n} gates failed",
+                        paint(Style::Fail, "rejected")
+                    )
+                }
                 Exit::Error | Exit::Waiting => format!(
-                    "error: {errors} of {n} gates could not answer (see above); {failed} failed"
+                    "{}: {errors} of {n} gates could not answer (see above); {failed} failed",
+                    paint(Style::Warn, "error")
                 ),
             };
             writeln!(out, "\n{summary}")?;
@@ -170,21 +179,28 @@ pub fn pretty(report: &CheckReport, handoff: &Handoff) -> String {
     let ms = report.duration.as_secs_f64() * 1000.0;
     match &report.outcome {
         Outcome::Verdict(v) => {
-            let mark = if v.passed { "✓" } else { "✗" };
-            let status = if v.passed { "passed" } else { "failed" };
+            let (mark, status) = match v.passed {
+                true => (paint(Style::Pass, "✓"), paint(Style::Pass, "passed")),
+                false => (paint(Style::Fail, "✗"), paint(Style::Fail, "failed")),
+            };
             let score = v
                 .score
                 .map(|s| format!("  score {s:.2}"))
                 .unwrap_or_default();
-            let _ = writeln!(s, "{mark} {}  {status}{score}  ({ms:.2} ms)", report.plugin);
+            let _ = writeln!(
+                s,
+                "{mark} {}  {status}{score}  {}",
+                paint(Style::Strong, &report.plugin),
+                paint(Style::Dim, format!("({ms:.2} ms)"))
+            );
             let payload: Option<serde_json::Value> = serde_json::from_str(&handoff.payload).ok();
             for f in &v.findings {
                 let sev = match f.severity {
-                    Severity::Error => "error",
-                    Severity::Warning => "warning",
-                    Severity::Info => "info",
+                    Severity::Error => paint(Style::Fail, "error  "),
+                    Severity::Warning => paint(Style::Warn, "warning"),
+                    Severity::Info => paint(Style::Dim, "info   "),
                 };
-                let _ = write!(s, "    {sev:<7} {}  {}", f.code, f.message);
+                let _ = write!(s, "    {sev} {}  {}", f.code, f.message);
                 let path = f.path.as_deref();
                 if let Some(p) = path.filter(|p| !p.is_empty()) {
                     let _ = write!(s, "  at {p}");
@@ -212,7 +228,14 @@ pub fn pretty(report: &CheckReport, handoff: &Handoff) -> String {
             }
         }
         Outcome::Error(cause) => {
-            let _ = writeln!(s, "! {}  error: {cause}  ({ms:.2} ms)", report.plugin);
+            let _ = writeln!(
+                s,
+                "{} {}  {}: {cause}  {}",
+                paint(Style::Warn, "!"),
+                paint(Style::Strong, &report.plugin),
+                paint(Style::Warn, "error"),
+                paint(Style::Dim, format!("({ms:.2} ms)"))
+            );
         }
     }
     if !report.log.is_empty() {

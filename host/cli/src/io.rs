@@ -200,11 +200,13 @@ pub fn write_output(
 /// Stdout as seam writes it: plugin text shown as data (every hidden control character
 /// as a `\uXXXX` escape, valid inside JSON too), and a reader that goes away early
 /// (`seam check … | head -1`) swallowed, so the command finishes and its exit code
-/// still tells the outcome.
+/// still tells the outcome. Words painted by seam's own rendering ([`crate::style`])
+/// are coloured when colour is on, and plain otherwise.
 pub struct Terminal<'a> {
     inner: &'a mut (dyn Write + Send),
     pending: Vec<u8>,
     closed: bool,
+    colour: bool,
 }
 
 impl<'a> Terminal<'a> {
@@ -213,17 +215,30 @@ impl<'a> Terminal<'a> {
             inner,
             pending: Vec::new(),
             closed: false,
+            colour: false,
         }
+    }
+
+    /// Turns colour on or off for what is written from now on.
+    pub fn set_colour(&mut self, colour: bool) {
+        self.colour = colour;
     }
 
     fn pass(&mut self, text: &str) -> std::io::Result<()> {
         if self.closed {
             return Ok(());
         }
-        match self
-            .inner
-            .write_all(seam_types::text::visible(text).as_bytes())
-        {
+        let mut shown = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some((before, sgr, after)) = crate::style::next_marker(rest) {
+            shown.push_str(&seam_types::text::visible(before));
+            if self.colour {
+                shown.push_str(sgr);
+            }
+            rest = after;
+        }
+        shown.push_str(&seam_types::text::visible(rest));
+        match self.inner.write_all(shown.as_bytes()) {
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                 self.closed = true;
                 Ok(())

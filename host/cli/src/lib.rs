@@ -14,6 +14,7 @@ mod report;
 pub mod review;
 mod route;
 pub mod run;
+mod style;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -56,6 +57,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "MIB", default_value_t = io::DEFAULT_MAX_INPUT_MIB,
           value_parser = clap::value_parser!(u64).range(1..=io::MAX_INPUT_MIB))]
     max_input_mib: u64,
+    /// When to colour the output: `auto` (when stdout is a terminal and `NO_COLOR` is
+    /// not set), `always`, `never`.
+    #[arg(long, global = true, value_enum, default_value_t = style::ColorChoice::Auto)]
+    color: style::ColorChoice,
 }
 
 #[derive(Subcommand)]
@@ -161,9 +166,27 @@ pub fn main(
     out: &mut (dyn Write + Send),
     err: &mut dyn Write,
 ) -> u8 {
+    main_on(args, out, err, Console::default())
+}
+
+/// What the process's streams are connected to (the `seam` binary asks the OS; in
+/// tests nothing is a terminal).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Console {
+    /// Stdout is a terminal: colour by default.
+    pub stdout_is_terminal: bool,
+}
+
+/// [`main`] for streams that may be a terminal.
+pub fn main_on(
+    args: impl IntoIterator<Item = OsString>,
+    out: &mut (dyn Write + Send),
+    err: &mut dyn Write,
+    console: Console,
+) -> u8 {
     io::begin(io::DEFAULT_MAX_INPUT_MIB);
     let mut terminal = io::Terminal::new(out);
-    let code = match run(args, &mut terminal, err) {
+    let code = match run(args, &mut terminal, err, console) {
         Ok(code) => code as u8,
         Err(e) => {
             let _ = writeln!(
@@ -243,8 +266,9 @@ fn start_runtime(config: RuntimeConfig, no_cache: bool) -> Result<Runtime> {
 /// Parses the command line and runs the command; returns the exit code.
 fn run(
     args: impl IntoIterator<Item = OsString>,
-    out: &mut (dyn Write + Send),
+    out: &mut io::Terminal,
     err: &mut dyn Write,
+    console: Console,
 ) -> Result<Exit> {
     let matches = match Cli::command().try_get_matches_from(args) {
         Ok(m) => m,
@@ -264,6 +288,12 @@ fn run(
     };
     let cli = Cli::from_arg_matches(&matches)?;
     io::begin(cli.max_input_mib);
+    out.set_colour(style::wanted(
+        cli.color,
+        console.stdout_is_terminal,
+        std::env::var_os("NO_COLOR"),
+    ));
+    let out: &mut (dyn Write + Send) = out;
     match cli.command {
         Command::Check(args) => {
             let sub = matches

@@ -109,7 +109,7 @@ pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     };
     let Some(command) = args.command else {
         let stdin = std::io::stdin();
-        return interactive(&ledger, &path, &mut stdin.lock(), out);
+        return interactive_on(&ledger, &path, &mut stdin.lock(), out);
     };
     match command {
         ReviewCommand::List { all, format } => {
@@ -300,6 +300,19 @@ const MAX_ANSWER_BYTES: u64 = 64 << 10;
 /// note goes with the decision), `s` skip, `q` quit. Each decision is recorded with who
 /// and when, and the run resumes.
 pub fn interactive(
+    ledger: &dyn Ledger,
+    path: &std::path::Path,
+    input: &mut dyn std::io::BufRead,
+    out: &mut (dyn Write + Send),
+) -> Result<Exit> {
+    // Text from plugins and steps shown as data, and seam's colour markers dropped,
+    // whatever `out` is.
+    let mut plain = super::io::Terminal::new(out);
+    interactive_on(ledger, path, input, &mut plain)
+}
+
+/// [`interactive`] on the command line's own stdout, which may be coloured.
+fn interactive_on(
     ledger: &dyn Ledger,
     path: &std::path::Path,
     input: &mut dyn std::io::BufRead,

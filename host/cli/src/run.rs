@@ -14,6 +14,7 @@ use seam_pipeline::{Event, Observer, Pipeline, RunOutcome, RunStatus, Runner};
 use seam_runtime::Outcome;
 
 use super::{json_arg, EngineArgs, Exit, Format};
+use crate::style::{paint, Style};
 
 /// Arguments of `seam run`.
 #[derive(Args, Debug)]
@@ -97,7 +98,8 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         .concurrency
         .map_or(pipeline.concurrency, |n| n as usize)
         .clamp(1, inputs.len().max(1));
-    let printer = Printer::new(out, args.format == Format::Pretty, inputs.len() > 1);
+    let printer =
+        Printer::new(out, args.format == Format::Pretty, inputs.len() > 1).counting(inputs.len());
     if args.resume.is_some() || inputs.len() == 1 {
         let outcomes = execute(
             &pipeline,
@@ -283,12 +285,16 @@ fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
 }
 
 /// Prints a run's events as lines, with a transient progress line on stderr when that
-/// is a terminal.
+/// is a terminal. Its lines carry seam's colour markers ([`crate::style`]): write them
+/// through an [`io::Terminal`](crate::io::Terminal), which colours or drops them.
 pub struct Printer<'w> {
     out: Mutex<&'w mut (dyn Write + Send)>,
     pretty: bool,
     prefix_runs: bool,
     progress: bool,
+    /// Runs to go through (`--input-file`), for the progress line's counter.
+    total: usize,
+    finished: std::sync::atomic::AtomicUsize,
 }
 
 impl<'w> Printer<'w> {
@@ -298,6 +304,25 @@ impl<'w> Printer<'w> {
             pretty,
             prefix_runs,
             progress: pretty && std::io::stderr().is_terminal(),
+            total: 0,
+            finished: Default::default(),
+        }
+    }
+
+    /// Counts finished runs out of `total` on the progress line.
+    pub fn counting(mut self, total: usize) -> Self {
+        self.total = total;
+        self
+    }
+
+    /// `[k/N runs finished] ` while counting, else nothing (also once all are done,
+    /// so the line is cleared).
+    fn counter(&self) -> String {
+        let done = self.finished.load(std::sync::atomic::Ordering::Relaxed);
+        if self.total > 1 && done < self.total {
+            format!("[{done}/{} runs finished] ", self.total)
+        } else {
+            String::new()
         }
     }
 
@@ -354,7 +379,10 @@ impl<'w> Printer<'w> {
                     };
                     match &r.report.outcome {
                         Outcome::Verdict(v) => {
-                            let mark = if v.passed { "✓" } else { "✗" };
+                            let mark = match v.passed {
+                                true => paint(Style::Pass, "✓"),
+                                false => paint(Style::Fail, "✗"),
+                            };
                             let score = v
                                 .score
                                 .map(|s| format!("  score {s:.2}"))
@@ -364,9 +392,11 @@ impl<'w> Printer<'w> {
                                 lines.push(format!("        {}  {}", f.code, short(&f.message)));
                             }
                         }
-                        Outcome::Error(cause) => {
-                            lines.push(format!("    ! {label}  error: {cause}"))
-                        }
+                        Outcome::Error(cause) => lines.push(format!(
+                            "    {} {label}  {}: {cause}",
+                            paint(Style::Warn, "!"),
+                            paint(Style::Warn, "error")
+                        )),
                     }
                 }
                 lines
@@ -389,7 +419,12 @@ impl<'w> Printer<'w> {
                 reason,
                 output,
             } => {
-                let mut line = format!("■ {}", status.as_str());
+                let style = match status {
+                    RunStatus::Completed => Style::Pass,
+                    RunStatus::Waiting => Style::Warn,
+                    _ => Style::Fail,
+                };
+                let mut line = paint(style, format!("■ {}", status.as_str()));
                 if let Some(r) = reason {
                     line.push_str(&format!(": {}", short(r)));
                 }
@@ -407,11 +442,22 @@ impl Observer for Printer<'_> {
         if !self.pretty {
             return;
         }
+        if matches!(event, Event::Finished { .. }) {
+            self.finished
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         if self.progress {
             let mut err = std::io::stderr();
+            let counter = self.counter();
             match event {
                 Event::StepStarted { step, attempt } => {
-                    let _ = write!(err, "\r\x1b[K  … running step {step} (attempt {attempt})");
+                    let _ = write!(
+                        err,
+                        "\r\x1b[K  {counter}… running step {step} (attempt {attempt})"
+                    );
+                }
+                _ if !counter.is_empty() => {
+                    let _ = write!(err, "\r\x1b[K  {counter}");
                 }
                 _ => {
                     let _ = write!(err, "\r\x1b[K");
