@@ -1666,18 +1666,10 @@ pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> 
         return Vec::new();
     };
     if !spread(gates) {
-        let tasks: Vec<_> = gates.iter().map(|g| g.check_task(handoff)).collect();
-        let all = async move {
-            let mut reports = Vec::with_capacity(tasks.len());
-            for task in tasks {
-                reports.push(task.await);
-            }
-            reports
-        };
         return first
             .inner
             .runtime
-            .spawn(all)
+            .spawn(in_sequence(gates, handoff))
             .await
             .unwrap_or_else(|cause| failed_all(gates, cause));
     }
@@ -1698,6 +1690,21 @@ pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> 
     reports
 }
 
+/// The gates' checks one after another, as one task.
+fn in_sequence(
+    gates: &[Plugin],
+    handoff: &Handoff,
+) -> impl Future<Output = Vec<CheckReport>> + Send + 'static {
+    let tasks: Vec<_> = gates.iter().map(|g| g.check_task(handoff)).collect();
+    async move {
+        let mut reports = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            reports.push(task.await);
+        }
+        reports
+    }
+}
+
 fn failed_all(gates: &[Plugin], cause: ErrorCause) -> Vec<CheckReport> {
     gates
         .iter()
@@ -1716,14 +1723,7 @@ pub fn check_all_blocking(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckRepor
         Box::pin(async move { check_all(&gates, &handoff).await })
             as std::pin::Pin<Box<dyn Future<Output = Vec<CheckReport>> + Send>>
     } else {
-        let tasks: Vec<_> = gates.iter().map(|g| g.check_task(handoff)).collect();
-        Box::pin(async move {
-            let mut reports = Vec::with_capacity(tasks.len());
-            for task in tasks {
-                reports.push(task.await);
-            }
-            reports
-        })
+        Box::pin(in_sequence(gates, handoff))
     };
     first
         .inner
