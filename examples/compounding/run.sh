@@ -28,10 +28,12 @@ k=0
 for p in $pipelines; do
   k=$((k + 1))
   started=$(date +%s)
-  printf '[%d/%d] %d runs of %s … ' "$k" "$count" "$n" "$p"
+  echo "[$k/$count] $n runs of $p"
+  # On a terminal, seam draws its own "[k/N runs finished]" line on stderr meanwhile.
   $seam run "$here/$p.toml" --input-file "$out/inputs.jsonl" --ledger "$out/ledger.db" --format json > /dev/null || true
-  echo "$(($(date +%s) - started)) s"
+  echo "      done in $(($(date +%s) - started)) s"
 done
+echo "report …"
 $seam report --ledger "$out/ledger.db" --html "$out/report.html" > /dev/null
 $seam report --ledger "$out/ledger.db" --format json > "$out/report.json"
 python3 "$here/formula.py" "$here" "$out/report.json"

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 
 use seam_bundle::{self as bundle, Bundle, TrustPolicy};
 
+use super::progress::Activity;
 use super::{EngineArgs, Exit, Format};
 
 /// Arguments of `seam bundle`.
@@ -180,12 +181,17 @@ pub fn run(args: BundleArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             engine,
         } => {
             let runtime = engine.runtime()?;
-            let built = seam_pipeline::bundles::build(&dir, &runtime)?;
+            let activity = Activity::start(format!("building the bundle in {}", dir.display()));
+            let built = seam_pipeline::bundles::build(&dir, &runtime, |plugin| {
+                activity.set(format!("compiling plugin `{plugin}`"))
+            })?;
             let m = &built.manifest.bundle;
             let dest =
                 dest.unwrap_or_else(|| PathBuf::from(format!("{}-{}.seam", m.name, m.version)));
             refuse_bundle_dest(&dir, &dest)?;
+            activity.set(format!("writing {}", dest.display()));
             built.save(&dest)?;
+            drop(activity);
             writeln!(out, "built {} {} → {}", m.name, m.version, dest.display())?;
             for p in &built.manifest.plugins {
                 writeln!(

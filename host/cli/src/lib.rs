@@ -10,6 +10,7 @@ mod demo;
 mod describe;
 pub mod io;
 mod new;
+mod progress;
 mod report;
 pub mod review;
 mod route;

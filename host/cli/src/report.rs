@@ -11,6 +11,7 @@ use seam_ledger::feedback::{ExportFilter, Shape};
 use seam_ledger::report::{self, Filter};
 use seam_ledger::{now_ms, Ledger, SqliteLedger};
 
+use super::progress::Activity;
 use super::run::LedgerArgs;
 use super::{Exit, Format};
 
@@ -99,7 +100,10 @@ pub struct ReportArgs {
 
 pub fn run(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let (ledger, path) = open_read_only(&args.ledger)?;
-    let report = ledger.report(&args.filter.filter()?)?;
+    let filter = args.filter.filter()?;
+    let activity = Activity::start(format!("reading the ledger {}", path.display()));
+    let report = ledger.report(&filter)?;
+    drop(activity);
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Pretty => {

@@ -284,8 +284,8 @@ fn read_jsonl(path: &Path) -> Result<Vec<Value>> {
     Ok(inputs)
 }
 
-/// Prints a run's events as lines, with a transient progress line on stderr when that
-/// is a terminal. Its lines carry seam's colour markers ([`crate::style`]): write them
+/// Prints a run's events as lines (pretty format only), with a transient progress line
+/// on stderr when that is a terminal (in either format: JSON on stdout stays clean). Its lines carry seam's colour markers ([`crate::style`]): write them
 /// through an [`io::Terminal`](crate::io::Terminal), which colours or drops them.
 pub struct Printer<'w> {
     out: Mutex<&'w mut (dyn Write + Send)>,
@@ -303,7 +303,7 @@ impl<'w> Printer<'w> {
             out: Mutex::new(out),
             pretty,
             prefix_runs,
-            progress: pretty && std::io::stderr().is_terminal(),
+            progress: std::io::stderr().is_terminal(),
             total: 0,
             finished: Default::default(),
         }
@@ -439,9 +439,6 @@ impl<'w> Printer<'w> {
 
 impl Observer for Printer<'_> {
     fn event(&self, run_id: &str, event: &Event) {
-        if !self.pretty {
-            return;
-        }
         if matches!(event, Event::Finished { .. }) {
             self.finished
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -464,6 +461,9 @@ impl Observer for Printer<'_> {
                 }
             }
             let _ = err.flush();
+        }
+        if !self.pretty {
+            return;
         }
         let lines = self.lines(run_id, event);
         if lines.is_empty() {

@@ -9,10 +9,17 @@ use serde::Serialize;
 
 /// Builds a bundle from a source folder, describing each component with `runtime`
 /// under the default limits (see [`Bundle::build`]).
-pub fn build(dir: &std::path::Path, runtime: &Runtime) -> Result<Bundle, BundleError> {
+/// `compiling` hears each plugin's name before its component is compiled (the slow part),
+/// for a progress line.
+pub fn build(
+    dir: &std::path::Path,
+    runtime: &Runtime,
+    compiling: impl Fn(&str),
+) -> Result<Bundle, BundleError> {
     Bundle::build(
         dir,
         |source: &PluginSource| -> Result<(PluginInfo, String), String> {
+            compiling(&source.name);
             runtime
                 .describe(source, Limits::default())
                 .map_err(|e| e.to_string())
