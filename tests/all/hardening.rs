@@ -32,7 +32,7 @@ fn seam_child_with(
     text: Option<&str>,
     env: Env,
 ) -> (i32, String, String) {
-    let mut command = Command::new(std::env::current_exe().unwrap());
+    let mut command = helper_command(args);
     for (key, value) in env {
         match value {
             Some(v) => command.env(key, v),
@@ -40,14 +40,6 @@ fn seam_child_with(
         };
     }
     let mut child = command
-        .args([
-            "--exact",
-            "hardening::helper_seam",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("SEAM_HELPER_ARGS", serde_json::to_string(args).unwrap())
         .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -70,6 +62,22 @@ fn seam_child_with(
         stdout,
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
+}
+
+/// This test binary run as `seam args…` ([`helper_seam`]); its stdout starts with
+/// [`MARKER`].
+pub fn helper_command(args: &[&str]) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args([
+            "--exact",
+            "hardening::helper_seam",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("SEAM_HELPER_ARGS", serde_json::to_string(args).unwrap());
+    command
 }
 
 const MARKER: &str = "--- seam output ---\n";

@@ -11,6 +11,7 @@ mod ledger;
 mod loading;
 mod pipeline;
 mod report;
+mod server;
 mod std_plugins;
 
 use std::sync::OnceLock;

@@ -15,6 +15,7 @@ mod report;
 pub mod review;
 mod route;
 pub mod run;
+mod serve;
 mod style;
 
 use std::ffi::OsString;
@@ -90,6 +91,8 @@ enum Command {
     Describe(describe::DescribeArgs),
     /// Ask a router where a handoff goes next, given gate verdicts.
     Route(route::RouteArgs),
+    /// Serve seams and gates over HTTP for orchestrators (docs/server.md).
+    Serve(serve::ServeArgs),
     /// Print a shell completion script (e.g. `seam completions bash > ~/.local/share/bash-completion/completions/seam`).
     Completions {
         /// The shell.
@@ -313,6 +316,7 @@ fn run(
         Command::Report(args) => report::run(args, out),
         Command::Feedback(args) => report::feedback(args, out),
         Command::Route(args) => route::run(args, out),
+        Command::Serve(args) => serve::run(args, out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "seam", out);
             Ok(Exit::Passed)

@@ -256,26 +256,7 @@ pub fn render(template: &str, input: &StepInput) -> Result<String, String> {
                 }
             },
             Part::Payload => out.push_str(&text(&input.payload)),
-            Part::Feedback => {
-                if !input.feedback.is_empty() {
-                    let lines: Vec<String> = input
-                        .feedback
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "- {} ({}): {}",
-                                f["gate"].as_str().unwrap_or("gate"),
-                                f["code"].as_str().unwrap_or(""),
-                                f["message"].as_str().unwrap_or("")
-                            )
-                        })
-                        .collect();
-                    out.push_str(&format!(
-                        "Your previous answer was rejected:\n{}",
-                        lines.join("\n")
-                    ));
-                }
-            }
+            Part::Feedback => out.push_str(&feedback_text(&input.feedback)),
             Part::Attempt => out.push_str(&input.attempt.to_string()),
             Part::Step => out.push_str(&input.step),
         }
@@ -505,4 +486,25 @@ fn kill_group(child: &mut std::process::Child) {
         }
     }
     let _ = child.kill();
+}
+
+/// The findings a retry carries, as the text a step is given (`{{feedback}}`):
+/// `Your previous answer was rejected:` and a line per finding, `- GATE (CODE): MESSAGE`.
+/// Empty when there are none.
+pub fn feedback_text(feedback: &[Value]) -> String {
+    if feedback.is_empty() {
+        return String::new();
+    }
+    let lines: Vec<String> = feedback
+        .iter()
+        .map(|f| {
+            format!(
+                "- {} ({}): {}",
+                f["gate"].as_str().unwrap_or("gate"),
+                f["code"].as_str().unwrap_or(""),
+                f["message"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    format!("Your previous answer was rejected:\n{}", lines.join("\n"))
 }

@@ -36,11 +36,14 @@ pub const MAX_STEP_RUNS: u64 = 10_000;
 pub const MAX_RETRIES: u64 = 100;
 
 /// Deserializers of numbers that must lie in a documented range; toml reports the
-/// error at the value's line and column.
+/// error at the value's line and column. `ranged!(de_port, u16, 1, 65535)` defines
+/// `fn de_port` for `#[serde(deserialize_with = "de_port")]` (the server's
+/// configuration uses it too).
+#[macro_export]
 macro_rules! ranged {
     ($name:ident, $ty:ty, $low:expr, $high:expr) => {
-        fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
-            let value = u64::deserialize(d)?;
+        pub(crate) fn $name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<$ty, D::Error> {
+            let value = <u64 as serde::Deserialize>::deserialize(d)?;
             if !($low..=$high).contains(&value) {
                 return Err(serde::de::Error::custom(format!(
                     "{value} is outside the allowed range {}..={}",
@@ -88,17 +91,19 @@ struct PipelineSection {
     ledger: Option<String>,
 }
 
+/// `[bundles]`: where bundle references are looked up and who is trusted (also the
+/// server configuration's).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct BundlesSection {
-    /// Folders holding bundles, relative to the pipeline file.
+pub struct BundlesSection {
+    /// Folders holding bundles, relative to the file.
     #[serde(default)]
-    paths: Vec<String>,
-    /// Trusted public keys (text, or files relative to the pipeline file).
+    pub paths: Vec<String>,
+    /// Trusted public keys (text, or files relative to the file).
     #[serde(default)]
-    trusted_keys: Vec<Spanned<String>>,
+    pub trusted_keys: Vec<Spanned<String>>,
     #[serde(default)]
-    require_signature: bool,
+    pub require_signature: bool,
 }
 
 #[derive(Deserialize)]
@@ -140,10 +145,10 @@ impl Default for DefaultsSection {
     }
 }
 
-fn default_max_retries() -> u32 {
+pub(crate) fn default_max_retries() -> u32 {
     2
 }
-fn default_max_fixes() -> u32 {
+pub(crate) fn default_max_fixes() -> u32 {
     2
 }
 fn default_step_timeout_ms() -> u64 {
@@ -201,24 +206,24 @@ struct SeamSection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct GateSection {
-    name: Option<Spanned<String>>,
-    plugin: Spanned<String>,
+pub(crate) struct GateSection {
+    pub(crate) name: Option<Spanned<String>>,
+    pub(crate) plugin: Spanned<String>,
     #[serde(default = "empty_settings")]
-    settings: serde_json::Value,
-    on_fail: Option<Spanned<String>>,
-    on_error: Option<Spanned<String>>,
-    limits: Option<Limits>,
+    pub(crate) settings: serde_json::Value,
+    pub(crate) on_fail: Option<Spanned<String>>,
+    pub(crate) on_error: Option<Spanned<String>>,
+    pub(crate) limits: Option<Limits>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RouterSection {
-    plugin: Spanned<String>,
+pub(crate) struct RouterSection {
+    pub(crate) plugin: Spanned<String>,
     #[serde(default = "empty_settings")]
-    settings: serde_json::Value,
-    on_error: Option<Spanned<String>>,
-    limits: Option<Limits>,
+    pub(crate) settings: serde_json::Value,
+    pub(crate) on_error: Option<Spanned<String>>,
+    pub(crate) limits: Option<Limits>,
 }
 
 fn empty_settings() -> serde_json::Value {
@@ -503,21 +508,30 @@ impl ConfigError {
     }
 }
 
-struct Ctx<'a> {
-    file: String,
-    text: &'a str,
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: String,
+    pub(crate) text: &'a str,
     /// Enforce the lock file next to the pipeline, if there is one.
-    enforce_lock: bool,
+    pub(crate) enforce_lock: bool,
 }
 
 /// Where bundle references are resolved, and which bundles were used.
-struct Bundles {
-    resolver: seam_bundle::Resolver,
+pub(crate) struct Bundles {
+    pub(crate) resolver: seam_bundle::Resolver,
     used: Vec<seam_bundle::Locked>,
 }
 
+/// What a seam's gates and router get when they do not say.
+pub(crate) struct SeamDefaults<'a> {
+    pub(crate) on_fail: &'a Policy,
+    pub(crate) on_error: OnError,
+    pub(crate) limits: &'a Limits,
+    /// What `route:<target>` may name (a pipeline's steps).
+    pub(crate) targets: &'a [String],
+}
+
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn err(&self, span: Range<usize>, message: impl Into<String>) -> ConfigError {
         let (line, column) = seam_types::position::line_column(self.text, span.start);
         ConfigError {
             file: self.file.clone(),
@@ -548,7 +562,11 @@ impl Ctx<'_> {
         Err(self.err(at..at, format!("step `{step}`: `{field}`: {}", e.message)))
     }
 
-    fn policy(&self, s: &Spanned<String>, steps: &[String]) -> Result<Policy, ConfigError> {
+    pub(crate) fn policy(
+        &self,
+        s: &Spanned<String>,
+        steps: &[String],
+    ) -> Result<Policy, ConfigError> {
         let v = s.get_ref().as_str();
         Ok(match v {
             "retry" => Policy::Retry,
@@ -571,7 +589,22 @@ impl Ctx<'_> {
         })
     }
 
-    fn on_error(&self, s: &Spanned<String>) -> Result<OnError, ConfigError> {
+    /// `when_retries_exhausted`: block (the default) or escalate.
+    pub(crate) fn when_retries_exhausted(
+        &self,
+        s: Option<&Spanned<String>>,
+        targets: &[String],
+    ) -> Result<Policy, ConfigError> {
+        let Some(s) = s else {
+            return Ok(Policy::Block);
+        };
+        match self.policy(s, targets)? {
+            p @ (Policy::Block | Policy::Escalate) => Ok(p),
+            _ => Err(self.err(s.span(), "when_retries_exhausted must be block or escalate")),
+        }
+    }
+
+    pub(crate) fn on_error(&self, s: &Spanned<String>) -> Result<OnError, ConfigError> {
         match s.get_ref().as_str() {
             "block" => Ok(OnError::Block),
             "allow" => Ok(OnError::Allow),
@@ -583,7 +616,7 @@ impl Ctx<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn plugin(
+    pub(crate) fn plugin(
         &self,
         spec: &Spanned<String>,
         kind: PluginKind,
@@ -627,7 +660,12 @@ impl Ctx<'_> {
 
     /// The resolver of the file's `[bundles]` (plus `$SEAM_BUNDLE_PATH`), with the lock
     /// file beside the pipeline when there is one.
-    fn bundles(&self, b: &BundlesSection, dir: &Path, path: &Path) -> Result<Bundles, ConfigError> {
+    pub(crate) fn bundles(
+        &self,
+        b: &BundlesSection,
+        dir: &Path,
+        path: &Path,
+    ) -> Result<Bundles, ConfigError> {
         let mut paths: Vec<PathBuf> = b.paths.iter().map(|p| dir.join(p)).collect();
         paths.extend(seam_bundle::env_paths());
         let mut trusted_keys = Vec::new();
@@ -668,6 +706,87 @@ impl Ctx<'_> {
         })
     }
 
+    /// A seam's gates, each with its policies (the seam's defaults where it names none);
+    /// two gates of one seam may not share a name. `seam` names the seam in errors.
+    pub(crate) fn gates(
+        &self,
+        sections: &[GateSection],
+        seam: &str,
+        d: &SeamDefaults<'_>,
+        dir: &Path,
+        runtime: &Runtime,
+        bundles: &mut Bundles,
+    ) -> Result<Vec<Gate>, ConfigError> {
+        let mut gates: Vec<Gate> = Vec::new();
+        for g in sections {
+            let limits = g.limits.clone().unwrap_or_else(|| d.limits.clone());
+            let plugin = self.plugin(
+                &g.plugin,
+                PluginKind::Gate,
+                &g.settings,
+                limits,
+                dir,
+                runtime,
+                bundles,
+            )?;
+            let name = match &g.name {
+                Some(n) => n.get_ref().clone(),
+                None => plugin.info().name.clone(),
+            };
+            if gates.iter().any(|x| x.name == name) {
+                let span = g.name.as_ref().map_or(g.plugin.span(), |n| n.span());
+                return Err(self.err(
+                    span,
+                    format!("two gates named `{name}` at the seam {seam}; give one a `name`"),
+                ));
+            }
+            let on_fail = match &g.on_fail {
+                Some(s) => self.policy(s, d.targets)?,
+                None => d.on_fail.clone(),
+            };
+            let on_error = match &g.on_error {
+                Some(s) => self.on_error(s)?,
+                None => d.on_error,
+            };
+            gates.push(Gate {
+                name,
+                plugin,
+                on_fail,
+                on_error,
+            });
+        }
+        Ok(gates)
+    }
+
+    /// A seam's router, if it has one.
+    pub(crate) fn router(
+        &self,
+        section: Option<&RouterSection>,
+        d: &SeamDefaults<'_>,
+        dir: &Path,
+        runtime: &Runtime,
+        bundles: &mut Bundles,
+    ) -> Result<Option<SeamRouter>, ConfigError> {
+        let Some(r) = section else {
+            return Ok(None);
+        };
+        let limits = r.limits.clone().unwrap_or_else(|| d.limits.clone());
+        let plugin = self.plugin(
+            &r.plugin,
+            PluginKind::Router,
+            &r.settings,
+            limits,
+            dir,
+            runtime,
+            bundles,
+        )?;
+        let on_error = match &r.on_error {
+            Some(s) => self.on_error(s)?,
+            None => d.on_error,
+        };
+        Ok(Some(SeamRouter { plugin, on_error }))
+    }
+
     fn resolve(
         &self,
         f: File,
@@ -692,17 +811,8 @@ impl Ctx<'_> {
             Some(s) => self.on_error(s)?,
             None => OnError::Block,
         };
-        let when_retries_exhausted = match &d.when_retries_exhausted {
-            Some(s) => match self.policy(s, &names)? {
-                p @ (Policy::Block | Policy::Escalate) => p,
-                _ => {
-                    return Err(
-                        self.err(s.span(), "when_retries_exhausted must be block or escalate")
-                    )
-                }
-            },
-            None => Policy::Block,
-        };
+        let when_retries_exhausted =
+            self.when_retries_exhausted(d.when_retries_exhausted.as_ref(), &names)?;
         let gate_limits = d.limits.clone().unwrap_or_default();
 
         let mut steps = Vec::new();
@@ -760,66 +870,16 @@ impl Ctx<'_> {
                     .get(i + 1)
                     .map_or(Next::Done, |n| Next::Step(n.clone())),
             };
-            let mut gates: Vec<Gate> = Vec::new();
-            for g in &seam.gates {
-                let limits = g.limits.clone().unwrap_or_else(|| gate_limits.clone());
-                let plugin = self.plugin(
-                    &g.plugin,
-                    PluginKind::Gate,
-                    &g.settings,
-                    limits,
-                    dir,
-                    runtime,
-                    &mut bundles,
-                )?;
-                let name = match &g.name {
-                    Some(n) => n.get_ref().clone(),
-                    None => plugin.info().name.clone(),
-                };
-                if gates.iter().any(|x| x.name == name) {
-                    let span = g.name.as_ref().map_or(g.plugin.span(), |n| n.span());
-                    return Err(self.err(
-                        span,
-                        format!(
-                            "two gates named `{name}` at the seam from `{from}`; give one a `name`"
-                        ),
-                    ));
-                }
-                let on_fail = match &g.on_fail {
-                    Some(s) => self.policy(s, &names)?,
-                    None => default_on_fail.clone(),
-                };
-                let on_error = match &g.on_error {
-                    Some(s) => self.on_error(s)?,
-                    None => default_on_error,
-                };
-                gates.push(Gate {
-                    name,
-                    plugin,
-                    on_fail,
-                    on_error,
-                });
-            }
-            let router = match &seam.router {
-                Some(r) => {
-                    let limits = r.limits.clone().unwrap_or_else(|| gate_limits.clone());
-                    let plugin = self.plugin(
-                        &r.plugin,
-                        PluginKind::Router,
-                        &r.settings,
-                        limits,
-                        dir,
-                        runtime,
-                        &mut bundles,
-                    )?;
-                    let on_error = match &r.on_error {
-                        Some(s) => self.on_error(s)?,
-                        None => default_on_error,
-                    };
-                    Some(SeamRouter { plugin, on_error })
-                }
-                None => None,
+            let defaults = SeamDefaults {
+                on_fail: &default_on_fail,
+                on_error: default_on_error,
+                limits: &gate_limits,
+                targets: &names,
             };
+            let at = format!("from `{from}`");
+            let gates = self.gates(&seam.gates, &at, &defaults, dir, runtime, &mut bundles)?;
+            let router =
+                self.router(seam.router.as_ref(), &defaults, dir, runtime, &mut bundles)?;
             seams.insert(
                 from.clone(),
                 Seam {

@@ -7,6 +7,7 @@ pub mod bundles;
 pub mod config;
 pub mod policy;
 mod run;
+pub mod standalone;
 
 pub use config::{Adapter, ConfigError, Next, OnError, Pipeline, Policy};
 pub use run::{

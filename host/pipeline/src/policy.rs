@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use seam_runtime::{ErrorCause, Outcome};
-use seam_types::{Finding, Route, Severity};
+use seam_types::{Finding, GateVerdict, Route, Severity, Verdict};
 
 use crate::config::{Next, OnError, Policy};
 use crate::run::GateResult;
@@ -100,6 +100,32 @@ pub(crate) fn summary(results: &[&GateResult]) -> String {
         })
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// What a router is given: each gate's verdict, an error verdict shown as a pass with a
+/// `seam.error` warning (the router is only asked when no malfunction blocks).
+pub fn router_verdicts(results: &[GateResult]) -> Vec<GateVerdict> {
+    results
+        .iter()
+        .map(|r| GateVerdict {
+            gate: r.gate.clone(),
+            verdict: match &r.report.outcome {
+                Outcome::Verdict(v) => v.clone(),
+                Outcome::Error(cause) => Verdict {
+                    passed: true,
+                    score: None,
+                    findings: vec![Finding {
+                        code: "seam.error".into(),
+                        message: format!("allowed despite an error: {cause}"),
+                        path: None,
+                        span: None,
+                        severity: Severity::Warning,
+                    }],
+                    fix: None,
+                },
+            },
+        })
+        .collect()
 }
 
 /// The router's or the policies' decision, who made it, and why.

@@ -15,13 +15,13 @@ use serde_json::{json, Value};
 
 use super::adapters::{self, StepFailure, StepInput};
 use super::config::{Adapter, Next, OnError, Pipeline, Policy};
-use super::policy::{decide, Decision, Routed, SeamRules, Upstream};
+use super::policy::{decide, router_verdicts, Decision, Routed, SeamRules, Upstream};
 use seam_ledger::{
     now_ms, Claim, HandoffRow, Ledger, LedgerError, NewHandoff, NewReview, NewRoute, NewRun,
     NewStepRun, NewVerdict, Phase, Recorded, ReviewRow, RunMove,
 };
 use seam_runtime::{check_all_blocking, CheckReport, Outcome};
-use seam_types::{Finding, GateVerdict, Handoff, Severity, Verdict};
+use seam_types::{Finding, Handoff, Severity, Verdict};
 
 /// Where a run continues; stored as JSON in the ledger with every record.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +117,20 @@ pub struct GateResult {
     pub report: CheckReport,
     pub policy: Policy,
     pub on_error: OnError,
+}
+
+impl GateResult {
+    /// A seam gate's report, with the gate's name and policies.
+    pub fn of(gate: &crate::config::Gate, report: CheckReport) -> GateResult {
+        GateResult {
+            gate: gate.name.clone(),
+            plugin: gate.plugin.name().to_string(),
+            digest: gate.plugin.digest().to_string(),
+            report,
+            policy: gate.on_fail.clone(),
+            on_error: gate.on_error,
+        }
+    }
 }
 
 /// What happened, as it happens, for people watching a run.
@@ -717,14 +731,7 @@ impl<'a> Runner<'a> {
             let plugins: Vec<_> = seam.gates.iter().map(|g| g.plugin.clone()).collect();
             let reports = check_all_blocking(&plugins, &handoff);
             for (gate, report) in seam.gates.iter().zip(reports) {
-                results.push(GateResult {
-                    gate: gate.name.clone(),
-                    plugin: gate.plugin.name().to_string(),
-                    digest: gate.plugin.digest().to_string(),
-                    report,
-                    policy: gate.on_fail.clone(),
-                    on_error: gate.on_error,
-                });
+                results.push(GateResult::of(gate, report));
             }
         }
         let (decided_by, decision, reason) = self.decide(id, &h, &results, &next, fixes);
@@ -790,27 +797,7 @@ impl<'a> Runner<'a> {
             .any(|r| r.report.outcome.error().is_some() && r.on_error == OnError::Block);
         let routed = match seam.and_then(|s| s.router.as_ref()) {
             Some(router) if !blocked => {
-                let verdicts: Vec<GateVerdict> = results
-                    .iter()
-                    .map(|r| GateVerdict {
-                        gate: r.gate.clone(),
-                        verdict: match &r.report.outcome {
-                            Outcome::Verdict(v) => v.clone(),
-                            Outcome::Error(cause) => Verdict {
-                                passed: true,
-                                score: None,
-                                findings: vec![Finding {
-                                    code: "seam.error".into(),
-                                    message: format!("allowed despite an error: {cause}"),
-                                    path: None,
-                                    span: None,
-                                    severity: Severity::Warning,
-                                }],
-                                fix: None,
-                            },
-                        },
-                    })
-                    .collect();
+                let verdicts = router_verdicts(results);
                 let handoff = handoff_of(&p.name, id, h);
                 Some(Routed {
                     router: router.plugin.name().to_string(),

@@ -1,0 +1,562 @@
+//! The handlers, their request bodies and the JSON error every failure answers with.
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequest, Path, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use seam_pipeline::standalone::{decision_json, Checked, StandaloneSeam};
+use seam_runtime::{check_all, CheckReport, Limits, Outcome, Plugin};
+use seam_types::{Handoff, PluginKind};
+
+use crate::auth::{self, Denied, Scope};
+use crate::metrics::AD_HOC;
+use crate::Shared;
+
+/// A failed request: its status and a JSON body
+/// `{"error": {"status": 422, "code": "…", "message": "…"}}`.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    retry_after: Option<u64>,
+    authenticate: bool,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            authenticate: false,
+        }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+    }
+
+    pub(crate) fn overloaded(concurrency: usize, queue: usize) -> Self {
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "overloaded",
+                format!(
+                    "the server is at capacity ({concurrency} requests in flight, {queue} waiting); \
+                     retry after 1 s, or raise [limits] concurrency and queue"
+                ),
+            )
+        }
+    }
+
+    pub(crate) fn deadline(ms: u64, doing: &str) -> Self {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline",
+            format!(
+                "the request outlived its {ms} ms deadline while {doing}; raise [limits] \
+                 request_timeout_ms, or send fewer handoffs per request"
+            ),
+        )
+    }
+
+    fn body(&self) -> Value {
+        json!({"error": {"status": self.status.as_u16(), "code": self.code, "message": self.message}})
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if self.authenticate {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"seam\""),
+            );
+        }
+        response
+    }
+}
+
+/// Checks the caller's token for `scope`.
+fn authorize(shared: &Shared, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    match auth::authorize(&shared.config.tokens, header, scope) {
+        Ok(_) => Ok(()),
+        Err(Denied::Missing) => Err(ApiError {
+            authenticate: true,
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "this server needs a token: send `Authorization: Bearer TOKEN`",
+            )
+        }),
+        Err(Denied::Unknown) => Err(ApiError {
+            authenticate: true,
+            ..ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "the bearer token is not one this server knows",
+            )
+        }),
+        Err(Denied::Scope { token, needs }) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "token `{token}` lacks the `{}` scope this request needs; add it to the token's scopes",
+                needs.as_str()
+            ),
+        )),
+    }
+}
+
+/// A JSON request body, read up to the body cap and parsed with errors that say where.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<Arc<Shared>> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, shared: &Arc<Shared>) -> Result<Self, ApiError> {
+        let cap = shared.config.limits.max_body_bytes();
+        let bytes = axum::body::to_bytes(request.into_body(), cap)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!(
+                        "the request body is over the {} KiB cap; send less, or raise [limits] max_body_kib",
+                        cap >> 10
+                    ),
+                )
+            })?;
+        if bytes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                "the request body is empty; send a JSON object",
+            ));
+        }
+        let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_json",
+                format!("the request body is not JSON: {e}"),
+            )
+        })?;
+        if !value.is_object() {
+            return Err(ApiError::invalid("the request body must be a JSON object"));
+        }
+        Ok(JsonBody(value))
+    }
+}
+
+/// `value` as `T`, with `required` fields present (a missing `payload` is an error, not
+/// `null`); `what` names it in messages.
+fn parse<T: DeserializeOwned>(value: Value, required: &[&str], what: &str) -> Result<T, ApiError> {
+    for field in required {
+        if value.get(field).is_none() {
+            return Err(ApiError::invalid(format!(
+                "{what}: missing field `{field}`"
+            )));
+        }
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("{what}: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateSpec {
+    gate: String,
+    #[serde(default)]
+    settings: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckRequest {
+    gates: Vec<GateSpec>,
+    payload: Value,
+    #[serde(default)]
+    context: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeamCheckRequest {
+    payload: Value,
+    #[serde(default)]
+    context: Option<Value>,
+    /// The upstream step's attempt, 1 for the first.
+    #[serde(default = "one")]
+    attempt: u32,
+    /// Fixes already applied to this handoff.
+    #[serde(default)]
+    fixes: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchRequest {
+    items: Vec<Value>,
+}
+
+fn handoff(payload: &Value, context: Option<&Value>) -> Handoff {
+    let mut h = Handoff::new(payload.to_string());
+    if let Some(c) = context {
+        h.context = c.to_string();
+    }
+    h
+}
+
+/// One gate's report as `seam check --format json` prints it, named `gate`.
+fn gate_json(gate: &str, report: &CheckReport) -> Value {
+    let mut v = serde_json::to_value(report).unwrap_or_default();
+    v["gate"] = Value::String(gate.to_string());
+    v
+}
+
+/// Most gates in one ad-hoc check.
+pub const MAX_AD_HOC_GATES: usize = 64;
+
+/// An ad-hoc gate: a standard plugin or `BUNDLE/PLUGIN` from the configured bundle
+/// paths, never a file path; loaded once per name and settings.
+async fn ad_hoc_gate(shared: &Shared, spec: &GateSpec) -> Result<Plugin, ApiError> {
+    let settings = spec.settings.clone().unwrap_or_else(|| json!({}));
+    let key = (spec.gate.clone(), settings.to_string());
+    {
+        let mut cache = shared.ad_hoc.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(i) = cache.iter().position(|(k, _)| *k == key) {
+            let entry = cache.remove(i);
+            let plugin = entry.1.clone();
+            cache.push(entry);
+            return Ok(plugin);
+        }
+    }
+    let name = &spec.gate;
+    let source = match seam_runtime::standard(name) {
+        Some(s) => s,
+        None => match seam_bundle::PluginRef::parse(name) {
+            Some(Ok(r)) if !name.ends_with(".wasm") => shared
+                .config
+                .resolver
+                .source(&r)
+                .map(|(_, source)| source)
+                .map_err(|e| ApiError::invalid(format!("gate `{name}`: {e}")))?,
+            Some(Err(e)) => return Err(ApiError::invalid(format!("gate `{name}`: {e}"))),
+            _ => {
+                let names = seam_runtime::std_plugins::names();
+                let hint = seam_runtime::nearest(name, &names)
+                    .map(|n| format!("did you mean `{n}`? "))
+                    .unwrap_or_default();
+                return Err(ApiError::invalid(format!(
+                    "unknown gate `{name}`: {hint}the server loads standard gates ({}) and \
+                     BUNDLE/PLUGIN from its bundle paths, never files",
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    let plugin = shared
+        .runtime
+        .load_async(source, PluginKind::Gate, settings, Limits::default())
+        .await
+        .map_err(|e| ApiError::invalid(format!("gate `{name}`: {e}")))?;
+    let cap = shared.config.limits.cached_gates;
+    if cap > 0 {
+        let mut cache = shared.ad_hoc.lock().unwrap_or_else(|e| e.into_inner());
+        if !cache.iter().any(|(k, _)| *k == key) {
+            if cache.len() >= cap {
+                cache.remove(0);
+            }
+            cache.push((key, plugin.clone()));
+        }
+    }
+    Ok(plugin)
+}
+
+/// `POST /v1/check`: ad-hoc gates on one handoff → the verdicts, as `seam check
+/// --format json` prints them.
+pub async fn check(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&shared, &headers, Scope::Check)?;
+    let request: CheckRequest = parse(body, &["gates", "payload"], "the check request")?;
+    if request.gates.is_empty() || request.gates.len() > MAX_AD_HOC_GATES {
+        return Err(ApiError::invalid(format!(
+            "the check request: `gates` must name 1 to {MAX_AD_HOC_GATES} gates, e.g. [{{\"gate\": \"max-words\", \"settings\": {{\"max\": 120}}}}]"
+        )));
+    }
+    let mut plugins = Vec::with_capacity(request.gates.len());
+    for spec in &request.gates {
+        plugins.push(ad_hoc_gate(&shared, spec).await?);
+    }
+    let h = handoff(&request.payload, request.context.as_ref());
+    let reports = check_all(&plugins, &h).await;
+    let mut passed = true;
+    let gates: Vec<Value> = reports
+        .iter()
+        .map(|r| {
+            shared.metrics.check(AD_HOC, &r.plugin, r);
+            passed &= matches!(&r.outcome, Outcome::Verdict(v) if v.passed);
+            gate_json(&r.plugin, r)
+        })
+        .collect();
+    Ok(Json(json!({"passed": passed, "gates": gates})))
+}
+
+fn find_seam<'a>(shared: &'a Shared, name: &str) -> Result<&'a StandaloneSeam, ApiError> {
+    shared
+        .config
+        .seams
+        .iter()
+        .find(|s| s.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = shared
+                .config
+                .seams
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect();
+            let hint = seam_runtime::nearest(name, &names)
+                .map(|n| format!("did you mean `{n}`? "))
+                .unwrap_or_default();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_seam",
+                format!(
+                    "no seam `{name}` in {}: {hint}its seams: {}",
+                    shared.config.file.display(),
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            )
+        })
+}
+
+/// A checked handoff as the seam endpoints answer it.
+fn checked_json(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) -> Value {
+    let gates: Vec<Value> = checked
+        .results
+        .iter()
+        .map(|r| {
+            shared.metrics.check(&seam.name, &r.gate, &r.report);
+            let mut v = gate_json(&r.gate, &r.report);
+            v["policy"] = Value::String(r.policy.to_string());
+            v
+        })
+        .collect();
+    let decision = decision_json(checked);
+    shared
+        .metrics
+        .decisions
+        .get_or_create(&crate::metrics::DecisionLabels {
+            seam: seam.name.clone(),
+            action: decision["action"].as_str().unwrap_or("error").to_string(),
+        })
+        .inc();
+    let mut doc = json!({
+        "seam": seam.name,
+        "passed": checked.passed(),
+        "gates": gates,
+        "decision": decision,
+    });
+    if let Some(route) = &checked.route {
+        let mut r = json!({
+            "router": route.plugin,
+            "duration": route.duration.as_micros() as u64,
+            "log": route.log,
+        });
+        match &route.route {
+            Ok(answer) => {
+                r["target"] = Value::String(answer.target.clone());
+                r["reason"] = Value::String(answer.reason.clone());
+            }
+            Err(cause) => {
+                r["error"] = Value::String(cause.to_string());
+                r["cause"] = Value::String(crate::metrics::cause_kind(cause));
+            }
+        }
+        doc["route"] = r;
+    }
+    doc
+}
+
+async fn check_one(shared: &Shared, seam: &StandaloneSeam, item: Value) -> Result<Value, ApiError> {
+    let request: SeamCheckRequest = parse(item, &["payload"], "the handoff")?;
+    if request.attempt == 0 {
+        return Err(ApiError::invalid(
+            "the handoff: `attempt` counts from 1 (the upstream step's first attempt)",
+        ));
+    }
+    let h = handoff(&request.payload, request.context.as_ref());
+    let checked = seam.check(&h, request.attempt, request.fixes).await;
+    Ok(checked_json(shared, seam, &checked))
+}
+
+/// `POST /v1/seams/{name}/check`: a configured seam on one handoff → the verdicts and
+/// the decision.
+pub async fn seam_check(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&shared, &headers, Scope::Check)?;
+    let seam = find_seam(&shared, &name)?;
+    Ok(Json(check_one(&shared, seam, body).await?))
+}
+
+/// `POST /v1/seams/{name}/batch`: many handoffs, one result each, in order; a bad item
+/// gets its own error and never fails the others.
+pub async fn seam_batch(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&shared, &headers, Scope::Check)?;
+    let seam = find_seam(&shared, &name)?;
+    let request: BatchRequest = parse(body, &["items"], "the batch request")?;
+    let cap = shared.config.limits.max_batch;
+    if request.items.is_empty() || request.items.len() > cap {
+        return Err(ApiError::invalid(format!(
+            "the batch request: `items` must hold 1 to {cap} handoffs ([limits] max_batch), it holds {}",
+            request.items.len()
+        )));
+    }
+    let mut results = Vec::with_capacity(request.items.len());
+    for (i, item) in request.items.into_iter().enumerate() {
+        let item = if item.is_object() {
+            check_one(&shared, seam, item).await
+        } else {
+            Err(ApiError::invalid("the handoff must be a JSON object"))
+        };
+        results.push(match item {
+            Ok(v) => v,
+            Err(e) => {
+                let mut body = e.body();
+                body["error"]["message"] = Value::String(format!("item {i}: {}", e.message));
+                body
+            }
+        });
+    }
+    Ok(Json(json!({"seam": seam.name, "results": results})))
+}
+
+/// `GET /v1/seams`: the configured seams, their gates, router and policies.
+pub async fn seams(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&shared, &headers, Scope::Check)?;
+    let seams: Vec<Value> = shared
+        .config
+        .seams
+        .iter()
+        .map(|s| {
+            json!({
+                "name": s.name,
+                "description": s.description,
+                "gates": s.gates.iter().map(|g| json!({
+                    "gate": g.name,
+                    "plugin": g.plugin.name(),
+                    "version": g.plugin.info().version,
+                    "digest": g.plugin.digest(),
+                    "on_fail": g.on_fail.to_string(),
+                    "on_error": match g.on_error { seam_pipeline::OnError::Block => "block", seam_pipeline::OnError::Allow => "allow" },
+                })).collect::<Vec<_>>(),
+                "router": s.router.as_ref().map(|r| r.plugin.name().to_string()),
+                "max_retries": s.max_retries,
+                "max_fixes": s.max_fixes,
+                "routes": s.routes,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "seams": seams })))
+}
+
+/// `GET /healthz`: the process answers.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "alive"}))
+}
+
+/// `GET /readyz`: the configuration's plugins are loaded and checks can be served.
+pub async fn readyz(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    Json(json!({
+        "status": "ready",
+        "seams": shared.config.seams.len(),
+        "gates": shared.config.seams.iter().map(|s| s.gates.len()).sum::<usize>(),
+    }))
+}
+
+/// `GET /metrics`: Prometheus text format (the `admin` scope when tokens are set).
+pub async fn metrics(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers, Scope::Admin)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        shared.metrics.render(),
+    )
+        .into_response())
+}
+
+/// Any other path.
+pub async fn not_found(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no endpoint {} {}; see GET /v1/seams and docs/server.md",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+/// A known path with the wrong method.
+pub async fn method_not_allowed(request: Request) -> ApiError {
+    let path = request.uri().path();
+    let allowed = match path {
+        "/v1/seams" | "/healthz" | "/readyz" | "/metrics" => "GET",
+        _ => "POST",
+    };
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!(
+            "{} is not allowed on {path}; use {allowed}",
+            request.method()
+        ),
+    )
+}

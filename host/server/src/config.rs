@@ -1,0 +1,266 @@
+//! `seam-server.toml`: where to listen, who may call, the limits, and the named seams.
+//! Every field has a documented default (docs/server.md); unknown fields are refused,
+//! and every error names the file, line and column.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use seam_pipeline::config::BundlesSection;
+use seam_pipeline::standalone::{self, SeamSection, StandaloneSeam};
+use seam_pipeline::ConfigError;
+use seam_runtime::Runtime;
+
+use crate::auth::{Scope, Token};
+
+/// Largest configuration file read.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// The address served when the file names none.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+
+// Numbers that must lie in a documented range, reported at their line and column.
+use seam_pipeline::ranged;
+
+ranged!(de_body_kib, usize, 1, 1 << 20);
+ranged!(de_concurrency, usize, 1, 4096);
+ranged!(de_queue, usize, 0, 1_000_000);
+ranged!(de_ms, u64, 1, 3_600_000);
+ranged!(de_batch, usize, 1, 10_000);
+ranged!(de_cached, usize, 0, 4096);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    listen: Option<Spanned<String>>,
+    #[serde(default)]
+    bundles: BundlesSection,
+    #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
+    tokens: Vec<TokenSection>,
+    #[serde(default)]
+    seams: BTreeMap<Spanned<String>, SeamSection>,
+}
+
+/// `[limits]`: what one request, and all of them together, may take.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// Largest request body, in KiB (default 1024; 1 to 1048576).
+    #[serde(default = "default_body_kib", deserialize_with = "de_body_kib")]
+    pub max_body_kib: usize,
+    /// Requests handled at once (default 64; 1 to 4096).
+    #[serde(default = "default_concurrency", deserialize_with = "de_concurrency")]
+    pub concurrency: usize,
+    /// Requests that may wait for a slot (default 1024; 0 to 1000000); beyond that a
+    /// request is answered `503` with `Retry-After` at once.
+    #[serde(default = "default_queue", deserialize_with = "de_queue")]
+    pub queue: usize,
+    /// Deadline of a whole request, waiting included, in ms (default 10000); past it the
+    /// answer is `504`.
+    #[serde(default = "default_request_ms", deserialize_with = "de_ms")]
+    pub request_timeout_ms: u64,
+    /// How long a shutdown waits for requests in flight, in ms (default 10000).
+    #[serde(default = "default_drain_ms", deserialize_with = "de_ms")]
+    pub drain_timeout_ms: u64,
+    /// Most handoffs in one batch request (default 1000; 1 to 10000).
+    #[serde(default = "default_batch", deserialize_with = "de_batch")]
+    pub max_batch: usize,
+    /// Ad-hoc gates (`POST /v1/check`) kept loaded, by name and settings (default 64;
+    /// 0 to 4096).
+    #[serde(default = "default_cached", deserialize_with = "de_cached")]
+    pub cached_gates: usize,
+}
+
+fn default_body_kib() -> usize {
+    1024
+}
+fn default_concurrency() -> usize {
+    64
+}
+fn default_queue() -> usize {
+    1024
+}
+fn default_request_ms() -> u64 {
+    10_000
+}
+fn default_drain_ms() -> u64 {
+    10_000
+}
+fn default_batch() -> usize {
+    1000
+}
+fn default_cached() -> usize {
+    64
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_kib: default_body_kib(),
+            concurrency: default_concurrency(),
+            queue: default_queue(),
+            request_timeout_ms: default_request_ms(),
+            drain_timeout_ms: default_drain_ms(),
+            max_batch: default_batch(),
+            cached_gates: default_cached(),
+        }
+    }
+}
+
+impl Limits {
+    pub fn max_body_bytes(&self) -> usize {
+        self.max_body_kib << 10
+    }
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+}
+
+/// `[[tokens]]`: a caller, by the SHA-256 of its bearer token, and what it may do.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenSection {
+    name: Spanned<String>,
+    sha256: Spanned<String>,
+    scopes: Spanned<Vec<Spanned<String>>>,
+}
+
+/// A checked configuration, its seams loaded.
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub listen: SocketAddr,
+    pub limits: Limits,
+    pub tokens: Vec<Token>,
+    pub seams: Vec<StandaloneSeam>,
+    /// Where `BUNDLE/PLUGIN` gates of ad-hoc checks are found.
+    pub resolver: seam_bundle::Resolver,
+}
+
+impl Config {
+    /// Reads, checks and loads the configuration at `path` (every seam's plugins with
+    /// `runtime`).
+    pub fn load(path: &Path, runtime: &Runtime) -> Result<Config, ConfigError> {
+        let text = seam_types::files::read_regular_text(path, MAX_CONFIG_BYTES).map_err(|e| {
+            ConfigError {
+                file: path.display().to_string(),
+                line: 0,
+                column: 0,
+                message: format!("cannot read the server configuration: {e}"),
+            }
+        })?;
+        Config::parse(path, &text, runtime)
+    }
+
+    /// Like [`load`](Self::load), from text already read.
+    pub fn parse(path: &Path, text: &str, runtime: &Runtime) -> Result<Config, ConfigError> {
+        let err = |span: std::ops::Range<usize>, message: String| {
+            let (line, column) = seam_types::position::line_column(text, span.start);
+            ConfigError {
+                file: path.display().to_string(),
+                line,
+                column,
+                message,
+            }
+        };
+        let f: File = toml::from_str(text)
+            .map_err(|e| err(e.span().unwrap_or(0..0), e.message().trim().to_string()))?;
+        let listen = match &f.listen {
+            None => DEFAULT_LISTEN.parse().expect("the default address parses"),
+            Some(l) => l.get_ref().parse::<SocketAddr>().map_err(|_| {
+                err(
+                    l.span(),
+                    format!(
+                        "`{}` is not an address to listen on; write IP:PORT, e.g. {DEFAULT_LISTEN} or [::1]:7878",
+                        l.get_ref()
+                    ),
+                )
+            })?,
+        };
+        let mut tokens: Vec<Token> = Vec::new();
+        for t in &f.tokens {
+            let name = t.name.get_ref();
+            if name.is_empty() || tokens.iter().any(|x| &x.name == name) {
+                return Err(err(
+                    t.name.span(),
+                    format!(
+                        "token name `{name}` is empty or used twice; give each token its own name"
+                    ),
+                ));
+            }
+            let hash = t.sha256.get_ref().trim().to_ascii_lowercase();
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err(
+                    t.sha256.span(),
+                    format!(
+                        "token `{name}`: sha256 must be 64 hex digits, the SHA-256 of the token \
+                         (`seam serve --new-token NAME` makes a token and prints its entry); the \
+                         token itself never goes in the file"
+                    ),
+                ));
+            }
+            if tokens.iter().any(|x| x.sha256 == hash) {
+                return Err(err(
+                    t.sha256.span(),
+                    format!("token `{name}` has the same hash as another token"),
+                ));
+            }
+            let mut scopes = Vec::new();
+            for s in t.scopes.get_ref() {
+                let scope = Scope::parse(s.get_ref()).ok_or_else(|| {
+                    err(
+                        s.span(),
+                        format!(
+                            "unknown scope `{}`; use {}",
+                            s.get_ref(),
+                            Scope::ALL.map(|s| s.as_str()).join(", ")
+                        ),
+                    )
+                })?;
+                if !scopes.contains(&scope) {
+                    scopes.push(scope);
+                }
+            }
+            if scopes.is_empty() {
+                return Err(err(
+                    t.scopes.span(),
+                    format!(
+                        "token `{name}` has no scopes; give it some of check, run, review, admin"
+                    ),
+                ));
+            }
+            tokens.push(Token {
+                name: name.clone(),
+                sha256: hash,
+                scopes,
+            });
+        }
+        if tokens.is_empty() && !listen.ip().is_loopback() {
+            let span = f.listen.as_ref().map_or(0..0, |l| l.span());
+            return Err(err(
+                span,
+                format!(
+                    "refusing to listen on {listen} without tokens: anyone who can reach it could \
+                     run checks; add [[tokens]] (see docs/server.md) or listen on 127.0.0.1"
+                ),
+            ));
+        }
+        let (seams, resolver) = standalone::load_seams(path, text, &f.bundles, &f.seams, runtime)?;
+        Ok(Config {
+            file: path.to_path_buf(),
+            listen,
+            limits: f.limits,
+            tokens,
+            seams,
+            resolver,
+        })
+    }
+}

@@ -1,0 +1,221 @@
+//! `seam-server`: `seam serve`, the gates and seams of a configuration over HTTP (axum
+//! on tokio), for orchestrators that run their own steps. See docs/server.md.
+//!
+//! Every request under `/v1` is admitted by a bounded queue in front of a fixed number
+//! of slots ([`config::Limits`]): a request that finds the queue full is answered `503`
+//! with `Retry-After` at once, so memory never grows with load; one that outlives the
+//! request deadline is answered `504`. Errors are JSON: `{"error": {"status", "code",
+//! "message"}}`.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod metrics;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{Notify, Semaphore};
+
+use seam_runtime::Runtime;
+
+pub use api::ApiError;
+pub use config::Config;
+
+/// What every request shares.
+pub struct Shared {
+    pub runtime: Runtime,
+    pub config: Config,
+    pub metrics: metrics::Metrics,
+    /// Ad-hoc gates by `(name, settings)`, most recently used last.
+    pub(crate) ad_hoc: Mutex<Vec<((String, String), seam_runtime::Plugin)>>,
+    slots: Semaphore,
+    waiting: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(config: Config, runtime: Runtime) -> Shared {
+        Shared {
+            slots: Semaphore::new(config.limits.concurrency),
+            runtime,
+            config,
+            metrics: metrics::Metrics::default(),
+            ad_hoc: Mutex::new(Vec::new()),
+            waiting: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// The HTTP routes over `shared`.
+pub fn router(shared: Arc<Shared>) -> Router {
+    let v1 = Router::new()
+        .route("/v1/check", post(api::check))
+        .route("/v1/seams", get(api::seams))
+        .route("/v1/seams/{name}/check", post(api::seam_check))
+        .route("/v1/seams/{name}/batch", post(api::seam_batch))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
+    Router::new()
+        .merge(v1)
+        .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
+        .route("/metrics", get(api::metrics))
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            observe,
+        ))
+        .with_state(shared)
+}
+
+/// Admission: a slot at once, else a place in the bounded queue, else `503` with
+/// `Retry-After`; then the request deadline (waiting included).
+async fn admit(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let limits = &shared.config.limits;
+    let deadline = limits.request_timeout();
+    let permit = match shared.slots.try_acquire() {
+        Ok(p) => p,
+        Err(_) => {
+            // `waiting` only grows past the cap by the requests turned away here.
+            if shared.waiting.fetch_add(1, Ordering::AcqRel) >= limits.queue {
+                shared.waiting.fetch_sub(1, Ordering::AcqRel);
+                shared.metrics.shed.inc();
+                return ApiError::overloaded(limits.concurrency, limits.queue).into_response();
+            }
+            shared.metrics.queue_depth.inc();
+            let waited = tokio::time::timeout(deadline, shared.slots.acquire()).await;
+            shared.metrics.queue_depth.dec();
+            shared.waiting.fetch_sub(1, Ordering::AcqRel);
+            match waited {
+                Ok(Ok(p)) => p,
+                // The semaphore is never closed.
+                Ok(Err(_)) | Err(_) => {
+                    return ApiError::deadline(limits.request_timeout_ms, "waiting for a slot")
+                        .into_response()
+                }
+            }
+        }
+    };
+    shared.metrics.in_flight.inc();
+    let answered = tokio::time::timeout(deadline, next.run(request)).await;
+    shared.metrics.in_flight.dec();
+    drop(permit);
+    answered.unwrap_or_else(|_| {
+        ApiError::deadline(limits.request_timeout_ms, "answering").into_response()
+    })
+}
+
+/// Counts and times every request by its route pattern, and logs it at debug level.
+async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = request.method().as_str().to_string();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    shared.metrics.request(&route, &method, status, took);
+    tracing::debug!(%method, %route, status, micros = took.as_micros() as u64, "request");
+    response
+}
+
+/// A bound server, not yet serving.
+pub struct Server {
+    shared: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drained {
+    /// Requests still in flight when the drain deadline passed (0: all finished).
+    pub cut: usize,
+}
+
+impl Server {
+    /// Binds the configuration's address (port 0 picks a free one).
+    pub async fn bind(config: Config, runtime: Runtime) -> anyhow::Result<Server> {
+        let addr = config.listen;
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr} (from {}); is another server using it? change `listen`",
+                config.file.display()
+            )
+        })?;
+        Ok(Server {
+            shared: Arc::new(Shared::new(config, runtime)),
+            listener,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.shared.config.listen)
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting and waits for the
+    /// requests in flight, at most the drain deadline.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Drained {
+        let drain = self.shared.config.limits.drain_timeout();
+        let stopping = Arc::new(Notify::new());
+        let signal = stopping.clone();
+        let app = router(self.shared.clone());
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new connections; draining requests in flight");
+            signal.notify_one();
+        });
+        let drained = tokio::select! {
+            result = std::future::IntoFuture::into_future(serve) => {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "the server stopped on an error");
+                }
+                Drained { cut: 0 }
+            }
+            _ = async { stopping.notified().await; tokio::time::sleep(drain).await } => {
+                let cut = usize::try_from(self.shared.metrics.in_flight.get()).unwrap_or(0);
+                tracing::warn!(cut, drain_ms = drain.as_millis() as u64, "drain deadline passed; requests still in flight were cut");
+                Drained { cut }
+            }
+        };
+        drained
+    }
+}
+
+/// Completes on SIGTERM or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,844 @@
+//! `seam serve` end to end: the server on an ephemeral port, real HTTP requests, every
+//! endpoint and error status with its JSON body, auth, load shedding, graceful
+//! shutdown, metrics after known traffic, the configuration's errors at their place,
+//! and the `seam serve` process stopped by SIGTERM.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use seam_server::{Config, Drained, Server};
+use seam_test_artifacts as fixtures;
+use serde_json::{json, Value};
+
+use crate::pipeline::scratch;
+
+/// A server running on its own threads until stopped (or dropped).
+struct Running {
+    base: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<Drained>>,
+}
+
+impl Running {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Asks it to shut down; returns how the drain went.
+    fn stop(mut self) -> Drained {
+        let _ = self.stop.take().unwrap().send(());
+        self.thread.take().unwrap().join().unwrap()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes `toml` (on an ephemeral port unless it says `listen`) and loads it.
+fn config(name: &str, toml: &str) -> Result<Config, String> {
+    let dir = scratch(&format!("server-{name}"));
+    let text = if toml.contains("listen") {
+        toml.to_string()
+    } else {
+        format!("listen = \"127.0.0.1:0\"\n{toml}")
+    };
+    let path = dir.join("seam-server.toml");
+    std::fs::write(&path, &text).unwrap();
+    Config::load(&path, crate::runtime()).map_err(|e| e.to_string())
+}
+
+fn start(name: &str, toml: &str) -> Running {
+    let config = config(name, toml).unwrap_or_else(|e| panic!("{e}"));
+    start_config(config)
+}
+
+fn start_config(config: Config) -> Running {
+    let (addr_tx, addr_rx) = mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let server = Server::bind(config, crate::runtime().clone())
+                .await
+                .unwrap();
+            addr_tx.send(server.local_addr()).unwrap();
+            server
+                .run(async move {
+                    let _ = stop_rx.await;
+                })
+                .await
+        })
+    });
+    let addr = addr_rx.recv().unwrap();
+    Running {
+        base: format!("http://{addr}"),
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// The status, the `Retry-After` and `WWW-Authenticate` headers, and the body as JSON
+/// (or as a string when it is not JSON).
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    authenticate: Option<String>,
+    body: Value,
+}
+
+fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+    let mut response = result.expect("an answer");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let retry_after = header("retry-after");
+    let authenticate = header("www-authenticate");
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    Answer {
+        status,
+        retry_after,
+        authenticate,
+        body,
+    }
+}
+
+fn post(server: &Running, path: &str, body: &str) -> Answer {
+    post_as(server, path, body, None)
+}
+
+fn post_as(server: &Running, path: &str, body: &str, token: Option<&str>) -> Answer {
+    let mut request = agent()
+        .post(server.url(path))
+        .header("content-type", "application/json");
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    answer(request.send(body))
+}
+
+fn get_as(server: &Running, path: &str, token: Option<&str>) -> Answer {
+    let mut request = agent().get(server.url(path));
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    answer(request.call())
+}
+
+fn error(a: &Answer) -> (u16, &str, &str) {
+    let e = &a.body["error"];
+    assert_eq!(
+        e["status"], a.status,
+        "the body repeats the status: {}",
+        a.body
+    );
+    (
+        a.status,
+        e["code"].as_str().unwrap_or("?"),
+        e["message"].as_str().unwrap_or("?"),
+    )
+}
+
+const REPLY: &str = r#"
+[seams.reply]
+on_fail = "retry"
+max_retries = 2
+
+[[seams.reply.gates]]
+plugin = "max-words"
+settings = { max_words = 5 }
+
+[[seams.reply.gates]]
+name = "no-refunds"
+plugin = "ban-list"
+settings = { words = ["refund"] }
+on_fail = "block"
+
+[seams.redact]
+on_fail = "fix"
+max_fixes = 1
+[[seams.redact.gates]]
+plugin = "pii"
+settings = { kinds = ["email"] }
+
+[seams.review]
+on_fail = "escalate"
+[[seams.review.gates]]
+plugin = "contains"
+settings = { required = ["$89"] }
+
+[seams.triage]
+routes = ["research"]
+[[seams.triage.gates]]
+plugin = "contains"
+settings = { required = ["source:"] }
+[seams.triage.router]
+plugin = "verdict-router"
+settings = { rules = [{ outcome = "failed", route = "research" }] }
+"#;
+
+#[test]
+fn the_committed_example_configuration_loads() {
+    let path = PathBuf::from(crate::repo("examples/server/seam-server.toml"));
+    let config = Config::load(&path, crate::runtime()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.listen.to_string(), "127.0.0.1:7878");
+    let seams: Vec<(&str, usize)> = config
+        .seams
+        .iter()
+        .map(|s| (s.name.as_str(), s.gates.len()))
+        .collect();
+    assert_eq!(seams, [("reply", 3), ("tool-args", 1)]);
+    assert_eq!(config.limits.concurrency, 64);
+    assert_eq!(config.limits.queue, 1024);
+}
+
+#[test]
+fn a_seam_decides_next_retry_with_feedback_reject_fix_human_and_route() {
+    let server = start("decisions", REPLY);
+    let a = post(
+        &server,
+        "/v1/seams/reply/check",
+        r#"{"payload": "Thanks, on its way."}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["seam"], "reply");
+    assert_eq!(a.body["passed"], true);
+    assert_eq!(a.body["decision"]["action"], "next");
+    assert_eq!(a.body["decision"]["decided_by"], "policy");
+    let gates: Vec<&str> = a.body["gates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["gate"].as_str().unwrap())
+        .collect();
+    assert_eq!(gates, ["max-words", "no-refunds"]);
+    assert_eq!(a.body["gates"][1]["policy"], "block");
+    assert_eq!(a.body["gates"][0]["passed"], true);
+
+    // Too long: retried with the findings as text for the upstream step.
+    let long = r#"{"payload": "This answer has far too many words in it", "attempt": 1}"#;
+    let a = post(&server, "/v1/seams/reply/check", long);
+    assert_eq!(a.body["decision"]["action"], "retry", "{}", a.body);
+    assert_eq!(
+        a.body["decision"]["feedback"],
+        "Your previous answer was rejected:\n- max-words (length.words): 9 words, at most 5 allowed"
+    );
+    assert_eq!(a.body["decision"]["findings"][0]["gate"], "max-words");
+    // The third attempt has used up both retries.
+    let a = post(
+        &server,
+        "/v1/seams/reply/check",
+        r#"{"payload": "This answer has far too many words in it", "attempt": 3}"#,
+    );
+    assert_eq!(a.body["decision"]["action"], "reject");
+    assert!(
+        a.body["decision"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("after 2 retries (max_retries)"),
+        "{}",
+        a.body
+    );
+    // A banned word blocks, whatever the attempt.
+    let a = post(
+        &server,
+        "/v1/seams/reply/check",
+        r#"{"payload": "No refund."}"#,
+    );
+    assert_eq!(a.body["decision"]["action"], "reject");
+    assert_eq!(a.body["passed"], false);
+
+    // A fix carries the repaired payload as JSON, not as a string holding JSON.
+    let a = post(
+        &server,
+        "/v1/seams/redact/check",
+        r#"{"payload": {"text": "mail ana@example.com"}}"#,
+    );
+    assert_eq!(a.body["decision"]["action"], "fix", "{}", a.body);
+    assert_eq!(a.body["decision"]["gate"], "pii");
+    assert_eq!(
+        a.body["decision"]["payload"],
+        json!({"text": "mail [EMAIL]"})
+    );
+    // max_fixes = 1: once fixed, a still-failing handoff is rejected.
+    let a = post(
+        &server,
+        "/v1/seams/redact/check",
+        r#"{"payload": "ana@example.com", "fixes": 1}"#,
+    );
+    assert_eq!(a.body["decision"]["action"], "reject");
+
+    let a = post(&server, "/v1/seams/review/check", r#"{"payload": "cheap"}"#);
+    assert_eq!(a.body["decision"]["action"], "human", "{}", a.body);
+    assert_eq!(a.body["decision"]["findings"][0]["gate"], "contains");
+
+    let a = post(
+        &server,
+        "/v1/seams/triage/check",
+        r#"{"payload": "no source"}"#,
+    );
+    assert_eq!(a.body["decision"]["action"], "route", "{}", a.body);
+    assert_eq!(a.body["decision"]["target"], "research");
+    assert_eq!(a.body["decision"]["decided_by"], "router:verdict-router");
+    assert_eq!(a.body["route"]["router"], "verdict-router");
+    assert_eq!(a.body["route"]["target"], "research");
+    let a = post(
+        &server,
+        "/v1/seams/triage/check",
+        r#"{"payload": "source: x"}"#,
+    );
+    assert_eq!(a.body["decision"]["action"], "next", "{}", a.body);
+}
+
+#[test]
+fn ad_hoc_checks_answer_as_seam_check_json_does() {
+    let server = start("ad-hoc", REPLY);
+    let body = r#"{"gates": [{"gate": "max-words", "settings": {"max_words": 2}}, {"gate": "contains", "settings": {"required": ["b"]}}],
+                   "payload": "a b c"}"#;
+    let a = post(&server, "/v1/check", body);
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["passed"], false);
+    assert_eq!(a.body["gates"][0]["gate"], "max-words");
+    assert_eq!(a.body["gates"][0]["passed"], false);
+    assert_eq!(a.body["gates"][1]["passed"], true);
+
+    // The same document as `seam check --format json`, durations aside.
+    let dir = scratch("server-ad-hoc-cli");
+    std::fs::write(dir.join("p.json"), "\"a b c\"").unwrap();
+    let (_, out, err) = crate::seam(&[
+        "check",
+        "--gate",
+        "max-words",
+        "--settings",
+        r#"{"max_words": 2}"#,
+        "--gate",
+        "contains",
+        "--settings",
+        r#"{"required": ["b"]}"#,
+        "--payload",
+        dir.join("p.json").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let mut cli: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{out}{err}"));
+    let mut served = a.body.clone();
+    for doc in [&mut cli, &mut served] {
+        for g in doc["gates"].as_array_mut().unwrap() {
+            g["duration"] = json!(0);
+        }
+    }
+    assert_eq!(served, cli);
+
+    // Only standard gates and bundle plugins: never a file, whatever the name.
+    for (gate, expected) in [
+        (
+            "max-word",
+            "unknown gate `max-word`: did you mean `max-words`?",
+        ),
+        ("/etc/passwd", "unknown gate `/etc/passwd`"),
+        ("../../x.wasm", "unknown gate `../../x.wasm`"),
+        (fixtures::SAYS_ANYTHING, "never files"),
+        ("nobundle/gate", "gate `nobundle/gate`: "),
+    ] {
+        let body = json!({"gates": [{"gate": gate}], "payload": 1}).to_string();
+        let a = post(&server, "/v1/check", &body);
+        let (status, code, message) = error(&a);
+        assert_eq!(
+            (status, code),
+            (422, "invalid_request"),
+            "{gate}: {}",
+            a.body
+        );
+        assert!(message.contains(expected), "{gate}: {message}");
+    }
+    // Settings the gate's schema refuses name the gate.
+    let a = post(
+        &server,
+        "/v1/check",
+        r#"{"gates": [{"gate": "max-words", "settings": {"max_words": "ten"}}], "payload": 1}"#,
+    );
+    let (status, _, message) = error(&a);
+    assert_eq!(status, 422);
+    assert!(message.starts_with("gate `max-words`: "), "{message}");
+    for body in [
+        r#"{"gates": [], "payload": 1}"#,
+        r#"{"payload": 1}"#,
+        r#"{"gates": [{"gate": "pii"}]}"#,
+    ] {
+        let a = post(&server, "/v1/check", body);
+        assert_eq!(error(&a).0, 422, "{body}: {}", a.body);
+    }
+}
+
+#[test]
+fn a_batch_answers_every_item_and_a_bad_one_fails_alone() {
+    let server = start("batch", REPLY);
+    let body = r#"{"items": [
+        {"payload": "fine"},
+        17,
+        {"payload": "no refund"},
+        {"attempt": 2},
+        {"payload": "x", "attempt": 0},
+        {"payload": "x", "colour": "red"}
+    ]}"#;
+    let a = post(&server, "/v1/seams/reply/batch", body);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let results = a.body["results"].as_array().unwrap();
+    assert_eq!(results.len(), 6);
+    assert_eq!(results[0]["decision"]["action"], "next");
+    assert_eq!(
+        results[1]["error"]["message"],
+        "item 1: the handoff must be a JSON object"
+    );
+    assert_eq!(results[2]["decision"]["action"], "reject");
+    assert_eq!(
+        results[3]["error"]["message"],
+        "item 3: the handoff: missing field `payload`"
+    );
+    assert!(results[4]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("`attempt` counts from 1"));
+    assert!(results[5]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field `colour`"));
+    for bad in [r#"{"items": []}"#, r#"{"items": 3}"#, r#"{}"#] {
+        let a = post(&server, "/v1/seams/reply/batch", bad);
+        assert_eq!(error(&a).0, 422, "{bad}: {}", a.body);
+    }
+    let many = json!({"items": vec![json!({"payload": "x"}); 1001]}).to_string();
+    let a = post(&server, "/v1/seams/reply/batch", &many);
+    let (status, _, message) = error(&a);
+    assert_eq!(status, 422);
+    assert!(
+        message.contains("1 to 1000 handoffs ([limits] max_batch), it holds 1001"),
+        "{message}"
+    );
+}
+
+#[test]
+fn every_error_is_json_with_its_status() {
+    let server = start("errors", &format!("{REPLY}\n[limits]\nmax_body_kib = 1\n"));
+    let cases: Vec<(&str, &str, String, u16, &str, &str)> = vec![
+        (
+            "POST",
+            "/v1/seams/nope/check",
+            "{}".into(),
+            404,
+            "unknown_seam",
+            "no seam `nope` in ",
+        ),
+        (
+            "POST",
+            "/v1/seams/reply-/check",
+            "{}".into(),
+            404,
+            "unknown_seam",
+            "did you mean `reply`?",
+        ),
+        (
+            "POST",
+            "/v1/seams/reply/check",
+            "{bad".into(),
+            400,
+            "bad_json",
+            "the request body is not JSON: key must be a string at line 1 column 2",
+        ),
+        (
+            "POST",
+            "/v1/seams/reply/check",
+            "".into(),
+            400,
+            "bad_json",
+            "the request body is empty",
+        ),
+        (
+            "POST",
+            "/v1/seams/reply/check",
+            "[1]".into(),
+            422,
+            "invalid_request",
+            "the request body must be a JSON object",
+        ),
+        (
+            "POST",
+            "/v1/seams/reply/check",
+            r#"{"context": 1}"#.into(),
+            422,
+            "invalid_request",
+            "missing field `payload`",
+        ),
+        (
+            "POST",
+            "/v1/seams/reply/check",
+            r#"{"payload": 1, "attempt": -1}"#.into(),
+            422,
+            "invalid_request",
+            "invalid value: integer `-1`",
+        ),
+        (
+            "POST",
+            "/v1/seams/reply/check",
+            format!(r#"{{"payload": "{}"}}"#, "x".repeat(2000)),
+            413,
+            "body_too_large",
+            "over the 1 KiB cap",
+        ),
+        (
+            "GET",
+            "/v1/nothing",
+            String::new(),
+            404,
+            "not_found",
+            "no endpoint GET /v1/nothing",
+        ),
+        (
+            "GET",
+            "/v1/seams/reply/check",
+            String::new(),
+            405,
+            "method_not_allowed",
+            "GET is not allowed on /v1/seams/reply/check; use POST",
+        ),
+    ];
+    for (method, path, body, status, code, message) in cases {
+        let a = if method == "GET" {
+            get_as(&server, path, None)
+        } else {
+            post(&server, path, &body)
+        };
+        let (s, c, m) = error(&a);
+        assert_eq!((s, c), (status, code), "{method} {path}: {}", a.body);
+        assert!(m.contains(message), "{method} {path}: {m}");
+    }
+}
+
+#[test]
+fn tokens_are_checked_by_hash_and_scope() {
+    let check = "check-token";
+    let admin = "admin-token";
+    let toml = format!(
+        "listen = \"0.0.0.0:0\"\n{REPLY}\n[[tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"check\"]\n\n\
+         [[tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
+        seam_types::sha256_hex(check.as_bytes()),
+        seam_types::sha256_hex(admin.as_bytes()),
+    );
+    let mut server = start("tokens", &toml);
+    // Listening on every address is allowed with tokens; call it on loopback.
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    server.base = format!("http://127.0.0.1:{port}");
+    let body = r#"{"payload": "hi"}"#;
+    let a = post_as(&server, "/v1/seams/reply/check", body, None);
+    assert_eq!(error(&a).0, 401);
+    assert_eq!(a.authenticate.as_deref(), Some("Bearer realm=\"seam\""));
+    assert!(error(&a).2.contains("send `Authorization: Bearer TOKEN`"));
+    let a = post_as(&server, "/v1/seams/reply/check", body, Some("guess"));
+    assert_eq!(error(&a).1, "unauthorized");
+    assert_eq!(error(&a).2, "the bearer token is not one this server knows");
+    let a = post_as(&server, "/v1/seams/reply/check", body, Some(admin));
+    assert_eq!(error(&a).0, 403);
+    assert_eq!(
+        error(&a).2,
+        "token `ops` lacks the `check` scope this request needs; add it to the token's scopes"
+    );
+    let a = post_as(&server, "/v1/seams/reply/check", body, Some(check));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(get_as(&server, "/metrics", Some(check)).status, 403);
+    assert_eq!(get_as(&server, "/metrics", None).status, 401);
+    assert_eq!(get_as(&server, "/metrics", Some(admin)).status, 200);
+    // Liveness and readiness are for probes: no token.
+    assert_eq!(
+        get_as(&server, "/healthz", None).body,
+        json!({"status": "alive"})
+    );
+    assert_eq!(get_as(&server, "/readyz", None).body["status"], "ready");
+}
+
+/// A seam whose gate holds a request for `ms` (the sleeper fixture sleeping past its
+/// deadline), with room for `concurrency` requests and `queue` waiting.
+fn slow(ms: u64, concurrency: usize, queue: usize, extra: &str) -> String {
+    format!(
+        "[limits]\nconcurrency = {concurrency}\nqueue = {queue}\n{extra}\n\
+         [seams.slow]\non_error = \"allow\"\n[[seams.slow.gates]]\nplugin = \"{}\"\nlimits = {{ deadline_ms = {ms} }}\n",
+        fixtures::SLEEPER
+    )
+}
+
+#[test]
+fn a_saturating_burst_is_shed_with_503_and_every_request_is_answered() {
+    let _serial = crate::exclusive();
+    let server = start("shedding", &slow(400, 1, 2, ""));
+    let burst = 12;
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..burst)
+            .map(|_| s.spawn(|| post(&server, "/v1/seams/slow/check", r#"{"payload": "30s"}"#)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let served = answers.iter().filter(|a| a.status == 200).count();
+    let shed: Vec<&Answer> = answers.iter().filter(|a| a.status == 503).collect();
+    assert_eq!(
+        served + shed.len(),
+        burst,
+        "every request answered 200 or 503"
+    );
+    // One in flight and two waiting get through; the rest are shed at once.
+    assert!((1..=3).contains(&served), "{served} served");
+    assert!(shed.len() >= burst - 3);
+    for a in &shed {
+        assert_eq!(a.retry_after.as_deref(), Some("1"));
+        let (_, code, message) = error(a);
+        assert_eq!(code, "overloaded");
+        assert!(
+            message.contains("(1 requests in flight, 2 waiting)"),
+            "{message}"
+        );
+    }
+    for a in answers.iter().filter(|a| a.status == 200) {
+        // The sleeper ran out of its deadline; on_error = allow lets the handoff on.
+        assert_eq!(a.body["gates"][0]["outcome"], "error", "{}", a.body);
+        assert_eq!(a.body["decision"]["action"], "next");
+    }
+    let metrics = get_as(&server, "/metrics", None).body;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains(&format!("seam_http_shed_total {}\n", shed.len())),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn a_request_past_its_deadline_is_answered_504() {
+    let server = start("deadline", &slow(2000, 4, 4, "request_timeout_ms = 200"));
+    let a = post(&server, "/v1/seams/slow/check", r#"{"payload": "30s"}"#);
+    let (status, code, message) = error(&a);
+    assert_eq!((status, code), (504, "deadline"));
+    assert!(
+        message.contains("outlived its 200 ms deadline"),
+        "{message}"
+    );
+}
+
+#[test]
+fn shutdown_lets_requests_in_flight_finish_and_cuts_them_at_the_drain_deadline() {
+    let _serial = crate::exclusive();
+    // Drained: the request in flight finishes and is answered.
+    let server = start("drain", &slow(600, 4, 4, ""));
+    let url = server.url("/v1/seams/slow/check");
+    let in_flight =
+        std::thread::spawn(move || answer(agent().post(&url).send(r#"{"payload": "30s"}"#)));
+    std::thread::sleep(Duration::from_millis(200));
+    let base = server.base.clone();
+    assert_eq!(server.stop(), Drained { cut: 0 });
+    let a = in_flight.join().unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    // Stopped: no new connection is accepted.
+    assert!(agent().get(format!("{base}/healthz")).call().is_err());
+
+    // Cut: the drain deadline passes first.
+    let server = start("drain-cut", &slow(3000, 4, 4, "drain_timeout_ms = 100"));
+    let url = server.url("/v1/seams/slow/check");
+    let in_flight = std::thread::spawn(move || agent().post(&url).send(r#"{"payload": "30s"}"#));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.stop(), Drained { cut: 1 });
+    drop(in_flight);
+}
+
+#[test]
+fn metrics_count_known_traffic() {
+    let server = start("metrics", REPLY);
+    for body in [
+        r#"{"payload": "short"}"#,
+        r#"{"payload": "short"}"#,
+        r#"{"payload": "no refund"}"#,
+    ] {
+        assert_eq!(post(&server, "/v1/seams/reply/check", body).status, 200);
+    }
+    assert_eq!(post(&server, "/v1/seams/nope/check", "{}").status, 404);
+    let a = get_as(&server, "/metrics", None);
+    assert_eq!(a.status, 200);
+    let text = a.body.as_str().unwrap().to_string();
+    for line in [
+        "seam_checks_total{gate=\"max-words\",seam=\"reply\",outcome=\"passed\"} 3",
+        "seam_checks_total{gate=\"no-refunds\",seam=\"reply\",outcome=\"passed\"} 2",
+        "seam_checks_total{gate=\"no-refunds\",seam=\"reply\",outcome=\"failed\"} 1",
+        "seam_decisions_total{seam=\"reply\",action=\"next\"} 2",
+        "seam_decisions_total{seam=\"reply\",action=\"reject\"} 1",
+        "seam_check_duration_seconds_count{gate=\"max-words\",seam=\"reply\"} 3",
+        "seam_check_duration_seconds_bucket{le=\"0.000005\",gate=\"max-words\",seam=\"reply\"} 0",
+        "seam_http_requests_total{route=\"/v1/seams/{name}/check\",method=\"POST\",status=\"200\"} 3",
+        "seam_http_requests_total{route=\"/v1/seams/{name}/check\",method=\"POST\",status=\"404\"} 1",
+        "seam_http_in_flight 0",
+        "seam_http_queue_depth 0",
+        "seam_http_shed_total 0",
+    ] {
+        assert!(text.contains(&format!("{line}\n")), "missing {line:?} in\n{text}");
+    }
+}
+
+#[test]
+fn configuration_mistakes_are_refused_at_their_place() {
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("unknown-field", "colour = 1\n".into(), ":2:1: unknown field `colour`"),
+        ("bad-listen", "listen = \"localhost\"\n".into(), ":1:10: `localhost` is not an address to listen on"),
+        ("open-without-tokens", "listen = \"0.0.0.0:7878\"\n".into(), "refusing to listen on 0.0.0.0:7878 without tokens"),
+        ("limits-range", "[limits]\nconcurrency = 0\n".into(), ":3:15: 0 is outside the allowed range 1..=4096"),
+        ("bad-hash", "[[tokens]]\nname = \"a\"\nsha256 = \"abc\"\nscopes = [\"check\"]\n".into(), ":4:10: token `a`: sha256 must be 64 hex digits"),
+        ("bad-scope", format!("[[tokens]]\nname = \"a\"\nsha256 = \"{}\"\nscopes = [\"root\"]\n", "a".repeat(64)), ":5:11: unknown scope `root`; use check, run, review, admin"),
+        ("no-scopes", format!("[[tokens]]\nname = \"a\"\nsha256 = \"{}\"\nscopes = []\n", "a".repeat(64)), ":5:10: token `a` has no scopes"),
+        ("twice", format!("[[tokens]]\nname = \"a\"\nsha256 = \"{0}\"\nscopes = [\"check\"]\n[[tokens]]\nname = \"a\"\nsha256 = \"{0}\"\nscopes = [\"check\"]\n", "b".repeat(64)), ":7:8: token name `a` is empty or used twice"),
+        ("seam-name", "[seams.\"a b\"]\ngates = [{ plugin = \"pii\" }]\n".into(), ":2:8: `a b` cannot name a seam"),
+        ("empty-seam", "[seams.empty]\n".into(), "seam `empty` has no gates and no router"),
+        ("unknown-plugin", "[seams.s]\ngates = [{ plugin = \"max-word\" }]\n".into(), ":3:21: could not read plugin `max-word` from max-word: no standard plugin has this name and no such file exists; did you mean `max-words`?"),
+        ("bad-settings", "[seams.s]\ngates = [{ plugin = \"max-words\", settings = { max_words = \"x\" } }]\n".into(), ":3:21: "),
+        ("route-unknown", "[seams.s]\non_fail = \"route:elsewhere\"\ngates = [{ plugin = \"pii\" }]\n".into(), ":3:11: `route:elsewhere` routes to `elsewhere`, which is not a step"),
+        ("route-reserved", "[seams.s]\nroutes = [\"next\"]\ngates = [{ plugin = \"pii\" }]\n".into(), ":3:11: `next` cannot be a route"),
+        ("exhausted", "[seams.s]\nwhen_retries_exhausted = \"retry\"\ngates = [{ plugin = \"pii\" }]\n".into(), "when_retries_exhausted must be block or escalate"),
+        ("policy", "[seams.s]\ngates = [{ plugin = \"pii\", on_fail = \"shrug\" }]\n".into(), "unknown policy `shrug`"),
+        ("seam-field", "[seams.s]\ngates = [{ plugin = \"pii\" }]\ncolour = 1\n".into(), "unknown field `colour`"),
+    ];
+    for (name, toml, expected) in cases {
+        let err = match config(name, &toml) {
+            Ok(_) => panic!("{name}: loaded"),
+            Err(e) => e,
+        };
+        assert!(err.contains("seam-server.toml"), "{name}: {err}");
+        assert!(
+            err.contains(expected),
+            "{name}: {err}\nexpected {expected:?}"
+        );
+    }
+    // A file that is not there, or not a file.
+    let missing = Path::new("/nonexistent/seam-server.toml");
+    let err = Config::load(missing, crate::runtime())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("cannot read the server configuration"),
+        "{err}"
+    );
+}
+
+#[test]
+fn seam_serve_checks_its_configuration_and_makes_tokens() {
+    let example = crate::repo("examples/server/seam-server.toml");
+    let (code, out, err) = crate::seam(&["serve", "--config", &example, "--check"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(": ok; would listen on 127.0.0.1:7878; 2 seams (reply: 3 gates; tool-args: 1 gates), 0 tokens"), "{out}");
+    let (code, _, err) = crate::seam(&["serve", "--config", "/nonexistent.toml"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("no server configuration at /nonexistent.toml; pass --config FILE"),
+        "{err}"
+    );
+
+    let (code, out, _) = crate::seam(&[
+        "serve",
+        "--new-token",
+        "langgraph",
+        "--scope",
+        "check",
+        "--scope",
+        "review",
+    ]);
+    assert_eq!(code, 0);
+    let token = out
+        .split_whitespace()
+        .find(|w| w.starts_with("seam-"))
+        .unwrap();
+    let hash = seam_types::sha256_hex(token.as_bytes());
+    assert!(out.contains(&format!("[[tokens]]\nname = \"langgraph\"\nsha256 = \"{hash}\"\nscopes = [\"check\", \"review\"]")), "{out}");
+    // The entry it prints is a valid configuration.
+    let snippet = &out[out.find("[[tokens]]").unwrap()..];
+    let loaded = config("new-token", &format!("listen = \"0.0.0.0:0\"\n{snippet}")).unwrap();
+    assert_eq!(loaded.tokens[0].name, "langgraph");
+    let (code, _, err) = crate::seam(&["serve", "--new-token", "x", "--scope", "root"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("--scope \"root\": unknown scope; use check, run, review, admin"),
+        "{err}"
+    );
+}
+
+/// The real `seam serve` process: it says where it listens, answers, and on SIGTERM
+/// drains and exits 0.
+#[test]
+fn seam_serve_stops_cleanly_on_sigterm() {
+    let dir = scratch("server-process");
+    let path = dir.join("seam-server.toml");
+    std::fs::write(&path, format!("listen = \"127.0.0.1:0\"\n{REPLY}")).unwrap();
+    let mut child =
+        crate::hardening::helper_command(&["serve", "--config", path.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it listens")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("seam serve: listening on ") {
+            break rest.split(';').next().unwrap().to_string();
+        }
+    };
+    let running = Running {
+        base: address,
+        stop: None,
+        thread: None,
+    };
+    let a = post(&running, "/v1/seams/reply/check", r#"{"payload": "ok"}"#);
+    assert_eq!(a.body["decision"]["action"], "next", "{}", a.body);
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(rest, ["seam serve: stopped"]);
+    let mut logs = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+    // Not a terminal: JSON lines.
+    let messages: Vec<String> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| v["fields"]["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(messages.contains(&"listening".to_string()), "{logs}");
+    assert!(
+        messages.iter().any(|m| m.starts_with("shutting down")),
+        "{logs}"
+    );
+}
