@@ -819,6 +819,27 @@ fn seam_serve_stops_cleanly_on_sigterm() {
     };
     let a = post(&running, "/v1/seams/reply/check", r#"{"payload": "ok"}"#);
     assert_eq!(a.body["decision"]["action"], "next", "{}", a.body);
+    // SIGHUP reloads the file: a new seam appears.
+    std::fs::write(
+        &path,
+        format!(
+            "listen = \"127.0.0.1:0\"\n{REPLY}\n[seams.added]\ngates = [{{ plugin = \"pii\" }}]\n"
+        ),
+    )
+    .unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while post(&running, "/v1/seams/added/check", r#"{"payload": "x"}"#).status != 200 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -841,4 +862,238 @@ fn seam_serve_stops_cleanly_on_sigterm() {
         messages.iter().any(|m| m.starts_with("shutting down")),
         "{logs}"
     );
+}
+
+#[test]
+fn a_reload_swaps_a_valid_configuration_whole_and_refuses_a_bad_one() {
+    let _serial = crate::exclusive();
+    let one = format!(
+        "{}\n[seams.one]\ngates = [{{ plugin = \"pii\" }}]\n",
+        slow(800, 4, 4, "")
+    );
+    let config = config("reload", &one).unwrap();
+    let file = config.file.clone();
+    let server = start_config(config);
+    // A request in flight on the old configuration…
+    let url = server.url("/v1/seams/slow/check");
+    let in_flight =
+        std::thread::spawn(move || answer(agent().post(&url).send(r#"{"payload": "30s"}"#)));
+    std::thread::sleep(Duration::from_millis(200));
+    // …while the file changes: seam `one` becomes `two`, `slow` goes.
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\n[seams.two]\ngates = [{ plugin = \"max-words\", settings = { max_words = 1 } }]\n").unwrap();
+    let a = post(&server, "/v1/admin/reload", "");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["seams"], json!(["two"]));
+    assert_eq!(
+        a.body["needs_restart"],
+        json!(["[limits] concurrency (4 → 64)"])
+    );
+    // The request that started before finishes on the configuration it started with.
+    let a = in_flight.join().unwrap();
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["seam"], "slow");
+    assert_eq!(
+        post(&server, "/v1/seams/two/check", r#"{"payload": "a b"}"#).body["decision"]["action"],
+        "reject"
+    );
+    assert_eq!(
+        post(&server, "/v1/seams/one/check", r#"{"payload": 1}"#).status,
+        404
+    );
+
+    // A bad file is refused with its error; the configuration in force serves on.
+    std::fs::write(&file, "listen = \"127.0.0.1:0\"\n[seams.two]\ngates = [{ plugin = \"max-words\", settings = { max_words = \"x\" } }]\n").unwrap();
+    let a = post(&server, "/v1/admin/reload", "");
+    let (status, code, message) = error(&a);
+    assert_eq!((status, code), (422, "bad_config"));
+    assert!(message.contains("seam-server.toml:3:"), "{message}");
+    assert!(
+        message.ends_with("; the configuration in force is unchanged"),
+        "{message}"
+    );
+    assert_eq!(
+        post(&server, "/v1/seams/two/check", r#"{"payload": "a"}"#).body["decision"]["action"],
+        "next"
+    );
+    let metrics = get_as(&server, "/metrics", None).body;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("seam_config_reloads_total{outcome=\"ok\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("seam_config_reloads_total{outcome=\"refused\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+fn recorded(name: &str) -> String {
+    std::fs::read_to_string(crate::repo(&format!("tests/all/recorded/{name}"))).unwrap()
+}
+
+const GUARD: &str = r#"
+[seams.guard]
+on_fail = "block"
+[[seams.guard.gates]]
+plugin = "ban-list"
+settings = { words = ["stupid", "weather"] }
+[[seams.guard.gates]]
+plugin = "pii"
+settings = { kinds = ["email"] }
+on_fail = "fix"
+
+[seams.demo-self-check-input-output]
+[[seams.demo-self-check-input-output.gates]]
+plugin = "ban-list"
+settings = { words = ["stupid"] }
+"#;
+
+#[test]
+fn litellm_generic_guardrail_requests_get_its_three_actions() {
+    let token = "litellm-key";
+    let toml = format!(
+        "{GUARD}\n[[tokens]]\nname = \"litellm\"\nsha256 = \"{}\"\nscopes = [\"check\"]\n",
+        seam_types::sha256_hex(token.as_bytes())
+    );
+    let server = start("litellm", &toml);
+    let path = "/v1/litellm/guard/beta/litellm_basic_guardrail_api";
+    // LiteLLM sends its api_key as x-api-key.
+    let send = |body: &str| {
+        answer(
+            agent()
+                .post(server.url(path))
+                .header("content-type", "application/json")
+                .header("x-api-key", token)
+                .send(body),
+        )
+    };
+    // The request body from LiteLLM's documentation: nothing to object to.
+    let a = send(&recorded("litellm-request-docs.json"));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body, json!({"action": "NONE"}));
+    // As LiteLLM's source sends it: every empty field null, fields the docs lack.
+    let full = json!({
+        "texts": ["Mail ana@example.com please", "fine"], "images": null, "tools": null,
+        "tool_calls": null, "structured_messages": null, "request_data": {},
+        "request_headers": {"user-agent": "x", "authorization": "[present]"},
+        "input_type": "response", "litellm_call_id": "c1", "litellm_trace_id": null,
+        "litellm_version": "1.80.0", "additional_provider_specific_params": null,
+        "model": "gpt-4o"
+    });
+    let a = send(&full.to_string());
+    assert_eq!(
+        a.body,
+        json!({"action": "GUARDRAIL_INTERVENED", "texts": ["Mail [EMAIL] please", "fine"]})
+    );
+    let mut blocked = full.clone();
+    blocked["texts"] = json!(["fine", "You are stupid."]);
+    let a = send(&blocked.to_string());
+    assert_eq!(a.body["action"], "BLOCKED", "{}", a.body);
+    assert_eq!(
+        a.body["blocked_reason"],
+        "text 1: seam `guard`: blocked at seam guard → next: ban-list failed (ban-list.word: banned word \"stupid\")"
+    );
+    for texts in [json!(null), json!([])] {
+        let mut none = full.clone();
+        none["texts"] = texts;
+        assert_eq!(send(&none.to_string()).body, json!({"action": "NONE"}));
+    }
+    // Without the key, or with a wrong one: refused as any request.
+    let a = post(&server, path, &full.to_string());
+    assert_eq!(error(&a).0, 401);
+    let a = post(
+        &server,
+        "/v1/litellm/nope/beta/litellm_basic_guardrail_api",
+        "{}",
+    );
+    assert_eq!(error(&a).0, 401, "auth comes before the seam is looked up");
+    let a = answer(
+        agent()
+            .post(server.url("/v1/litellm/nope/beta/litellm_basic_guardrail_api"))
+            .header("x-api-key", token)
+            .send("{}"),
+    );
+    assert_eq!(error(&a).1, "unknown_seam");
+    let a = send(r#"{"texts": "not a list"}"#);
+    assert_eq!(error(&a).0, 422);
+}
+
+#[test]
+fn nemo_guardrail_checks_answer_in_its_shape() {
+    let server = start("nemo", GUARD);
+    // The request from NeMo Guardrails' documentation, its config_id a seam here.
+    let a = post(
+        &server,
+        "/v1/guardrail/checks",
+        &recorded("nemo-request-docs.json"),
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body,
+        json!({
+            "status": "blocked",
+            "rails_status": {
+                "demo-self-check-input-output input": {"status": "success"},
+                "demo-self-check-input-output output": {"status": "blocked"}
+            },
+            "guardrails_data": {"config_ids": ["demo-self-check-input-output"]}
+        })
+    );
+    let ok = json!({
+        "model": "m",
+        "messages": [
+            {"role": "system", "content": "be kind"},
+            {"role": "user", "content": [{"type": "text", "text": "Hello, how are you?"}]}
+        ],
+        "guardrails": {"config_ids": ["guard", "demo-self-check-input-output"]}
+    });
+    let a = post(&server, "/v1/guardrail/checks", &ok.to_string());
+    assert_eq!(
+        a.body,
+        json!({
+            "status": "success",
+            "rails_status": {
+                "guard input": {"status": "success"},
+                "demo-self-check-input-output input": {"status": "success"}
+            },
+            "guardrails_data": {"config_ids": ["guard", "demo-self-check-input-output"]}
+        })
+    );
+    for (body, status, expected) in [
+        (
+            json!({"model": "m", "messages": []}),
+            422,
+            "no `guardrails.config_id`",
+        ),
+        (
+            json!({"model": "m", "messages": [], "guardrails": {"config": {"rails": {}}}}),
+            422,
+            "inline `guardrails.config` is not supported",
+        ),
+        (
+            json!({"model": "m", "messages": [], "guardrails": {"config_id": "a", "config_ids": ["b"]}}),
+            422,
+            "not both",
+        ),
+        (
+            json!({"model": "m", "messages": [], "guardrails": {"config_id": "nope"}}),
+            404,
+            "no seam `nope`",
+        ),
+        (
+            json!({"messages": [], "guardrails": {"config_id": "guard"}}),
+            422,
+            "missing field `model`",
+        ),
+        (
+            json!({"model": "m", "messages": [{"content": "x"}], "guardrails": {"config_id": "guard"}}),
+            422,
+            "missing field `role`",
+        ),
+    ] {
+        let a = post(&server, "/v1/guardrail/checks", &body.to_string());
+        let (s, _, m) = error(&a);
+        assert_eq!(s, status, "{body}: {}", a.body);
+        assert!(m.contains(expected), "{body}: {m}");
+    }
 }

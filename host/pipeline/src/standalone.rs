@@ -249,36 +249,44 @@ impl StandaloneSeam {
     }
 }
 
-/// The decision as callers outside a pipeline act on it: `next`, `retry`, `fix`,
-/// `human`, `reject`, `route` or `error`, with what each needs.
+/// The action a decision asks of a caller outside a pipeline: `next`, `retry`, `fix`,
+/// `human`, `reject`, `route` or `error`.
+pub fn action(decision: &Decision) -> &'static str {
+    match decision {
+        Decision::Next(_) | Decision::Done => "next",
+        Decision::Retry { .. } => "retry",
+        Decision::Fix { .. } => "fix",
+        Decision::Escalate { .. } => "human",
+        Decision::Reject(_) => "reject",
+        Decision::Route(_) => "route",
+        Decision::Fail(_) => "error",
+    }
+}
+
+/// The decision as callers outside a pipeline act on it: its [`action`] with what each
+/// needs.
 pub fn decision_json(checked: &Checked) -> Value {
     let mut d = serde_json::json!({
         "decided_by": checked.decided_by,
         "reason": checked.reason,
     });
-    let action = match &checked.decision {
-        Decision::Next(_) | Decision::Done => "next",
+    match &checked.decision {
         Decision::Retry { feedback } => {
             d["feedback"] = Value::String(crate::adapters::feedback_text(feedback));
             d["findings"] = Value::Array(feedback.clone());
-            "retry"
         }
         Decision::Fix { gate, payload } => {
             d["gate"] = Value::String(gate.clone());
             d["payload"] = serde_json::from_str(payload).unwrap_or(Value::String(payload.clone()));
-            "fix"
         }
         Decision::Escalate { findings, .. } => {
             d["findings"] = Value::Array(findings.clone());
-            "human"
         }
-        Decision::Reject(_) => "reject",
         Decision::Route(target) => {
             d["target"] = Value::String(target.clone());
-            "route"
         }
-        Decision::Fail(_) => "error",
-    };
-    d["action"] = Value::String(action.into());
+        Decision::Next(_) | Decision::Done | Decision::Reject(_) | Decision::Fail(_) => {}
+    }
+    d["action"] = Value::String(action(&checked.decision).into());
     d
 }

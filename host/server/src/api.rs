@@ -10,13 +10,13 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use seam_pipeline::standalone::{decision_json, Checked, StandaloneSeam};
+use seam_pipeline::standalone::{action, decision_json, Checked, StandaloneSeam};
 use seam_runtime::{check_all, CheckReport, Limits, Outcome, Plugin};
 use seam_types::{Handoff, PluginKind};
 
 use crate::auth::{self, Denied, Scope};
 use crate::metrics::AD_HOC;
-use crate::Shared;
+use crate::{Config, Shared};
 
 /// A failed request: its status and a JSON body
 /// `{"error": {"status": 422, "code": "…", "message": "…"}}`.
@@ -94,10 +94,28 @@ impl IntoResponse for ApiError {
 
 /// Checks the caller's token for `scope`.
 fn authorize(shared: &Shared, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
+    authorize_with(shared, headers, scope, false)
+}
+
+/// [`authorize`]; with `x_api_key`, a token in an `x-api-key` header counts too (as
+/// LiteLLM sends its `api_key`).
+pub(crate) fn authorize_with(
+    shared: &Shared,
+    headers: &HeaderMap,
+    scope: Scope,
+    x_api_key: bool,
+) -> Result<(), ApiError> {
+    let api_key = headers
+        .get("x-api-key")
+        .filter(|_| x_api_key)
+        .and_then(|h| h.to_str().ok())
+        .map(|k| format!("Bearer {k}"));
     let header = headers
         .get(header::AUTHORIZATION)
-        .and_then(|h| h.to_str().ok());
-    match auth::authorize(&shared.config.tokens, header, scope) {
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or(api_key);
+    match auth::authorize(&shared.config().tokens, header.as_deref(), scope) {
         Ok(_) => Ok(()),
         Err(Denied::Missing) => Err(ApiError {
             authenticate: true,
@@ -133,7 +151,7 @@ impl FromRequest<Arc<Shared>> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, shared: &Arc<Shared>) -> Result<Self, ApiError> {
-        let cap = shared.config.limits.max_body_bytes();
+        let cap = shared.config().limits.max_body_bytes();
         let bytes = axum::body::to_bytes(request.into_body(), cap)
             .await
             .map_err(|_| {
@@ -169,7 +187,11 @@ impl FromRequest<Arc<Shared>> for JsonBody {
 
 /// `value` as `T`, with `required` fields present (a missing `payload` is an error, not
 /// `null`); `what` names it in messages.
-fn parse<T: DeserializeOwned>(value: Value, required: &[&str], what: &str) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(
+    value: Value,
+    required: &[&str],
+    what: &str,
+) -> Result<T, ApiError> {
     for field in required {
         if value.get(field).is_none() {
             return Err(ApiError::invalid(format!(
@@ -241,7 +263,11 @@ pub const MAX_AD_HOC_GATES: usize = 64;
 
 /// An ad-hoc gate: a standard plugin or `BUNDLE/PLUGIN` from the configured bundle
 /// paths, never a file path; loaded once per name and settings.
-async fn ad_hoc_gate(shared: &Shared, spec: &GateSpec) -> Result<Plugin, ApiError> {
+async fn ad_hoc_gate(
+    shared: &Shared,
+    config: &Config,
+    spec: &GateSpec,
+) -> Result<Plugin, ApiError> {
     let settings = spec.settings.clone().unwrap_or_else(|| json!({}));
     let key = (spec.gate.clone(), settings.to_string());
     {
@@ -257,8 +283,7 @@ async fn ad_hoc_gate(shared: &Shared, spec: &GateSpec) -> Result<Plugin, ApiErro
     let source = match seam_runtime::standard(name) {
         Some(s) => s,
         None => match seam_bundle::PluginRef::parse(name) {
-            Some(Ok(r)) if !name.ends_with(".wasm") => shared
-                .config
+            Some(Ok(r)) if !name.ends_with(".wasm") => config
                 .resolver
                 .source(&r)
                 .map(|(_, source)| source)
@@ -282,7 +307,7 @@ async fn ad_hoc_gate(shared: &Shared, spec: &GateSpec) -> Result<Plugin, ApiErro
         .load_async(source, PluginKind::Gate, settings, Limits::default())
         .await
         .map_err(|e| ApiError::invalid(format!("gate `{name}`: {e}")))?;
-    let cap = shared.config.limits.cached_gates;
+    let cap = config.limits.cached_gates;
     if cap > 0 {
         let mut cache = shared.ad_hoc.lock().unwrap_or_else(|e| e.into_inner());
         if !cache.iter().any(|(k, _)| *k == key) {
@@ -309,9 +334,10 @@ pub async fn check(
             "the check request: `gates` must name 1 to {MAX_AD_HOC_GATES} gates, e.g. [{{\"gate\": \"max-words\", \"settings\": {{\"max\": 120}}}}]"
         )));
     }
+    let config = shared.config();
     let mut plugins = Vec::with_capacity(request.gates.len());
     for spec in &request.gates {
-        plugins.push(ad_hoc_gate(&shared, spec).await?);
+        plugins.push(ad_hoc_gate(&shared, &config, spec).await?);
     }
     let h = handoff(&request.payload, request.context.as_ref());
     let reports = check_all(&plugins, &h).await;
@@ -327,59 +353,59 @@ pub async fn check(
     Ok(Json(json!({"passed": passed, "gates": gates})))
 }
 
-fn find_seam<'a>(shared: &'a Shared, name: &str) -> Result<&'a StandaloneSeam, ApiError> {
+pub(crate) fn find_seam<'a>(
+    config: &'a Config,
+    name: &str,
+) -> Result<&'a StandaloneSeam, ApiError> {
+    config.seams.iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<&str> = config.seams.iter().map(|s| s.name.as_str()).collect();
+        let hint = seam_runtime::nearest(name, &names)
+            .map(|n| format!("did you mean `{n}`? "))
+            .unwrap_or_default();
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_seam",
+            format!(
+                "no seam `{name}` in {}: {hint}its seams: {}",
+                config.file.display(),
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        )
+    })
+}
+
+/// Counts a checked handoff's gate checks and decision in the metrics.
+pub(crate) fn count_checked(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) {
+    for r in &checked.results {
+        shared.metrics.check(&seam.name, &r.gate, &r.report);
+    }
     shared
-        .config
-        .seams
-        .iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| {
-            let names: Vec<&str> = shared
-                .config
-                .seams
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect();
-            let hint = seam_runtime::nearest(name, &names)
-                .map(|n| format!("did you mean `{n}`? "))
-                .unwrap_or_default();
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "unknown_seam",
-                format!(
-                    "no seam `{name}` in {}: {hint}its seams: {}",
-                    shared.config.file.display(),
-                    if names.is_empty() {
-                        "none".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                ),
-            )
+        .metrics
+        .decisions
+        .get_or_create(&crate::metrics::DecisionLabels {
+            seam: seam.name.clone(),
+            action: action(&checked.decision).to_string(),
         })
+        .inc();
 }
 
 /// A checked handoff as the seam endpoints answer it.
 fn checked_json(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) -> Value {
+    count_checked(shared, seam, checked);
     let gates: Vec<Value> = checked
         .results
         .iter()
         .map(|r| {
-            shared.metrics.check(&seam.name, &r.gate, &r.report);
             let mut v = gate_json(&r.gate, &r.report);
             v["policy"] = Value::String(r.policy.to_string());
             v
         })
         .collect();
     let decision = decision_json(checked);
-    shared
-        .metrics
-        .decisions
-        .get_or_create(&crate::metrics::DecisionLabels {
-            seam: seam.name.clone(),
-            action: decision["action"].as_str().unwrap_or("error").to_string(),
-        })
-        .inc();
     let mut doc = json!({
         "seam": seam.name,
         "passed": checked.passed(),
@@ -428,7 +454,8 @@ pub async fn seam_check(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
-    let seam = find_seam(&shared, &name)?;
+    let config = shared.config();
+    let seam = find_seam(&config, &name)?;
     Ok(Json(check_one(&shared, seam, body).await?))
 }
 
@@ -441,9 +468,10 @@ pub async fn seam_batch(
     JsonBody(body): JsonBody,
 ) -> Result<Json<Value>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
-    let seam = find_seam(&shared, &name)?;
+    let config = shared.config();
+    let seam = find_seam(&config, &name)?;
     let request: BatchRequest = parse(body, &["items"], "the batch request")?;
-    let cap = shared.config.limits.max_batch;
+    let cap = config.limits.max_batch;
     if request.items.is_empty() || request.items.len() > cap {
         return Err(ApiError::invalid(format!(
             "the batch request: `items` must hold 1 to {cap} handoffs ([limits] max_batch), it holds {}",
@@ -476,7 +504,7 @@ pub async fn seams(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
     let seams: Vec<Value> = shared
-        .config
+        .config()
         .seams
         .iter()
         .map(|s| {
@@ -508,11 +536,33 @@ pub async fn healthz() -> Json<Value> {
 
 /// `GET /readyz`: the configuration's plugins are loaded and checks can be served.
 pub async fn readyz(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let config = shared.config();
     Json(json!({
         "status": "ready",
-        "seams": shared.config.seams.len(),
-        "gates": shared.config.seams.iter().map(|s| s.gates.len()).sum::<usize>(),
+        "seams": config.seams.len(),
+        "gates": config.seams.iter().map(|s| s.gates.len()).sum::<usize>(),
     }))
+}
+
+/// `POST /v1/admin/reload`: reads the configuration file again and swaps it in when
+/// the whole of it is valid; otherwise `422` with its error, and the old one serves on.
+pub async fn reload(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&shared, &headers, Scope::Admin)?;
+    match shared.reload().await {
+        Ok(r) => Ok(Json(json!({
+            "reloaded": true,
+            "seams": r.seams,
+            "needs_restart": r.needs_restart,
+        }))),
+        Err(message) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_config",
+            format!("{message}; the configuration in force is unchanged"),
+        )),
+    }
 }
 
 /// `GET /metrics`: Prometheus text format (the `admin` scope when tokens are set).

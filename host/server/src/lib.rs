@@ -7,6 +7,7 @@
 //! request deadline is answered `504`. Errors are JSON: `{"error": {"status", "code",
 //! "message"}}`.
 
+pub mod adapters;
 pub mod api;
 pub mod auth;
 pub mod config;
@@ -15,7 +16,7 @@ pub mod metrics;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -34,12 +35,25 @@ pub use config::Config;
 /// What every request shares.
 pub struct Shared {
     pub runtime: Runtime,
-    pub config: Config,
+    /// The configuration in force; a reload swaps it whole, and a request keeps the one
+    /// it started with.
+    current: RwLock<Arc<Config>>,
     pub metrics: metrics::Metrics,
     /// Ad-hoc gates by `(name, settings)`, most recently used last.
     pub(crate) ad_hoc: Mutex<Vec<((String, String), seam_runtime::Plugin)>>,
     slots: Semaphore,
     waiting: AtomicUsize,
+    /// One reload at a time.
+    reloading: tokio::sync::Mutex<()>,
+}
+
+/// A reload that took effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reloaded {
+    pub seams: Vec<String>,
+    /// Settings that changed but only take effect at a restart (`listen`,
+    /// `concurrency`).
+    pub needs_restart: Vec<String>,
 }
 
 impl Shared {
@@ -47,11 +61,63 @@ impl Shared {
         Shared {
             slots: Semaphore::new(config.limits.concurrency),
             runtime,
-            config,
+            current: RwLock::new(Arc::new(config)),
             metrics: metrics::Metrics::default(),
             ad_hoc: Mutex::new(Vec::new()),
             waiting: AtomicUsize::new(0),
+            reloading: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reads the configuration file again and, when the whole of it is valid (every
+    /// plugin loaded), swaps it in at once: requests in flight finish on the old one. A
+    /// bad file changes nothing and its error is returned.
+    pub async fn reload(&self) -> Result<Reloaded, String> {
+        let _one_at_a_time = self.reloading.lock().await;
+        let old = self.config();
+        let file = old.file.clone();
+        let runtime = self.runtime.clone();
+        let loaded = tokio::task::spawn_blocking(move || Config::load(&file, &runtime))
+            .await
+            .map_err(|e| format!("the reload stopped: {e}"))?;
+        let new = match loaded {
+            Ok(c) => c,
+            Err(e) => {
+                self.metrics.reloads(false);
+                tracing::warn!(error = %e, "reload refused; the configuration in force stays");
+                return Err(e.to_string());
+            }
+        };
+        let mut needs_restart = Vec::new();
+        if new.listen != old.listen {
+            needs_restart.push(format!("listen ({} → {})", old.listen, new.listen));
+        }
+        if new.limits.concurrency != old.limits.concurrency {
+            needs_restart.push(format!(
+                "[limits] concurrency ({} → {})",
+                old.limits.concurrency, new.limits.concurrency
+            ));
+        }
+        let seams = new.seams.iter().map(|s| s.name.clone()).collect();
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(new);
+        self.ad_hoc
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        self.metrics.reloads(true);
+        tracing::info!(?seams, ?needs_restart, "configuration reloaded");
+        Ok(Reloaded {
+            seams,
+            needs_restart,
+        })
     }
 }
 
@@ -62,6 +128,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/seams", get(api::seams))
         .route("/v1/seams/{name}/check", post(api::seam_check))
         .route("/v1/seams/{name}/batch", post(api::seam_batch))
+        .route("/v1/admin/reload", post(api::reload))
+        .route(
+            "/v1/litellm/{name}/beta/litellm_basic_guardrail_api",
+            post(adapters::litellm),
+        )
+        .route("/v1/guardrail/checks", post(adapters::nemo_checks))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
     Router::new()
         .merge(v1)
@@ -80,7 +152,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// Admission: a slot at once, else a place in the bounded queue, else `503` with
 /// `Retry-After`; then the request deadline (waiting included).
 async fn admit(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    let limits = &shared.config.limits;
+    let config = shared.config();
+    let limits = &config.limits;
     let deadline = limits.request_timeout();
     let permit = match shared.slots.try_acquire() {
         Ok(p) => p,
@@ -162,7 +235,7 @@ impl Server {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .unwrap_or(self.shared.config.listen)
+            .unwrap_or(self.shared.config().listen)
     }
 
     pub fn shared(&self) -> Arc<Shared> {
@@ -172,7 +245,8 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting and waits for the
     /// requests in flight, at most the drain deadline.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Drained {
-        let drain = self.shared.config.limits.drain_timeout();
+        let drain = self.shared.config().limits.drain_timeout();
+        let hangups = tokio::spawn(reload_on_hangup(self.shared.clone()));
         let stopping = Arc::new(Notify::new());
         let signal = stopping.clone();
         let app = router(self.shared.clone());
@@ -194,8 +268,28 @@ impl Server {
                 Drained { cut }
             }
         };
+        hangups.abort();
         drained
     }
+}
+
+/// Reloads the configuration on every SIGHUP.
+async fn reload_on_hangup(shared: Arc<Shared>) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("SIGHUP cannot be caught here; reload with POST /v1/admin/reload");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            // The outcome is logged by `reload`.
+            let _ = shared.reload().await;
+        }
+    }
+    #[cfg(not(unix))]
+    drop(shared);
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).

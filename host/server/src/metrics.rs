@@ -85,6 +85,13 @@ pub struct Metrics {
     pub in_flight: Gauge,
     pub queue_depth: Gauge,
     pub shed: Counter<u64, AtomicU64>,
+    pub reload_results: Family<ReloadLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// `ok` or `refused`.
+    pub outcome: String,
 }
 
 impl Default for Metrics {
@@ -100,6 +107,7 @@ impl Default for Metrics {
             in_flight: Gauge::default(),
             queue_depth: Gauge::default(),
             shed: Counter::default(),
+            reload_results: Family::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -147,6 +155,11 @@ impl Default for Metrics {
             "Requests answered 503 because the queue was full",
             m.shed.clone(),
         );
+        r.register(
+            "seam_config_reloads",
+            "Configuration reloads, by outcome (ok, refused)",
+            m.reload_results.clone(),
+        );
         m
     }
 }
@@ -189,6 +202,15 @@ impl Metrics {
                 seam: seam.into(),
             })
             .observe(report.duration.as_secs_f64());
+    }
+
+    /// Counts one reload.
+    pub fn reloads(&self, ok: bool) {
+        self.reload_results
+            .get_or_create(&ReloadLabels {
+                outcome: if ok { "ok" } else { "refused" }.into(),
+            })
+            .inc();
     }
 
     /// Counts one answered HTTP request.
