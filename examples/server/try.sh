@@ -8,7 +8,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 seam=${SEAM:-"cargo run -q --bin seam --"}
 dir=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT INT TERM
-sed 's/^listen = .*/listen = "127.0.0.1:0"/' "$here/seam-server.toml" > "$dir/seam-server.toml"
+sed -e 's/^listen = .*/listen = "127.0.0.1:0"/' -e 's/^# ledger = /ledger = /' \
+  "$here/seam-server.toml" > "$dir/seam-server.toml"
 $seam serve --config "$dir/seam-server.toml" > "$dir/out" 2> "$dir/log" &
 pid=$!
 i=0
@@ -40,6 +41,17 @@ for seam, body, expected in cases:
     print(f"{seam:10} {json.dumps(body['payload'])[:48]:50} → {d['action']}: {json.dumps(extra)[:90]}")
     if d["action"] != expected:
         sys.exit(f"expected {expected}, got {d['action']}")
+# Recorded in the ledger as one outside run, then read back as the report.
+for attempt, text in [(1, "We guarantee it."), (2, "It left today.")]:
+    post("/v1/seams/reply/check", {"payload": text, "attempt": attempt,
+         "record": {"pipeline": "support", "run": "conv-1", "step": "draft", "to": "done"}})
+with urllib.request.urlopen(url + "/v1/report?pipeline=support", timeout=30) as r:
+    report = json.load(r)
+p, s = report["pipelines"][0], report["seams"][0]
+print(f"report: pipeline {p['pipeline']}: {p['runs']} run, {p['completed']} completed; "
+      f"seam {s['seam']}: {s['visits']} visit, {s['retries']} retry, {s['recovered_by_retry']} recovered by it")
+if p["completed"] != 1 or s["recovered_by_retry"] != 1:
+    sys.exit("the recorded run is not in the report as expected")
 PY
 kill -TERM "$pid"
 wait "$pid"

@@ -545,11 +545,14 @@ fn every_error_is_json_with_its_status() {
 fn tokens_are_checked_by_hash_and_scope() {
     let check = "check-token";
     let admin = "admin-token";
+    let reviewer = "review-token";
     let toml = format!(
         "listen = \"0.0.0.0:0\"\n{REPLY}\n[[tokens]]\nname = \"ci\"\nsha256 = \"{}\"\nscopes = [\"check\"]\n\n\
-         [[tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n",
+         [[tokens]]\nname = \"ops\"\nsha256 = \"{}\"\nscopes = [\"admin\"]\n\n\
+         [[tokens]]\nname = \"people\"\nsha256 = \"{}\"\nscopes = [\"review\"]\n",
         seam_types::sha256_hex(check.as_bytes()),
         seam_types::sha256_hex(admin.as_bytes()),
+        seam_types::sha256_hex(reviewer.as_bytes()),
     );
     let mut server = start("tokens", &toml);
     // Listening on every address is allowed with tokens; call it on loopback.
@@ -563,11 +566,16 @@ fn tokens_are_checked_by_hash_and_scope() {
     let a = post_as(&server, "/v1/seams/reply/check", body, Some("guess"));
     assert_eq!(error(&a).1, "unauthorized");
     assert_eq!(error(&a).2, "the bearer token is not one this server knows");
-    let a = post_as(&server, "/v1/seams/reply/check", body, Some(admin));
+    let a = post_as(&server, "/v1/seams/reply/check", body, Some(reviewer));
     assert_eq!(error(&a).0, 403);
     assert_eq!(
         error(&a).2,
-        "token `ops` lacks the `check` scope this request needs; add it to the token's scopes"
+        "token `people` lacks the `check` scope this request needs; add it to the token's scopes"
+    );
+    // `admin` may do everything.
+    assert_eq!(
+        post_as(&server, "/v1/seams/reply/check", body, Some(admin)).status,
+        200
     );
     let a = post_as(&server, "/v1/seams/reply/check", body, Some(check));
     assert_eq!(a.status, 200, "{}", a.body);
@@ -1096,4 +1104,193 @@ fn nemo_guardrail_checks_answer_in_its_shape() {
         assert_eq!(s, status, "{body}: {}", a.body);
         assert!(m.contains(expected), "{body}: {m}");
     }
+}
+
+#[test]
+fn recorded_checks_are_outside_runs_that_report_and_review_see() {
+    let server = start("record", &format!("ledger = \"ledger.db\"\n{REPLY}"));
+    let check = |seam: &str, payload: &str, record: Value| {
+        let body = json!({"payload": payload, "record": record}).to_string();
+        post(&server, &format!("/v1/seams/{seam}/check"), &body)
+    };
+    let rec = |run: &str, to: Option<&str>| {
+        let mut r = json!({"pipeline": "support", "run": run, "step": "write"});
+        if let Some(t) = to {
+            r["to"] = json!(t);
+        }
+        r
+    };
+    let a = check("reply", "Thanks, on its way.", rec("r1", Some("send")));
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["recorded"]["run"], "r1");
+    let first = a.body["recorded"]["handoff_id"].as_i64().unwrap();
+    assert!(first > 0);
+    assert_eq!(a.body["recorded"]["review_id"], Value::Null);
+    let a = check(
+        "reply",
+        "This answer has far too many words in it",
+        rec("r1", Some("send")),
+    );
+    assert_eq!(a.body["decision"]["action"], "retry");
+    assert_eq!(a.body["recorded"]["handoff_id"], first + 1);
+    let a = check("review", "cheap", rec("r2", None));
+    assert_eq!(a.body["decision"]["action"], "human");
+    let review = a.body["recorded"]["review_id"].as_i64().expect("a review");
+    assert_eq!(
+        check("reply", "No refund.", rec("r3", None)).body["decision"]["action"],
+        "reject"
+    );
+    assert_eq!(
+        check("reply", "All done.", rec("r4", Some("done"))).body["decision"]["action"],
+        "next"
+    );
+
+    let path = server_dir("record").join("ledger.db");
+    let ledger = seam_ledger::SqliteLedger::open_read_only(&path).unwrap();
+    use seam_ledger::Ledger;
+    let status = |run: &str| {
+        let row = ledger.run(run).unwrap();
+        assert_eq!(row.cursor, "outside");
+        assert_eq!(row.pipeline, "support");
+        (row.status, row.output, row.reason)
+    };
+    assert_eq!(status("r1").0, "running");
+    assert_eq!(status("r2").0, "waiting");
+    let (s3, _, reason) = status("r3");
+    assert_eq!(s3, "rejected");
+    assert!(reason.unwrap().contains("ban-list.word"));
+    let (s4, output, _) = status("r4");
+    assert_eq!(
+        (s4.as_str(), output.as_deref()),
+        ("completed", Some("\"All done.\""))
+    );
+    let h = ledger.handoff(first).unwrap();
+    assert_eq!(
+        (h.from_step.as_str(), h.to_step.as_str(), h.attempt),
+        ("write", "send", 1)
+    );
+    let verdicts = ledger.verdicts(first).unwrap();
+    let gates: Vec<(&str, &str)> = verdicts
+        .iter()
+        .map(|v| (v.gate.as_str(), v.outcome.as_str()))
+        .collect();
+    assert_eq!(gates, [("max-words", "passed"), ("no-refunds", "passed")]);
+    assert_eq!(ledger.review(review).unwrap().status, "pending");
+
+    // The report over HTTP sees them as `seam report` does.
+    let a = get_as(&server, "/v1/report?pipeline=support", None);
+    assert_eq!(a.status, 200, "{}", a.body);
+    let p = &a.body["pipelines"][0];
+    assert_eq!(
+        (p["pipeline"].as_str(), p["runs"].as_i64()),
+        (Some("support"), Some(4))
+    );
+    assert_eq!(
+        (
+            p["completed"].as_i64(),
+            p["rejected"].as_i64(),
+            p["waiting"].as_i64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    let (_, cli, err) = crate::seam(&[
+        "report",
+        "--ledger",
+        path.to_str().unwrap(),
+        "--pipeline",
+        "support",
+        "--format",
+        "json",
+    ]);
+    let cli: Value = serde_json::from_str(&cli).unwrap_or_else(|_| panic!("{err}"));
+    assert_eq!(cli, a.body);
+    let page = answer(agent().get(server.url("/v1/report?format=html")).call());
+    assert_eq!(page.status, 200);
+    assert!(page
+        .body
+        .as_str()
+        .unwrap()
+        .contains("seam reliability report"));
+
+    // A person decides the escalation; there is nothing for seam to resume.
+    let (code, out, err) = crate::seam(&[
+        "review",
+        "accept",
+        &review.to_string(),
+        "--ledger",
+        path.to_str().unwrap(),
+        "--by",
+        "ana",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("run r2 runs outside seam (its checks were recorded through `seam serve`): nothing to resume here"), "{out}");
+
+    // Mistakes: a run of another pipeline, bad names, unknown fields, bad report queries.
+    let a = check("reply", "x", json!({"pipeline": "other", "run": "r1"}));
+    assert_eq!(error(&a).0, 409);
+    assert!(error(&a)
+        .2
+        .contains("run `r1` belongs to pipeline `support`, not `other`"));
+    for (record, expected) in [
+        (
+            json!({"pipeline": "", "run": "r"}),
+            "`record.pipeline` must be 1 to 128 bytes",
+        ),
+        (
+            json!({"pipeline": "p", "run": "a\nb"}),
+            "`record.run` must be 1 to 128 bytes without control characters",
+        ),
+        (
+            json!({"pipeline": "p", "run": "x".repeat(129)}),
+            "`record.run` must be 1 to 128 bytes",
+        ),
+        (json!({"pipeline": "p"}), "missing field `run`"),
+        (
+            json!({"pipeline": "p", "run": "r", "colour": 1}),
+            "unknown field `colour`",
+        ),
+    ] {
+        let a = check("reply", "x", record.clone());
+        let (s, _, m) = error(&a);
+        assert_eq!(s, 422, "{record}: {}", a.body);
+        assert!(m.contains(expected), "{record}: {m}");
+    }
+    for (query, expected) in [
+        ("format=xml", "`format` \"xml\": use json or html"),
+        ("since=yesterday", "`since` \"yesterday\""),
+        ("colour=red", "unknown field `colour`"),
+    ] {
+        let a = get_as(&server, &format!("/v1/report?{query}"), None);
+        let (s, _, m) = error(&a);
+        assert_eq!(s, 422, "{query}: {}", a.body);
+        assert!(m.contains(expected), "{query}: {m}");
+    }
+    assert_eq!(
+        get_as(&server, "/readyz", None).body["ledger"],
+        path.display().to_string()
+    );
+
+    // Without a ledger: nothing to record into or report on.
+    let bare = start("record-bare", REPLY);
+    let a = post(
+        &bare,
+        "/v1/seams/reply/check",
+        r#"{"payload": 1, "record": {"pipeline": "p", "run": "r"}}"#,
+    );
+    assert!(
+        error(&a).2.contains(
+            "`record` needs a ledger, and this server has none: set `ledger = \"FILE\"` in "
+        ),
+        "{}",
+        a.body
+    );
+    assert_eq!(error(&get_as(&bare, "/v1/report", None)).1, "no_ledger");
+}
+
+/// The folder [`config`] wrote the configuration named `name` into.
+fn server_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "seam-pipeline-{}-server-{name}",
+        std::process::id()
+    ))
 }

@@ -269,6 +269,10 @@ fn decide(
     )?;
     writeln!(out, "review {} {} by {by}", r.id, r.status)?;
     let run = ledger.run(&r.run_id)?;
+    if let Some(note) = outside(&run) {
+        writeln!(out, "{note}")?;
+        return Ok(Exit::Passed);
+    }
     let resume_hint = format!(
         "seam run {} --resume {} --ledger {}",
         run.pipeline_file,
@@ -290,6 +294,18 @@ fn decide(
     let printer = Printer::new(out, true, false);
     let outcomes = execute(&pipeline, ledger, &printer, Some(&r.run_id), Vec::new(), 1)?;
     Ok(exit_for(&outcomes))
+}
+
+/// For a run that runs outside seam (recorded through `seam serve`): there is nothing
+/// to resume, and this says so.
+fn outside(run: &seam_ledger::RunRow) -> Option<String> {
+    (run.cursor == seam_pipeline::standalone::OUTSIDE_CURSOR).then(|| {
+        format!(
+            "run {} runs outside seam (its checks were recorded through `seam serve`): nothing to \
+             resume here; its orchestrator reads the decision",
+            run.id
+        )
+    })
 }
 
 /// Longest answer line read in an interactive review (a note included).
@@ -367,6 +383,10 @@ fn interactive_on(
             let d = decide_review(ledger, r.id, accept, &by, note.as_deref(), None)?;
             writeln!(out, "review {} {} by {by}", d.id, d.status)?;
             let run = ledger.run(&d.run_id)?;
+            if let Some(note) = outside(&run) {
+                writeln!(out, "{note}\n")?;
+                continue 'reviews;
+            }
             let runtime = EngineArgs::default().runtime_for(Path::new(&run.pipeline_file))?;
             match Pipeline::load(&PathBuf::from(&run.pipeline_file), &runtime) {
                 Ok(pipeline) => {

@@ -12,5 +12,5 @@ pub mod standalone;
 pub use config::{Adapter, ConfigError, Next, OnError, Pipeline, Policy};
 pub use run::{
     decide_review, Event, GateResult, Observer, RunError, RunOutcome, RunStatus, Runner, Silent,
-    MAX_SCHEMA_FINDINGS, RUN_LEASE,
+    VerdictRecord, MAX_SCHEMA_FINDINGS, RUN_LEASE,
 };

@@ -119,6 +119,67 @@ pub struct GateResult {
     pub on_error: OnError,
 }
 
+/// A gate's report as the ledger records it.
+pub struct VerdictRecord {
+    outcome: &'static str,
+    score: Option<f64>,
+    findings: String,
+    fix: Option<String>,
+    cause: Option<String>,
+    error: Option<String>,
+    policy: String,
+}
+
+impl VerdictRecord {
+    pub fn of(r: &GateResult) -> VerdictRecord {
+        let policy = match &r.report.outcome {
+            Outcome::Error(_) if r.on_error == OnError::Allow => "allow".to_string(),
+            Outcome::Error(_) => "block".to_string(),
+            _ => r.policy.to_string(),
+        };
+        match &r.report.outcome {
+            Outcome::Verdict(v) => VerdictRecord {
+                outcome: if v.passed { "passed" } else { "failed" },
+                score: v.score,
+                findings: serde_json::to_string(&v.findings).unwrap_or_default(),
+                fix: v.fix.clone(),
+                cause: None,
+                error: None,
+                policy,
+            },
+            Outcome::Error(c) => VerdictRecord {
+                outcome: "error",
+                score: None,
+                findings: "[]".to_string(),
+                fix: None,
+                cause: serde_json::to_value(c)
+                    .ok()
+                    .and_then(|v| v.get("cause").and_then(Value::as_str).map(str::to_string)),
+                error: Some(c.to_string()),
+                policy,
+            },
+        }
+    }
+
+    /// The record of `r`'s verdict on the handoff `handoff_id`.
+    pub fn new_verdict<'a>(&'a self, r: &'a GateResult, handoff_id: i64) -> NewVerdict<'a> {
+        NewVerdict {
+            handoff_id,
+            gate: &r.gate,
+            plugin: &r.plugin,
+            plugin_digest: &r.digest,
+            outcome: self.outcome,
+            score: self.score,
+            findings: &self.findings,
+            fix: self.fix.as_deref(),
+            error_cause: self.cause.as_deref(),
+            error: self.error.as_deref(),
+            policy: &self.policy,
+            duration_us: r.report.duration.as_micros() as i64,
+        }
+    }
+}
+
 impl GateResult {
     /// A seam gate's report, with the gate's name and policies.
     pub fn of(gate: &crate::config::Gate, report: CheckReport) -> GateResult {
@@ -310,6 +371,13 @@ impl<'a> Runner<'a> {
     /// Continues a recorded run from where it stopped.
     pub fn resume(&self, run_id: &str) -> Result<RunOutcome, RunError> {
         let row = self.ledger.run(run_id)?;
+        if row.cursor == crate::standalone::OUTSIDE_CURSOR {
+            return Err(RunError::Mismatch {
+                run: run_id.into(),
+                reason: "it runs outside seam (its checks were recorded through `seam serve`);                          its own orchestrator drives it"
+                    .into(),
+            });
+        }
         if row.pipeline != self.pipeline.name {
             return Err(RunError::OtherPipeline {
                 run: run_id.into(),
@@ -885,48 +953,7 @@ impl<'a> Runner<'a> {
             Decision::Escalate { .. } => (RunStatus::Waiting, None, None),
             _ => (RunStatus::Running, None, None),
         };
-        // What each gate's report is as a record.
-        struct Row {
-            outcome: &'static str,
-            score: Option<f64>,
-            findings: String,
-            fix: Option<String>,
-            cause: Option<String>,
-            error: Option<String>,
-            policy: String,
-        }
-        let rows: Vec<Row> = results
-            .iter()
-            .map(|r| {
-                let policy = match &r.report.outcome {
-                    Outcome::Error(_) if r.on_error == OnError::Allow => "allow".to_string(),
-                    Outcome::Error(_) => "block".to_string(),
-                    _ => r.policy.to_string(),
-                };
-                match &r.report.outcome {
-                    Outcome::Verdict(v) => Row {
-                        outcome: if v.passed { "passed" } else { "failed" },
-                        score: v.score,
-                        findings: serde_json::to_string(&v.findings).unwrap_or_default(),
-                        fix: v.fix.clone(),
-                        cause: None,
-                        error: None,
-                        policy,
-                    },
-                    Outcome::Error(c) => Row {
-                        outcome: "error",
-                        score: None,
-                        findings: "[]".to_string(),
-                        fix: None,
-                        cause: serde_json::to_value(c).ok().and_then(|v| {
-                            v.get("cause").and_then(Value::as_str).map(str::to_string)
-                        }),
-                        error: Some(c.to_string()),
-                        policy,
-                    },
-                }
-            })
-            .collect();
+        let rows: Vec<VerdictRecord> = results.iter().map(VerdictRecord::of).collect();
         let cursor_for = |ids: &Recorded| match &decision {
             Decision::Next(Next::Step(step)) | Decision::Route(step) => Cursor::Step {
                 step: step.clone(),
@@ -961,20 +988,7 @@ impl<'a> Runner<'a> {
         phase.verdicts = results
             .iter()
             .zip(&rows)
-            .map(|(r, row)| NewVerdict {
-                handoff_id: h.id,
-                gate: &r.gate,
-                plugin: &r.plugin,
-                plugin_digest: &r.digest,
-                outcome: row.outcome,
-                score: row.score,
-                findings: &row.findings,
-                fix: row.fix.as_deref(),
-                error_cause: row.cause.as_deref(),
-                error: row.error.as_deref(),
-                policy: &row.policy,
-                duration_us: r.report.duration.as_micros() as i64,
-            })
+            .map(|(r, row)| row.new_verdict(r, h.id))
             .collect();
         phase.route = Some(NewRoute {
             handoff_id: h.id,

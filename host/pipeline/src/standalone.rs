@@ -20,6 +20,10 @@ use crate::config::{
 use crate::policy::{self, decide, Decision, Routed, SeamRules, Upstream};
 use crate::run::GateResult;
 
+/// The cursor of an *outside run*: one whose checks were recorded through `seam serve`
+/// by an orchestrator that runs its steps itself. seam never drives such a run.
+pub const OUTSIDE_CURSOR: &str = "outside";
+
 /// Longest seam name (it is a URL path segment and a metrics label).
 pub const MAX_SEAM_NAME: usize = 64;
 

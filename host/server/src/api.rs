@@ -40,7 +40,7 @@ impl ApiError {
         }
     }
 
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
     }
 
@@ -231,6 +231,9 @@ struct SeamCheckRequest {
     /// Fixes already applied to this handoff.
     #[serde(default)]
     fixes: u32,
+    /// Where to record the check in the ledger (none: not recorded).
+    #[serde(default)]
+    record: Option<crate::record::Record>,
 }
 
 fn one() -> u32 {
@@ -440,9 +443,36 @@ async fn check_one(shared: &Shared, seam: &StandaloneSeam, item: Value) -> Resul
             "the handoff: `attempt` counts from 1 (the upstream step's first attempt)",
         ));
     }
+    let ledger = match &request.record {
+        None => None,
+        Some(r) => {
+            r.validate()?;
+            let ledger = shared.ledger.clone().ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "`record` needs a ledger, and this server has none: set `ledger = \"FILE\"` in {}",
+                    shared.config().file.display()
+                ))
+            })?;
+            Some(ledger)
+        }
+    };
     let h = handoff(&request.payload, request.context.as_ref());
     let checked = seam.check(&h, request.attempt, request.fixes).await;
-    Ok(checked_json(shared, seam, &checked))
+    let mut doc = checked_json(shared, seam, &checked);
+    if let (Some(ledger), Some(r)) = (ledger, &request.record) {
+        let origin = format!("seam serve ({})", shared.config().file.display());
+        // A SQLite write takes about a millisecond: done in place, off the async path.
+        let recorded = tokio::task::block_in_place(|| {
+            crate::record::record(&*ledger, &origin, seam, r, &h, request.attempt, &checked)
+        })?;
+        doc["recorded"] = json!({
+            "pipeline": r.pipeline,
+            "run": r.run,
+            "handoff_id": recorded.handoff_id,
+            "review_id": recorded.review_id,
+        });
+    }
+    Ok(doc)
 }
 
 /// `POST /v1/seams/{name}/check`: a configured seam on one handoff → the verdicts and
@@ -529,19 +559,113 @@ pub async fn seams(
     Ok(Json(json!({ "seams": seams })))
 }
 
+/// `GET /v1/report`'s query: `seam report`'s filters and the format.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    pipeline: Option<String>,
+    run: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    format: Option<String>,
+}
+
+/// `GET /v1/report`: the reliability report over the ledger, with `seam report`'s
+/// filters (`pipeline`, `run`, `since`, `until`); `format=html` for the page.
+pub async fn report(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&shared, &headers, Scope::Review)?;
+    let axum::extract::Query(q) =
+        query.map_err(|e| ApiError::invalid(format!("the report query: {}", e.body_text())))?;
+    let ledger = shared.ledger.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_ledger",
+            format!(
+                "this server has no ledger to report on: set `ledger = \"FILE\"` in {}",
+                shared.config().file.display()
+            ),
+        )
+    })?;
+    let now = seam_ledger::now_ms();
+    let time = |spec: &Option<String>, name: &str| {
+        spec.as_deref()
+            .map(|s| {
+                seam_ledger::report::parse_time(s, now).map_err(|e| {
+                    ApiError::invalid(format!("the report query: `{name}` {s:?}: {e}"))
+                })
+            })
+            .transpose()
+    };
+    let filter = seam_ledger::report::Filter {
+        pipeline: q.pipeline.clone(),
+        run: q.run.clone(),
+        since_ms: time(&q.since, "since")?,
+        until_ms: time(&q.until, "until")?,
+    };
+    let html = match q.format.as_deref() {
+        None | Some("json") => false,
+        Some("html") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "the report query: `format` {other:?}: use json or html"
+            )))
+        }
+    };
+    let report = tokio::task::block_in_place(|| ledger.report(&filter)).map_err(|e| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger",
+            format!("reading the report from the ledger failed: {e}"),
+        )
+    })?;
+    Ok(if html {
+        let title = format!("seam reliability report — {}", ledger.location());
+        (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            seam_ledger::report::render_html(&report, &title),
+        )
+            .into_response()
+    } else {
+        Json(serde_json::to_value(&report).unwrap_or_default()).into_response()
+    })
+}
+
 /// `GET /healthz`: the process answers.
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "alive"}))
 }
 
 /// `GET /readyz`: the configuration's plugins are loaded and checks can be served.
-pub async fn readyz(State(shared): State<Arc<Shared>>) -> Json<Value> {
+pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
     let config = shared.config();
-    Json(json!({
+    let ledger = match &shared.ledger {
+        None => Value::Null,
+        Some(ledger) => {
+            // A run that cannot exist: `not found` proves the ledger answers.
+            match tokio::task::block_in_place(|| ledger.run("\u{0}readyz")) {
+                Ok(_) | Err(seam_ledger::LedgerError::NotFound { .. }) => {
+                    Value::String(ledger.location())
+                }
+                Err(e) => {
+                    return Err(ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "not_ready",
+                        format!("the ledger {} does not answer: {e}", ledger.location()),
+                    ))
+                }
+            }
+        }
+    };
+    Ok(Json(json!({
         "status": "ready",
         "seams": config.seams.len(),
         "gates": config.seams.iter().map(|s| s.gates.len()).sum::<usize>(),
-    }))
+        "ledger": ledger,
+    })))
 }
 
 /// `POST /v1/admin/reload`: reads the configuration file again and swaps it in when
@@ -598,7 +722,7 @@ pub async fn not_found(request: Request) -> ApiError {
 pub async fn method_not_allowed(request: Request) -> ApiError {
     let path = request.uri().path();
     let allowed = match path {
-        "/v1/seams" | "/healthz" | "/readyz" | "/metrics" => "GET",
+        "/v1/seams" | "/v1/report" | "/healthz" | "/readyz" | "/metrics" => "GET",
         _ => "POST",
     };
     ApiError::new(

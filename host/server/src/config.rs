@@ -36,6 +36,8 @@ ranged!(de_cached, usize, 0, 4096);
 #[serde(deny_unknown_fields)]
 struct File {
     listen: Option<Spanned<String>>,
+    /// The ledger checks are recorded in (relative to the file).
+    ledger: Option<String>,
     #[serde(default)]
     bundles: BundlesSection,
     #[serde(default)]
@@ -138,6 +140,8 @@ pub struct Config {
     /// The file it was read from.
     pub file: PathBuf,
     pub listen: SocketAddr,
+    /// The SQLite ledger that recorded checks go to, and `GET /v1/report` reads.
+    pub ledger: Option<PathBuf>,
     pub limits: Limits,
     pub tokens: Vec<Token>,
     pub seams: Vec<StandaloneSeam>,
@@ -254,9 +258,14 @@ impl Config {
             ));
         }
         let (seams, resolver) = standalone::load_seams(path, text, &f.bundles, &f.seams, runtime)?;
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
         Ok(Config {
             file: path.to_path_buf(),
             listen,
+            ledger: f.ledger.as_ref().map(|l| dir.join(l)),
             limits: f.limits,
             tokens,
             seams,

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod metrics;
+pub mod record;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,6 +36,8 @@ pub use config::Config;
 /// What every request shares.
 pub struct Shared {
     pub runtime: Runtime,
+    /// The ledger opened at start (`ledger` in the configuration).
+    pub ledger: Option<Arc<dyn seam_ledger::Ledger>>,
     /// The configuration in force; a reload swaps it whole, and a request keeps the one
     /// it started with.
     current: RwLock<Arc<Config>>,
@@ -57,8 +60,13 @@ pub struct Reloaded {
 }
 
 impl Shared {
-    pub fn new(config: Config, runtime: Runtime) -> Shared {
+    pub fn new(
+        config: Config,
+        runtime: Runtime,
+        ledger: Option<Arc<dyn seam_ledger::Ledger>>,
+    ) -> Shared {
         Shared {
+            ledger,
             slots: Semaphore::new(config.limits.concurrency),
             runtime,
             current: RwLock::new(Arc::new(config)),
@@ -100,6 +108,9 @@ impl Shared {
         if new.listen != old.listen {
             needs_restart.push(format!("listen ({} → {})", old.listen, new.listen));
         }
+        if new.ledger != old.ledger {
+            needs_restart.push("ledger".to_string());
+        }
         if new.limits.concurrency != old.limits.concurrency {
             needs_restart.push(format!(
                 "[limits] concurrency ({} → {})",
@@ -134,6 +145,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(adapters::litellm),
         )
         .route("/v1/guardrail/checks", post(adapters::nemo_checks))
+        .route("/v1/report", get(api::report))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
     Router::new()
         .merge(v1)
@@ -226,8 +238,21 @@ impl Server {
                 config.file.display()
             )
         })?;
+        let ledger = match &config.ledger {
+            Some(path) => {
+                let opened = seam_ledger::SqliteLedger::open(path).with_context(|| {
+                    format!(
+                        "opening the ledger {} (`ledger` in {})",
+                        path.display(),
+                        config.file.display()
+                    )
+                })?;
+                Some(Arc::new(opened) as Arc<dyn seam_ledger::Ledger>)
+            }
+            None => None,
+        };
         Ok(Server {
-            shared: Arc::new(Shared::new(config, runtime)),
+            shared: Arc::new(Shared::new(config, runtime, ledger)),
             listener,
         })
     }
