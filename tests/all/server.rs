@@ -1294,3 +1294,218 @@ fn server_dir(name: &str) -> PathBuf {
         std::process::id()
     ))
 }
+
+#[test]
+fn runs_start_wait_for_review_and_resume_when_it_is_decided_over_http() {
+    let (dir, _) = crate::cli::escalating_pipeline("server-runs-pipeline");
+    let pipeline = dir.join("pipeline.toml");
+    let server = start(
+        "runs",
+        &format!(
+            "ledger = \"ledger.db\"\npipelines = [\"{}\"]\n",
+            pipeline.display()
+        ),
+    );
+    let a = post(
+        &server,
+        "/v1/pipelines/esc/runs",
+        r#"{"input": {"n": 1}, "wait_ms": 60000}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "waiting");
+    let run = a.body["run_id"].as_str().unwrap().to_string();
+
+    let a = get_as(&server, "/v1/reviews", None);
+    let reviews = a.body["reviews"].as_array().unwrap();
+    assert_eq!(reviews.len(), 1, "{}", a.body);
+    assert_eq!(reviews[0]["run_id"], run.as_str());
+    assert_eq!(reviews[0]["status"], "pending");
+    let id = reviews[0]["id"].as_i64().unwrap();
+    assert_eq!(
+        get_as(&server, &format!("/v1/reviews/{id}"), None).body["kind"],
+        "escalation"
+    );
+
+    let a = post(
+        &server,
+        &format!("/v1/reviews/{id}/accept"),
+        r#"{"note": "fine", "wait_ms": 60000}"#,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["resumed"], true);
+    assert_eq!(a.body["review"]["status"], "accepted");
+    assert_eq!(a.body["review"]["decided_by"], "api");
+    assert_eq!(a.body["run"]["status"], "completed");
+    assert_eq!(a.body["run"]["output"], json!({"shipped": true}));
+
+    let a = get_as(&server, &format!("/v1/runs/{run}"), None);
+    assert_eq!(a.body["status"], "completed", "{}", a.body);
+    assert_eq!(a.body["outside"], false);
+    assert_eq!(a.body["input"], json!({"n": 1}));
+    let steps: Vec<&str> = a.body["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["w", "ship"]);
+    assert_eq!(a.body["reviews"][0]["note"], "fine");
+    assert_eq!(
+        get_as(&server, "/v1/reviews", None).body["reviews"],
+        json!([])
+    );
+    assert_eq!(
+        get_as(&server, "/v1/reviews?status=all", None).body["reviews"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Without waiting: 202 and the run's id, while it goes on.
+    let a = post(&server, "/v1/pipelines/esc/runs", r#"{"input": 2}"#);
+    assert_eq!(a.status, 202, "{}", a.body);
+    assert_eq!(a.body["status"], "running");
+    let second = a.body["run_id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while get_as(&server, &format!("/v1/runs/{second}"), None).body["status"] != "waiting" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached its review"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pending = get_as(&server, "/v1/reviews", None).body["reviews"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let a = post(
+        &server,
+        &format!("/v1/reviews/{pending}/reject"),
+        r#"{"by": "bo", "wait_ms": 60000}"#,
+    );
+    assert_eq!(a.body["run"]["status"], "rejected", "{}", a.body);
+    assert_eq!(a.body["review"]["decided_by"], "bo");
+
+    for (method, path, body, status, code, expected) in [
+        (
+            "POST",
+            "/v1/pipelines/nope/runs".to_string(),
+            "{}",
+            404,
+            "unknown_pipeline",
+            "no pipeline `nope` is served by ",
+        ),
+        (
+            "POST",
+            format!("/v1/reviews/{id}/accept"),
+            "{}",
+            409,
+            "already_decided",
+            "is accepted, not pending",
+        ),
+        (
+            "POST",
+            format!("/v1/reviews/{id}/maybe"),
+            "{}",
+            404,
+            "not_found",
+            "use accept or reject",
+        ),
+        (
+            "POST",
+            format!("/v1/reviews/{pending}/reject"),
+            r#"{"payload": 1}"#,
+            422,
+            "invalid_request",
+            "`payload` goes with accept",
+        ),
+        (
+            "GET",
+            "/v1/reviews/abc".to_string(),
+            "",
+            404,
+            "not_found",
+            "review ids are numbers",
+        ),
+        (
+            "GET",
+            "/v1/reviews/999".to_string(),
+            "",
+            404,
+            "not_found",
+            "no review `999`",
+        ),
+        (
+            "GET",
+            "/v1/reviews?status=open".to_string(),
+            "",
+            422,
+            "invalid_request",
+            "use pending or all",
+        ),
+        (
+            "GET",
+            "/v1/runs/nope".to_string(),
+            "",
+            404,
+            "not_found",
+            "no run `nope`",
+        ),
+        (
+            "POST",
+            format!("/v1/runs/{run}/resume"),
+            "{}",
+            409,
+            "run_conflict",
+            "has completed and cannot be resumed",
+        ),
+        (
+            "POST",
+            "/v1/pipelines/esc/runs".to_string(),
+            r#"{"input": 1, "colour": 2}"#,
+            422,
+            "invalid_request",
+            "unknown field `colour`",
+        ),
+    ] {
+        let a = if method == "GET" {
+            get_as(&server, &path, None)
+        } else {
+            post(&server, &path, body)
+        };
+        let (s, c, m) = error(&a);
+        assert_eq!((s, c), (status, code), "{method} {path}: {}", a.body);
+        assert!(m.contains(expected), "{method} {path}: {m}");
+    }
+
+    // An outside run is never resumed by the server.
+    let outside = start("runs-outside", &format!("ledger = \"ledger.db\"\n{REPLY}"));
+    post(
+        &outside,
+        "/v1/seams/reply/check",
+        r#"{"payload": "x", "record": {"pipeline": "p", "run": "o1"}}"#,
+    );
+    let a = post(&outside, "/v1/runs/o1/resume", "{}");
+    assert_eq!(error(&a).1, "run_conflict");
+    assert!(error(&a).2.contains("runs outside seam"), "{}", a.body);
+
+    // Pipelines need a ledger; one name, one pipeline.
+    let e = config(
+        "runs-no-ledger",
+        &format!("pipelines = [\"{}\"]\n", pipeline.display()),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        e.contains(":2:14: pipelines need a ledger to record their runs in"),
+        "{e}"
+    );
+    let p = pipeline.display();
+    let e = config(
+        "runs-twice",
+        &format!("ledger = \"l.db\"\npipelines = [\"{p}\", \"{p}\"]\n"),
+    )
+    .err()
+    .unwrap();
+    assert!(e.contains("two pipelines are named `esc`"), "{e}");
+}

@@ -94,6 +94,15 @@ impl IntoResponse for ApiError {
 
 /// Checks the caller's token for `scope`.
 fn authorize(shared: &Shared, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
+    authorize_with(shared, headers, scope, false).map(drop)
+}
+
+/// [`authorize`], returning the token's name (`None` without tokens).
+pub(crate) fn authorize_caller(
+    shared: &Shared,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<Option<String>, ApiError> {
     authorize_with(shared, headers, scope, false)
 }
 
@@ -104,7 +113,7 @@ pub(crate) fn authorize_with(
     headers: &HeaderMap,
     scope: Scope,
     x_api_key: bool,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     let api_key = headers
         .get("x-api-key")
         .filter(|_| x_api_key)
@@ -116,7 +125,7 @@ pub(crate) fn authorize_with(
         .map(str::to_string)
         .or(api_key);
     match auth::authorize(&shared.config().tokens, header.as_deref(), scope) {
-        Ok(_) => Ok(()),
+        Ok(name) => Ok(name),
         Err(Denied::Missing) => Err(ApiError {
             authenticate: true,
             ..ApiError::new(
@@ -722,7 +731,14 @@ pub async fn not_found(request: Request) -> ApiError {
 pub async fn method_not_allowed(request: Request) -> ApiError {
     let path = request.uri().path();
     let allowed = match path {
-        "/v1/seams" | "/v1/report" | "/healthz" | "/readyz" | "/metrics" => "GET",
+        "/v1/seams" | "/v1/report" | "/v1/reviews" | "/healthz" | "/readyz" | "/metrics" => "GET",
+        p if p.starts_with("/v1/runs/") && !p.ends_with("/resume") => "GET",
+        p if p.starts_with("/v1/reviews/")
+            && !p.ends_with("/accept")
+            && !p.ends_with("/reject") =>
+        {
+            "GET"
+        }
         _ => "POST",
     };
     ApiError::new(

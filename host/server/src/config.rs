@@ -38,6 +38,9 @@ struct File {
     listen: Option<Spanned<String>>,
     /// The ledger checks are recorded in (relative to the file).
     ledger: Option<String>,
+    /// Pipeline files whose runs the server starts (relative to the file).
+    #[serde(default)]
+    pipelines: Vec<Spanned<String>>,
     #[serde(default)]
     bundles: BundlesSection,
     #[serde(default)]
@@ -142,6 +145,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// The SQLite ledger that recorded checks go to, and `GET /v1/report` reads.
     pub ledger: Option<PathBuf>,
+    /// The pipelines whose runs it starts, resumes and reviews.
+    pub pipelines: Vec<seam_pipeline::Pipeline>,
     pub limits: Limits,
     pub tokens: Vec<Token>,
     pub seams: Vec<StandaloneSeam>,
@@ -262,10 +267,34 @@ impl Config {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
+        if f.ledger.is_none() {
+            if let Some(p) = f.pipelines.first() {
+                return Err(err(
+                    p.span(),
+                    "pipelines need a ledger to record their runs in: set `ledger = \"FILE\"`"
+                        .into(),
+                ));
+            }
+        }
+        let mut pipelines: Vec<seam_pipeline::Pipeline> = Vec::new();
+        for p in &f.pipelines {
+            let loaded = seam_pipeline::Pipeline::load(&dir.join(p.get_ref()), runtime)?;
+            if pipelines.iter().any(|x| x.name == loaded.name) {
+                return Err(err(
+                    p.span(),
+                    format!(
+                        "two pipelines are named `{}`; serve one of them",
+                        loaded.name
+                    ),
+                ));
+            }
+            pipelines.push(loaded);
+        }
         Ok(Config {
             file: path.to_path_buf(),
             listen,
             ledger: f.ledger.as_ref().map(|l| dir.join(l)),
+            pipelines,
             limits: f.limits,
             tokens,
             seams,

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod record;
+pub mod runs;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -108,6 +109,15 @@ impl Shared {
         if new.listen != old.listen {
             needs_restart.push(format!("listen ({} → {})", old.listen, new.listen));
         }
+        let pipelines = |c: &Config| {
+            c.pipelines
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+        };
+        if pipelines(&new) != pipelines(&old) {
+            tracing::info!(pipelines = ?pipelines(&new), "pipelines reloaded");
+        }
         if new.ledger != old.ledger {
             needs_restart.push("ledger".to_string());
         }
@@ -146,6 +156,12 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/v1/guardrail/checks", post(adapters::nemo_checks))
         .route("/v1/report", get(api::report))
+        .route("/v1/pipelines/{name}/runs", post(runs::start))
+        .route("/v1/runs/{id}", get(runs::show))
+        .route("/v1/runs/{id}/resume", post(runs::resume))
+        .route("/v1/reviews", get(runs::reviews))
+        .route("/v1/reviews/{id}", get(runs::review))
+        .route("/v1/reviews/{id}/{decision}", post(runs::decide))
         .layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
     Router::new()
         .merge(v1)

@@ -1,0 +1,396 @@
+//! Pipeline runs and reviews over HTTP: start a configured pipeline's run, read its
+//! state and records, resume it; list, show and decide reviews (a decided review's run
+//! resumes). Runs are driven on the blocking pool by the same runner as `seam run`, with
+//! the same durable ledger: a run cut by a shutdown is resumed later from where it was.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use seam_ledger::{Ledger, LedgerError};
+use seam_pipeline::standalone::OUTSIDE_CURSOR;
+use seam_pipeline::{decide_review, Event, Observer, Pipeline, RunError, RunOutcome, Runner};
+
+use crate::api::{authorize_caller, parse, ApiError, JsonBody};
+use crate::auth::Scope;
+use crate::{Config, Shared};
+
+/// Hands the run's id over as soon as the runner has recorded the run.
+struct Announce(Mutex<Option<tokio::sync::oneshot::Sender<String>>>);
+
+impl Observer for Announce {
+    fn event(&self, run_id: &str, event: &Event) {
+        if matches!(event, Event::Started { .. } | Event::Resumed { .. }) {
+            if let Some(tx) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() {
+                let _ = tx.send(run_id.to_string());
+            }
+        }
+    }
+}
+
+fn ledger_of(shared: &Shared) -> Result<Arc<dyn Ledger>, ApiError> {
+    shared.ledger.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_ledger",
+            format!(
+                "this server has no ledger: set `ledger = \"FILE\"` in {}",
+                shared.config().file.display()
+            ),
+        )
+    })
+}
+
+fn ledger_failure(e: LedgerError) -> ApiError {
+    match e {
+        LedgerError::NotFound { what, id, .. } => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no {what} `{id}` in the ledger"),
+        ),
+        other => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger",
+            format!("the ledger failed: {other}"),
+        ),
+    }
+}
+
+fn run_failure(e: RunError) -> ApiError {
+    match e {
+        RunError::Ledger(l) => ledger_failure(l),
+        other => ApiError::new(StatusCode::CONFLICT, "run_conflict", other.to_string()),
+    }
+}
+
+fn find_pipeline<'a>(config: &'a Config, name: &str) -> Result<&'a Pipeline, ApiError> {
+    config
+        .pipelines
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = config.pipelines.iter().map(|p| p.name.as_str()).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_pipeline",
+                format!(
+                    "no pipeline `{name}` is served by {}; its pipelines: {}",
+                    config.file.display(),
+                    if names.is_empty() {
+                        "none (add `pipelines = [\"FILE\"]`)".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            )
+        })
+}
+
+/// Drives a run (a new one with `input`, or `resume`) on the blocking pool; answers
+/// with its outcome when it ends within `wait`, else with its id while it goes on.
+async fn drive(
+    shared: &Shared,
+    pipeline: &str,
+    input: Option<Value>,
+    resume: Option<String>,
+    wait: Duration,
+) -> Result<(StatusCode, Value), ApiError> {
+    let config = shared.config();
+    find_pipeline(&config, pipeline)?;
+    let ledger = ledger_of(shared)?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let name = pipeline.to_string();
+    let task = tokio::task::spawn_blocking(move || -> Result<RunOutcome, RunError> {
+        let pipeline = config
+            .pipelines
+            .iter()
+            .find(|p| p.name == name)
+            .expect("looked up above");
+        let announce = Announce(Mutex::new(Some(tx)));
+        let runner = Runner::new(pipeline, &*ledger, &announce);
+        match &resume {
+            Some(id) => runner.resume(id),
+            None => runner.start(input.unwrap_or(Value::Null)),
+        }
+    });
+    let started = rx.await;
+    let finished = tokio::time::timeout(wait, task).await;
+    match (finished, started) {
+        (Ok(Ok(Ok(outcome))), _) => Ok((
+            StatusCode::OK,
+            serde_json::to_value(&outcome).unwrap_or_default(),
+        )),
+        (Ok(Ok(Err(e))), _) => Err(run_failure(e)),
+        (Ok(Err(e)), _) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "run_panicked",
+            format!("the run stopped unexpectedly: {e}; resume it"),
+        )),
+        // Still going: the caller polls GET /v1/runs/{id}.
+        (Err(_), Ok(id)) => Ok((
+            StatusCode::ACCEPTED,
+            json!({"run_id": id, "status": "running"}),
+        )),
+        (Err(_), Err(_)) => Err(ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "deadline",
+            "the run did not start within the wait; look for it in GET /v1/runs/{id} later",
+        )),
+    }
+}
+
+fn wait_of(shared: &Shared, wait_ms: Option<u64>) -> Duration {
+    // Answer before the request deadline cuts the answer off.
+    let cap = shared
+        .config()
+        .limits
+        .request_timeout()
+        .saturating_sub(Duration::from_millis(50));
+    wait_ms
+        .map_or(Duration::ZERO, Duration::from_millis)
+        .min(cap)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartRequest {
+    #[serde(default)]
+    input: Value,
+    /// How long to wait for the run to end before answering `202` with its id.
+    #[serde(default)]
+    wait_ms: Option<u64>,
+}
+
+/// `POST /v1/pipelines/{name}/runs`: starts a run of a configured pipeline.
+pub async fn start(
+    State(shared): State<Arc<Shared>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authorize_caller(&shared, &headers, Scope::Run)?;
+    let request: StartRequest = parse(body, &[], "the run request")?;
+    let wait = wait_of(&shared, request.wait_ms);
+    let (status, body) = drive(&shared, &name, Some(request.input), None, wait).await?;
+    Ok((status, Json(body)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResumeRequest {
+    #[serde(default)]
+    wait_ms: Option<u64>,
+}
+
+/// `POST /v1/runs/{id}/resume`: goes on with a run from where the ledger has it.
+pub async fn resume(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    authorize_caller(&shared, &headers, Scope::Run)?;
+    let request: ResumeRequest = parse(body, &[], "the resume request")?;
+    let ledger = ledger_of(&shared)?;
+    let run = tokio::task::block_in_place(|| ledger.run(&id)).map_err(ledger_failure)?;
+    if run.cursor == OUTSIDE_CURSOR {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_conflict",
+            format!("run `{id}` runs outside seam (its checks were recorded through this server); its own orchestrator drives it"),
+        ));
+    }
+    let wait = wait_of(&shared, request.wait_ms);
+    let (status, body) = drive(&shared, &run.pipeline, None, Some(id), wait).await?;
+    Ok((status, Json(body)))
+}
+
+/// `GET /v1/runs/{id}`: the run's state, its step executions and its reviews.
+pub async fn show(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize_caller(&shared, &headers, Scope::Run)?;
+    let ledger = ledger_of(&shared)?;
+    let (run, steps, reviews) = tokio::task::block_in_place(|| {
+        let run = ledger.run(&id)?;
+        let steps = ledger.step_runs(&id)?;
+        let reviews: Vec<_> = ledger
+            .reviews(None)?
+            .into_iter()
+            .filter(|r| r.run_id == id)
+            .collect();
+        Ok::<_, LedgerError>((run, steps, reviews))
+    })
+    .map_err(ledger_failure)?;
+    let parse_json = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::String(s.into()));
+    Ok(Json(json!({
+        "run_id": run.id,
+        "pipeline": run.pipeline,
+        "status": run.status,
+        "outside": run.cursor == OUTSIDE_CURSOR,
+        "input": parse_json(&run.input),
+        "output": run.output.as_deref().map(parse_json),
+        "reason": run.reason,
+        "created_at": run.created_at,
+        "updated_at": run.updated_at,
+        "steps": steps.iter().map(|s| json!({
+            "step": s.step,
+            "attempt": s.attempt,
+            "status": s.status,
+            "output": s.output.as_deref().map(parse_json),
+            "error": s.error,
+        })).collect::<Vec<_>>(),
+        "reviews": reviews,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewQuery {
+    /// `pending` (default) or `all`.
+    status: Option<String>,
+}
+
+/// `GET /v1/reviews`: pending reviews, oldest first (`?status=all` for every one).
+pub async fn reviews(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    query: Result<Query<ReviewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    authorize_caller(&shared, &headers, Scope::Review)?;
+    let Query(q) =
+        query.map_err(|e| ApiError::invalid(format!("the review query: {}", e.body_text())))?;
+    let status = match q.status.as_deref() {
+        None | Some("pending") => Some("pending"),
+        Some("all") => None,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "the review query: `status` {other:?}: use pending or all"
+            )))
+        }
+    };
+    let ledger = ledger_of(&shared)?;
+    let rows = tokio::task::block_in_place(|| ledger.reviews(status)).map_err(ledger_failure)?;
+    Ok(Json(json!({ "reviews": rows })))
+}
+
+/// `GET /v1/reviews/{id}`.
+pub async fn review(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize_caller(&shared, &headers, Scope::Review)?;
+    let id = review_id(&id)?;
+    let ledger = ledger_of(&shared)?;
+    let row = tokio::task::block_in_place(|| ledger.review(id)).map_err(ledger_failure)?;
+    Ok(Json(serde_json::to_value(row).unwrap_or_default()))
+}
+
+fn review_id(id: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>().map_err(|_| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no review `{id}`: review ids are numbers (see GET /v1/reviews)"),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideRequest {
+    /// Who decided (default: the token's name, or `api` without tokens).
+    #[serde(default)]
+    by: Option<String>,
+    #[serde(default)]
+    note: Option<String>,
+    /// An edited payload to go on with instead (accept only).
+    #[serde(default)]
+    payload: Option<Value>,
+    #[serde(default)]
+    wait_ms: Option<u64>,
+}
+
+/// `POST /v1/reviews/{id}/accept` and `/reject`: records the decision, then resumes
+/// the run (a run of a pipeline this server serves; an outside run's orchestrator reads
+/// the decision itself).
+pub async fn decide(
+    State(shared): State<Arc<Shared>>,
+    Path((id, verb)): Path<(String, String)>,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let caller = authorize_caller(&shared, &headers, Scope::Review)?;
+    let id = review_id(&id)?;
+    let accept = match verb.as_str() {
+        "accept" => true,
+        "reject" => false,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no endpoint POST /v1/reviews/{id}/{other}; use accept or reject"),
+            ))
+        }
+    };
+    let request: DecideRequest = parse(body, &[], "the review decision")?;
+    if !accept && request.payload.is_some() {
+        return Err(ApiError::invalid(
+            "the review decision: `payload` goes with accept (an edited payload to go on with), not reject",
+        ));
+    }
+    let by = request
+        .by
+        .clone()
+        .filter(|b| !b.trim().is_empty())
+        .or(caller)
+        .unwrap_or_else(|| "api".into());
+    let ledger = ledger_of(&shared)?;
+    let decided = tokio::task::block_in_place(|| {
+        decide_review(
+            &*ledger,
+            id,
+            accept,
+            &by,
+            request.note.as_deref(),
+            request.payload.as_ref(),
+        )
+    })
+    .map_err(|e| match e {
+        RunError::AlreadyDecided { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "already_decided", e.to_string())
+        }
+        other => run_failure(other),
+    })?;
+    let run =
+        tokio::task::block_in_place(|| ledger.run(&decided.run_id)).map_err(ledger_failure)?;
+    let review = serde_json::to_value(&decided).unwrap_or_default();
+    if run.cursor == OUTSIDE_CURSOR {
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"review": review, "run": null, "resumed": false})),
+        ));
+    }
+    let config = shared.config();
+    if find_pipeline(&config, &run.pipeline).is_err() {
+        return Ok((
+            StatusCode::OK,
+            Json(json!({"review": review, "run": null, "resumed": false,
+                        "note": format!("pipeline `{}` is not served here; resume with: seam run {} --resume {}", run.pipeline, run.pipeline_file, run.id)})),
+        ));
+    }
+    let wait = wait_of(&shared, request.wait_ms);
+    let (status, outcome) = drive(&shared, &run.pipeline, None, Some(run.id.clone()), wait).await?;
+    Ok((
+        status,
+        Json(json!({"review": review, "run": outcome, "resumed": true})),
+    ))
+}
