@@ -5,7 +5,8 @@
 #   - the peak rate of GET /healthz (HTTP and the server's admission, no gates): the
 #     baseline the seam check is compared with;
 #   - the peak rate of POST /v1/seams/bench/check, and its ratio to the baseline;
-#   - p50/p99 latency at 80% of the check's peak, open loop (oha -q, latency corrected);
+#   - p50/p99 latency at 25, 50, 65 and 80% of the check's peak, open loop (oha -q,
+#     latency corrected);
 #   - with SOAK_SECONDS (default 600; 0 skips it): a soak at 80% of the peak, its errors,
 #     and the server's RSS at its start and end.
 #   sh bench/serve.sh            # about 12 minutes with the soak
@@ -82,9 +83,13 @@ echo "baseline GET /healthz:                  $base req/s (errors $(field errors
 run -z "${measure}s" -c "$connections" -m POST -H 'content-type: application/json' -D "$dir/body.json" "$check"
 peak=$(field rps)
 echo "peak POST /v1/seams/bench/check (1 KB): $peak handoffs/s (errors $(field errors)); $(python3 -c "print(f'{$peak / $base:.2f}')")× the baseline"
+# Open loop at fixed rates below the peak: where the tail stays short.
+for share in 25 50 65 80; do
+  r=$(python3 -c "print(int($peak * $share / 100))")
+  run -z "${measure}s" -c "$connections" -q "$r" --latency-correction -m POST -H 'content-type: application/json' -D "$dir/body.json" "$check"
+  echo "at $share% of peak ($r/s, open loop): p50 $(field p50) ms, p99 $(field p99) ms, $(field rps) handoffs/s, errors $(field errors)"
+done
 rate=$(python3 -c "print(int($peak * 0.8))")
-run -z "${measure}s" -c "$connections" -q "$rate" --latency-correction -m POST -H 'content-type: application/json' -D "$dir/body.json" "$check"
-echo "at 80% of peak ($rate/s, open loop):   p50 $(field p50) ms, p99 $(field p99) ms, $(field rps) handoffs/s, errors $(field errors)"
 if [ "$soak" -gt 0 ]; then
   start_rss=$(rss)
   run -z "${soak}s" -c "$connections" -q "$rate" --latency-correction -m POST -H 'content-type: application/json' -D "$dir/body.json" "$check"

@@ -72,6 +72,7 @@ pub fn run(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         .enable_all()
         .build()
         .context("starting the server's threads")?;
+    let drain = config.limits.drain_timeout();
     let drained = tokio.block_on(async {
         let server = Server::bind(config, runtime).await?;
         writeln!(
@@ -83,6 +84,9 @@ pub fn run(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         tracing::info!(address = %server.local_addr(), "listening");
         anyhow::Ok(server.run(seam_server::shutdown_signal()).await)
     })?;
+    // Runs started over HTTP go on on the blocking pool; one still in a step after
+    // another drain's worth of time is left to its ledger, where a resume picks it up.
+    tokio.shutdown_timeout(drain);
     writeln!(
         out,
         "seam serve: stopped{}",
