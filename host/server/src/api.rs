@@ -589,16 +589,7 @@ pub async fn report(
     authorize(&shared, &headers, Scope::Review)?;
     let axum::extract::Query(q) =
         query.map_err(|e| ApiError::invalid(format!("the report query: {}", e.body_text())))?;
-    let ledger = shared.ledger.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_ledger",
-            format!(
-                "this server has no ledger to report on: set `ledger = \"FILE\"` in {}",
-                shared.config().file.display()
-            ),
-        )
-    })?;
+    let ledger = crate::runs::ledger_of(&shared)?;
     let now = seam_ledger::now_ms();
     let time = |spec: &Option<String>, name: &str| {
         spec.as_deref()

@@ -33,7 +33,8 @@ impl Observer for Announce {
     }
 }
 
-fn ledger_of(shared: &Shared) -> Result<Arc<dyn Ledger>, ApiError> {
+/// The server's ledger, or `404 no_ledger` naming the setting to add.
+pub(crate) fn ledger_of(shared: &Shared) -> Result<Arc<dyn Ledger>, ApiError> {
     shared.ledger.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
