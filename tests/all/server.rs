@@ -108,7 +108,13 @@ struct Answer {
     body: Value,
 }
 
-fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answer {
+/// The answer to `method path`, which must be what the OpenAPI document says that
+/// endpoint answers with at that status.
+fn answer(
+    method: &str,
+    path: &str,
+    result: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Answer {
     let mut response = result.expect("an answer");
     let header = |name: &str| {
         response
@@ -122,6 +128,7 @@ fn answer(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Answ
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap();
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    conforms(method, path, status, &body);
     Answer {
         status,
         retry_after,
@@ -141,7 +148,7 @@ fn post_as(server: &Running, path: &str, body: &str, token: Option<&str>) -> Ans
     if let Some(t) = token {
         request = request.header("authorization", format!("Bearer {t}"));
     }
-    answer(request.send(body))
+    answer("post", path, request.send(body))
 }
 
 fn get_as(server: &Running, path: &str, token: Option<&str>) -> Answer {
@@ -149,7 +156,73 @@ fn get_as(server: &Running, path: &str, token: Option<&str>) -> Answer {
     if let Some(t) = token {
         request = request.header("authorization", format!("Bearer {t}"));
     }
-    answer(request.call())
+    answer("get", path, request.call())
+}
+
+static OPENAPI: std::sync::LazyLock<Value> =
+    std::sync::LazyLock::new(seam_server::openapi::document);
+
+/// Whether the concrete `path` fits the document's `template` (`/v1/runs/{id}`).
+fn fits(template: &str, path: &str) -> bool {
+    let (t, p): (Vec<&str>, Vec<&str>) = (template.split('/').collect(), path.split('/').collect());
+    t.len() == p.len()
+        && t.iter()
+            .zip(&p)
+            .all(|(t, p)| t == p || (t.starts_with('{') && !p.is_empty()))
+}
+
+/// Checks a JSON answer against the OpenAPI document: the schema of the endpoint's
+/// answer at `status` (or its `default`, the error body); an unknown endpoint answers
+/// with the error body too. Panics naming what does not fit.
+fn conforms(method: &str, path: &str, status: u16, body: &Value) {
+    let doc = &*OPENAPI;
+    let path = path.split('?').next().unwrap();
+    let error = json!({"$ref": "#/components/schemas/ErrorBody"});
+    let operation = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| fits(template, path))
+        .and_then(|(_, item)| item.get(method));
+    let schema = match operation {
+        None => error,
+        Some(op) => {
+            let responses = &op["responses"];
+            let response = responses
+                .get(status.to_string())
+                .unwrap_or(&responses["default"]);
+            match response["content"].get("application/json") {
+                Some(c) => c["schema"].clone(),
+                // HTML and metrics text: nothing to check against.
+                None => return,
+            }
+        }
+    };
+    if body.is_string() && operation.is_some() && status < 300 {
+        // A non-JSON answer (the report's HTML page) to an endpoint that also has JSON.
+        return;
+    }
+    let Some(schema) = schema.as_object() else {
+        // `true`: any JSON (the OpenAPI document itself).
+        return;
+    };
+    let mut root = json!({"components": doc["components"]});
+    for (k, v) in schema {
+        root[k] = v.clone();
+    }
+    let validator = jsonschema::validator_for(&root).unwrap_or_else(|e| {
+        panic!("the schema for {method} {path} {status} does not compile: {e}")
+    });
+    let problems: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("at `{}`: {e}", e.instance_path()))
+        .collect();
+    assert!(
+        problems.is_empty(),
+        "{} {path} answered {status} with a body the OpenAPI document does not describe:\n{}\nbody: {body}",
+        method.to_uppercase(),
+        problems.join("\n")
+    );
 }
 
 fn error(a: &Answer) -> (u16, &str, &str) {
@@ -217,6 +290,60 @@ fn the_committed_example_configuration_loads() {
     assert_eq!(seams, [("reply", 3), ("tool-args", 1)]);
     assert_eq!(config.limits.concurrency, 64);
     assert_eq!(config.limits.queue, 1024);
+}
+
+#[test]
+fn the_openapi_document_is_served_and_every_route_in_it_is_answered() {
+    let server = start("openapi", REPLY);
+    let a = get_as(&server, "/v1/openapi.json", None);
+    assert_eq!(a.status, 200);
+    assert_eq!(a.body, *OPENAPI, "the served document is the generated one");
+    assert_eq!(a.body["openapi"], "3.1.0");
+    let paths = a.body["paths"].as_object().unwrap();
+    let mut routes = 0;
+    for (template, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            routes += 1;
+            let path = template
+                .replace("{name}", "reply")
+                .replace("{id}", "1")
+                .replace("{decision}", "accept");
+            let a = match method.as_str() {
+                "get" => get_as(&server, &path, None),
+                "post" => post(&server, &path, "{}"),
+                other => panic!("{other} {template}: the server answers GET and POST only"),
+            };
+            let message = a.body["error"]["message"].as_str().unwrap_or("");
+            assert!(
+                a.status != 405 && !message.starts_with("no endpoint"),
+                "{method} {path} is in the document but not served: {}",
+                a.body
+            );
+        }
+    }
+    assert_eq!(routes, 18, "every route: {:?}", paths.keys());
+    // The check of answers against the document can fail.
+    for (status, body) in [
+        (200, json!({"passed": "yes", "gates": []})),
+        (200, json!({"passed": true, "gates": [{"gate": "x"}]})),
+        (
+            422,
+            json!({"error": {"status": 422, "code": "invalid_request"}}),
+        ),
+    ] {
+        let misfit = std::panic::catch_unwind(|| conforms("post", "/v1/check", status, &body));
+        assert!(misfit.is_err(), "{body} should not fit");
+    }
+    // A route's other method is refused naming the one to use.
+    let a = get_as(&server, "/v1/seams/reply/check", None);
+    assert_eq!(
+        error(&a),
+        (
+            405,
+            "method_not_allowed",
+            "GET is not allowed on /v1/seams/reply/check; use POST"
+        )
+    );
 }
 
 #[test]
@@ -661,8 +788,13 @@ fn shutdown_lets_requests_in_flight_finish_and_cuts_them_at_the_drain_deadline()
     // Drained: the request in flight finishes and is answered.
     let server = start("drain", &slow(600, 4, 4, ""));
     let url = server.url("/v1/seams/slow/check");
-    let in_flight =
-        std::thread::spawn(move || answer(agent().post(&url).send(r#"{"payload": "30s"}"#)));
+    let in_flight = std::thread::spawn(move || {
+        answer(
+            "post",
+            "/v1/seams/slow/check",
+            agent().post(&url).send(r#"{"payload": "30s"}"#),
+        )
+    });
     std::thread::sleep(Duration::from_millis(200));
     let base = server.base.clone();
     assert_eq!(server.stop(), Drained { cut: 0 });
@@ -884,8 +1016,13 @@ fn a_reload_swaps_a_valid_configuration_whole_and_refuses_a_bad_one() {
     let server = start_config(config);
     // A request in flight on the old configuration…
     let url = server.url("/v1/seams/slow/check");
-    let in_flight =
-        std::thread::spawn(move || answer(agent().post(&url).send(r#"{"payload": "30s"}"#)));
+    let in_flight = std::thread::spawn(move || {
+        answer(
+            "post",
+            "/v1/seams/slow/check",
+            agent().post(&url).send(r#"{"payload": "30s"}"#),
+        )
+    });
     std::thread::sleep(Duration::from_millis(200));
     // …while the file changes: seam `one` becomes `two`, `slow` goes.
     std::fs::write(&file, "listen = \"127.0.0.1:0\"\n[seams.two]\ngates = [{ plugin = \"max-words\", settings = { max_words = 1 } }]\n").unwrap();
@@ -968,6 +1105,8 @@ fn litellm_generic_guardrail_requests_get_its_three_actions() {
     // LiteLLM sends its api_key as x-api-key.
     let send = |body: &str| {
         answer(
+            "post",
+            path,
             agent()
                 .post(server.url(path))
                 .header("content-type", "application/json")
@@ -1016,6 +1155,8 @@ fn litellm_generic_guardrail_requests_get_its_three_actions() {
     );
     assert_eq!(error(&a).0, 401, "auth comes before the seam is looked up");
     let a = answer(
+        "post",
+        path,
         agent()
             .post(server.url("/v1/litellm/nope/beta/litellm_basic_guardrail_api"))
             .header("x-api-key", token)
@@ -1204,7 +1345,11 @@ fn recorded_checks_are_outside_runs_that_report_and_review_see() {
     ]);
     let cli: Value = serde_json::from_str(&cli).unwrap_or_else(|_| panic!("{err}"));
     assert_eq!(cli, a.body);
-    let page = answer(agent().get(server.url("/v1/report?format=html")).call());
+    let page = answer(
+        "get",
+        "/v1/report",
+        agent().get(server.url("/v1/report?format=html")).call(),
+    );
     assert_eq!(page.status, 200);
     assert!(page
         .body

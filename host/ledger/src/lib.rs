@@ -111,7 +111,7 @@ pub struct HandoffRow {
 }
 
 /// A review (an escalation or a human step) as recorded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ReviewRow {
     pub id: i64,
     pub run_id: String,
@@ -122,14 +122,18 @@ pub struct ReviewRow {
     pub status: String,
     /// The payload under review, as JSON.
     #[serde(serialize_with = "seam_types::json::as_json")]
+    #[schemars(with = "serde_json::Value")]
     pub payload: String,
+    /// The findings that sent it to review, as JSON.
     #[serde(serialize_with = "seam_types::json::as_json")]
+    #[schemars(with = "Vec<serde_json::Value>")]
     pub findings: String,
     pub reason: String,
     pub decided_by: Option<String>,
     pub decided_at: Option<i64>,
     pub note: Option<String>,
     #[serde(serialize_with = "seam_types::json::as_json_opt")]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub output: Option<String>,
     pub created_at: i64,
 }

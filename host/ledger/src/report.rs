@@ -17,7 +17,7 @@ pub struct Filter {
 }
 
 /// The whole report. Its JSON form is stable: fields are only ever added.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub pipelines: Vec<PipelineReport>,
     pub seams: Vec<SeamReport>,
@@ -26,7 +26,7 @@ pub struct Report {
 }
 
 /// One pipeline's runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PipelineReport {
     pub pipeline: String,
     pub runs: i64,
@@ -50,7 +50,7 @@ pub struct PipelineReport {
 }
 
 /// One seam (the checks after one step).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SeamReport {
     pub pipeline: String,
     /// The upstream step.
@@ -72,7 +72,7 @@ pub struct SeamReport {
 }
 
 /// One gate of one seam.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct GateReport {
     pub pipeline: String,
     pub seam: String,
@@ -90,7 +90,7 @@ pub struct GateReport {
 }
 
 /// How often people agreed with a gate on handoffs they reviewed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Agreement {
     pub pipeline: String,
     pub seam: String,

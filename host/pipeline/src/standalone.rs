@@ -256,41 +256,104 @@ impl StandaloneSeam {
 /// The action a decision asks of a caller outside a pipeline: `next`, `retry`, `fix`,
 /// `human`, `reject`, `route` or `error`.
 pub fn action(decision: &Decision) -> &'static str {
-    match decision {
-        Decision::Next(_) | Decision::Done => "next",
-        Decision::Retry { .. } => "retry",
-        Decision::Fix { .. } => "fix",
-        Decision::Escalate { .. } => "human",
-        Decision::Reject(_) => "reject",
-        Decision::Route(_) => "route",
-        Decision::Fail(_) => "error",
+    match Action::of(decision) {
+        Action::Next => "next",
+        Action::Retry => "retry",
+        Action::Fix => "fix",
+        Action::Human => "human",
+        Action::Reject => "reject",
+        Action::Route => "route",
+        Action::Error => "error",
     }
 }
 
-/// The decision as callers outside a pipeline act on it: its [`action`] with what each
+/// What a caller outside a pipeline does with a handoff: [`action`]'s words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Pass the handoff on.
+    Next,
+    /// Run the upstream step again with `feedback`.
+    Retry,
+    /// Go on with the repaired `payload`.
+    Fix,
+    /// Ask a person (`findings` say why).
+    Human,
+    /// Stop: the handoff is refused.
+    Reject,
+    /// Go to the step the router chose (`target`).
+    Route,
+    /// A gate or the router failed and the seam blocks on errors.
+    Error,
+}
+
+/// The decision as callers outside a pipeline act on it: its [`Action`] with what each
 /// needs.
-pub fn decision_json(checked: &Checked) -> Value {
-    let mut d = serde_json::json!({
-        "decided_by": checked.decided_by,
-        "reason": checked.reason,
-    });
-    match &checked.decision {
-        Decision::Retry { feedback } => {
-            d["feedback"] = Value::String(crate::adapters::feedback_text(feedback));
-            d["findings"] = Value::Array(feedback.clone());
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct DecisionDoc {
+    pub action: Action,
+    /// `policy` or `router:NAME`.
+    pub decided_by: String,
+    pub reason: String,
+    /// For `retry`: the findings as the text the upstream step should be given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<String>,
+    /// For `retry` and `human`: the findings behind the decision.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub findings: Option<Vec<Value>>,
+    /// For `fix`: the gate whose fix was taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<String>,
+    /// For `fix`: the repaired payload.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Value>,
+    /// For `route`: the step the router chose.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+impl Action {
+    /// The action a decision asks for.
+    pub fn of(decision: &Decision) -> Action {
+        match decision {
+            Decision::Next(_) | Decision::Done => Action::Next,
+            Decision::Retry { .. } => Action::Retry,
+            Decision::Fix { .. } => Action::Fix,
+            Decision::Escalate { .. } => Action::Human,
+            Decision::Reject(_) => Action::Reject,
+            Decision::Route(_) => Action::Route,
+            Decision::Fail(_) => Action::Error,
         }
-        Decision::Fix { gate, payload } => {
-            d["gate"] = Value::String(gate.clone());
-            d["payload"] = serde_json::from_str(payload).unwrap_or(Value::String(payload.clone()));
-        }
-        Decision::Escalate { findings, .. } => {
-            d["findings"] = Value::Array(findings.clone());
-        }
-        Decision::Route(target) => {
-            d["target"] = Value::String(target.clone());
-        }
-        Decision::Next(_) | Decision::Done | Decision::Reject(_) | Decision::Fail(_) => {}
     }
-    d["action"] = Value::String(action(&checked.decision).into());
-    d
+}
+
+impl DecisionDoc {
+    /// The checked handoff's decision with what its action needs.
+    pub fn of(checked: &Checked) -> DecisionDoc {
+        let mut d = DecisionDoc {
+            action: Action::of(&checked.decision),
+            decided_by: checked.decided_by.clone(),
+            reason: checked.reason.clone(),
+            feedback: None,
+            findings: None,
+            gate: None,
+            payload: None,
+            target: None,
+        };
+        match &checked.decision {
+            Decision::Retry { feedback } => {
+                d.feedback = Some(crate::adapters::feedback_text(feedback));
+                d.findings = Some(feedback.clone());
+            }
+            Decision::Fix { gate, payload } => {
+                d.gate = Some(gate.clone());
+                d.payload =
+                    Some(serde_json::from_str(payload).unwrap_or(Value::String(payload.clone())));
+            }
+            Decision::Escalate { findings, .. } => d.findings = Some(findings.clone()),
+            Decision::Route(target) => d.target = Some(target.clone()),
+            Decision::Next(_) | Decision::Done | Decision::Reject(_) | Decision::Fail(_) => {}
+        }
+        d
+    }
 }

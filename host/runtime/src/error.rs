@@ -79,7 +79,9 @@ impl std::fmt::Display for SettingsProblem {
 }
 
 /// Why a call ended in an error verdict rather than an answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[derive(
+    Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error, schemars::JsonSchema,
+)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum ErrorCause {
     /// The call used up its deadline (its own CPU time plus the time it waited on its

@@ -1132,7 +1132,7 @@ impl PluginInner {
 }
 
 /// The outcome of one gate check: a verdict, or an error verdict with its cause.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum Outcome {
     Verdict(Verdict),
@@ -1165,7 +1165,7 @@ impl Outcome {
 /// One check by a gate plugin, as reported to callers, the CLI and the ledger. It
 /// names the plugin; the gate's name in a seam is the caller's (a pipeline's
 /// `GateResult` holds both).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CheckReport {
     /// The plugin's name as loaded.
     pub plugin: String,
@@ -1173,6 +1173,7 @@ pub struct CheckReport {
     pub outcome: Outcome,
     /// Wall-clock time of the call, including instantiation.
     #[serde(serialize_with = "micros")]
+    #[schemars(with = "u64")]
     pub duration: Duration,
     /// The plugin's stdout, stderr and `host.log` lines.
     pub log: String,

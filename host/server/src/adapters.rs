@@ -15,7 +15,10 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use seam_pipeline::policy::Decision;
@@ -55,16 +58,42 @@ fn outcome(seam: &StandaloneSeam, checked: &Checked) -> Outcome {
 
 /// The fields of LiteLLM's request that seam reads; every other field (and `null`s,
 /// which LiteLLM sends for whatever is empty) is accepted and ignored.
-#[derive(Deserialize)]
-struct LiteLlmRequest {
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct LiteLlmRequest {
+    /// Each text is checked as a handoff at the seam.
     #[serde(default)]
     texts: Option<Vec<String>>,
+    /// `request` or `response`, passed to the gates in the context.
     #[serde(default)]
     input_type: Option<String>,
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
     litellm_call_id: Option<String>,
+}
+
+/// LiteLLM's guardrail verdict.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct LiteLlmResponse {
+    pub action: LiteLlmAction,
+    /// Why, for `BLOCKED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_reason: Option<String>,
+    /// The repaired texts, for `GUARDRAIL_INTERVENED`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub texts: Option<Vec<String>>,
+}
+
+/// What LiteLLM does with the call.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LiteLlmAction {
+    /// Nothing to do: every text passed.
+    None,
+    /// Refuse the call (`blocked_reason` says why).
+    Blocked,
+    /// Go on with the repaired `texts`.
+    GuardrailIntervened,
 }
 
 /// `POST /v1/litellm/{seam}/beta/litellm_basic_guardrail_api`. LiteLLM sends its
@@ -74,7 +103,7 @@ pub async fn litellm(
     Path(name): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LiteLlmResponse>, ApiError> {
     authorize_with(&shared, &headers, Scope::Check, true)?;
     let config = shared.config();
     let seam = find_seam(&config, &name)?;
@@ -105,38 +134,58 @@ pub async fn litellm(
                 } else {
                     reason
                 };
-                return Ok(Json(json!({"action": "BLOCKED", "blocked_reason": reason})));
+                return Ok(Json(LiteLlmResponse {
+                    action: LiteLlmAction::Blocked,
+                    blocked_reason: Some(reason),
+                    texts: None,
+                }));
             }
         }
     }
     Ok(Json(if intervened {
-        json!({"action": "GUARDRAIL_INTERVENED", "texts": replaced})
+        LiteLlmResponse {
+            action: LiteLlmAction::GuardrailIntervened,
+            blocked_reason: None,
+            texts: Some(replaced),
+        }
     } else {
-        json!({"action": "NONE"})
+        LiteLlmResponse {
+            action: LiteLlmAction::None,
+            blocked_reason: None,
+            texts: None,
+        }
     }))
 }
 
-#[derive(Deserialize)]
-struct NemoGuardrails {
+/// Which seams check the messages.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct NemoGuardrails {
+    /// A seam of this server.
     #[serde(default)]
     config_id: Option<String>,
+    /// Seams of this server, each checking every message.
     #[serde(default)]
     config_ids: Option<Vec<String>>,
+    /// Inline configurations are refused: name a seam.
     #[serde(default)]
     config: Option<Value>,
 }
 
-#[derive(Deserialize)]
-struct NemoMessage {
+/// An OpenAI-style chat message.
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct NemoMessage {
+    /// `user` messages are checked as input, `assistant` ones as output; others are
+    /// skipped.
     role: String,
+    /// A string, or OpenAI content parts whose `text`s are joined.
     #[serde(default)]
     content: Option<Value>,
 }
 
 /// The part of NeMo's request seam reads (the OpenAI parameters beside it are accepted
 /// and ignored: a check never calls a model).
-#[derive(Deserialize)]
-struct NemoRequest {
+#[derive(Deserialize, JsonSchema)]
+pub(crate) struct NemoRequest {
     #[allow(dead_code)]
     model: String,
     messages: Vec<NemoMessage>,
@@ -159,12 +208,34 @@ fn message_text(content: &Option<Value>) -> Option<String> {
     }
 }
 
+/// NeMo Guardrails' check result.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NemoResponse {
+    /// `success`, or `blocked` when any rail blocked.
+    pub status: String,
+    /// Per `SEAM input` / `SEAM output`: `{"status": "success" | "blocked"}`.
+    pub rails_status: BTreeMap<String, NemoRail>,
+    pub guardrails_data: NemoData,
+}
+
+/// One rail's status.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NemoRail {
+    pub status: String,
+}
+
+/// The seams that checked.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct NemoData {
+    pub config_ids: Vec<String>,
+}
+
 /// `POST /v1/guardrail/checks`, NeMo Guardrails' check contract.
 pub async fn nemo_checks(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<NemoResponse>, ApiError> {
     authorize_with(&shared, &headers, Scope::Check, false)?;
     let request: NemoRequest = parse(body, &["model", "messages"], "the guardrail check request")?;
     let g = request.guardrails.unwrap_or(NemoGuardrails {
@@ -198,7 +269,7 @@ pub async fn nemo_checks(
         .iter()
         .map(|n| find_seam(&config, n))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut rails = serde_json::Map::new();
+    let mut rails: BTreeMap<String, NemoRail> = BTreeMap::new();
     let mut blocked = false;
     for seam in seams {
         for m in &request.messages {
@@ -216,16 +287,19 @@ pub async fn nemo_checks(
             let ok = matches!(outcome(seam, &checked), Outcome::Pass);
             blocked |= !ok;
             let key = format!("{} {rail}", seam.name);
-            let was_ok = rails.get(&key).is_none_or(|v| v["status"] == "success");
+            let was_ok = rails.get(&key).is_none_or(|r| r.status == "success");
+            let status = if ok && was_ok { "success" } else { "blocked" };
             rails.insert(
                 key,
-                json!({"status": if ok && was_ok { "success" } else { "blocked" }}),
+                NemoRail {
+                    status: status.into(),
+                },
             );
         }
     }
-    Ok(Json(json!({
-        "status": if blocked { "blocked" } else { "success" },
-        "rails_status": rails,
-        "guardrails_data": {"config_ids": names},
-    })))
+    Ok(Json(NemoResponse {
+        status: if blocked { "blocked" } else { "success" }.into(),
+        rails_status: rails,
+        guardrails_data: NemoData { config_ids: names },
+    }))
 }

@@ -6,11 +6,12 @@ use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use seam_pipeline::standalone::{action, decision_json, Checked, StandaloneSeam};
+use seam_pipeline::standalone::{action, Checked, DecisionDoc, StandaloneSeam};
 use seam_runtime::{check_all, CheckReport, Limits, Outcome, Plugin};
 use seam_types::{Handoff, PluginKind};
 
@@ -69,9 +70,32 @@ impl ApiError {
         )
     }
 
-    fn body(&self) -> Value {
-        json!({"error": {"status": self.status.as_u16(), "code": self.code, "message": self.message}})
+    pub(crate) fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                status: self.status.as_u16(),
+                code: self.code.to_string(),
+                message: self.message.clone(),
+            },
+        }
     }
+}
+
+/// What every failed request answers with.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// A failure: the HTTP status again, a stable code to branch on, and a message that
+/// says what was wrong and what to do.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ErrorDetail {
+    pub status: u16,
+    /// `bad_json`, `invalid_request`, `unauthorized`, `forbidden`, `not_found`,
+    /// `unknown_seam`, `body_too_large`, `overloaded`, `deadline`, `no_ledger`, …
+    pub code: String,
+    pub message: String,
 }
 
 impl IntoResponse for ApiError {
@@ -211,27 +235,36 @@ pub(crate) fn parse<T: DeserializeOwned>(
     serde_json::from_value(value).map_err(|e| ApiError::invalid(format!("{what}: {e}")))
 }
 
-#[derive(Deserialize)]
+/// An ad-hoc gate: a standard plugin's name or `BUNDLE/PLUGIN`, with its settings.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct GateSpec {
+pub(crate) struct GateSpec {
     gate: String,
+    /// The plugin's settings (`seam describe PLUGIN` shows what it accepts).
     #[serde(default)]
     settings: Option<Value>,
 }
 
-#[derive(Deserialize)]
+/// Ad-hoc gates on one handoff.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CheckRequest {
+pub(crate) struct CheckRequest {
+    /// 1 to 64 gates.
     gates: Vec<GateSpec>,
+    /// The handoff's payload: any JSON (a string for plain text).
     payload: Value,
+    /// What the upstream step was given.
     #[serde(default)]
     context: Option<Value>,
 }
 
-#[derive(Deserialize)]
+/// One handoff at a configured seam.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct SeamCheckRequest {
+pub(crate) struct SeamCheckRequest {
+    /// The handoff's payload: any JSON (a string for plain text).
     payload: Value,
+    /// What the upstream step was given.
     #[serde(default)]
     context: Option<Value>,
     /// The upstream step's attempt, 1 for the first.
@@ -249,10 +282,94 @@ fn one() -> u32 {
     1
 }
 
-#[derive(Deserialize)]
+/// Many handoffs at one seam.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchRequest {
+pub(crate) struct BatchRequest {
+    /// 1 to `[limits] max_batch` handoffs; each is checked on its own.
+    #[schemars(with = "Vec<SeamCheckRequest>")]
     items: Vec<Value>,
+}
+
+/// One gate's check as `seam check --format json` prints it, named `gate`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct GateCheck {
+    /// The gate's name: the plugin's for ad-hoc gates, the seam's name for it otherwise.
+    pub gate: String,
+    #[serde(flatten)]
+    pub report: CheckReport,
+    /// What the seam does when this gate fails (seam checks only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+}
+
+/// The verdicts of ad-hoc gates on one handoff.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CheckResponse {
+    /// Whether every gate answered and passed.
+    pub passed: bool,
+    pub gates: Vec<GateCheck>,
+}
+
+/// The router's answer at a seam, or why there is none.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RouteDoc {
+    pub router: String,
+    /// Microseconds.
+    pub duration: u64,
+    pub log: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The error, when the router could not answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The error's kind (`timeout`, `trap`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// Where a recorded check went in the ledger.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RecordedDoc {
+    pub pipeline: String,
+    pub run: String,
+    pub handoff_id: i64,
+    /// The review the check opened, when the decision is `human`.
+    pub review_id: Option<i64>,
+}
+
+/// A configured seam's verdicts on one handoff and its decision.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SeamCheckResponse {
+    pub seam: String,
+    /// Whether every gate passed (errors allowed by `on_error = "allow"` count as passed).
+    pub passed: bool,
+    pub gates: Vec<GateCheck>,
+    /// What the caller does next.
+    pub decision: DecisionDoc,
+    /// The router's answer, when the seam has a router and it was asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteDoc>,
+    /// Where the check was recorded, when the request asked for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recorded: Option<RecordedDoc>,
+}
+
+/// One batch item's answer: its check, or its own error.
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum BatchItem {
+    Checked(Box<SeamCheckResponse>),
+    Failed(ErrorBody),
+}
+
+/// A batch's answers, in the order of its items.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct BatchResponse {
+    pub seam: String,
+    pub results: Vec<BatchItem>,
 }
 
 fn handoff(payload: &Value, context: Option<&Value>) -> Handoff {
@@ -261,13 +378,6 @@ fn handoff(payload: &Value, context: Option<&Value>) -> Handoff {
         h.context = c.to_string();
     }
     h
-}
-
-/// One gate's report as `seam check --format json` prints it, named `gate`.
-fn gate_json(gate: &str, report: &CheckReport) -> Value {
-    let mut v = serde_json::to_value(report).unwrap_or_default();
-    v["gate"] = Value::String(gate.to_string());
-    v
 }
 
 /// Most gates in one ad-hoc check.
@@ -338,7 +448,7 @@ pub async fn check(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CheckResponse>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
     let request: CheckRequest = parse(body, &["gates", "payload"], "the check request")?;
     if request.gates.is_empty() || request.gates.len() > MAX_AD_HOC_GATES {
@@ -354,15 +464,19 @@ pub async fn check(
     let h = handoff(&request.payload, request.context.as_ref());
     let reports = check_all(&plugins, &h).await;
     let mut passed = true;
-    let gates: Vec<Value> = reports
-        .iter()
+    let gates: Vec<GateCheck> = reports
+        .into_iter()
         .map(|r| {
-            shared.metrics.check(AD_HOC, &r.plugin, r);
+            shared.metrics.check(AD_HOC, &r.plugin, &r);
             passed &= matches!(&r.outcome, Outcome::Verdict(v) if v.passed);
-            gate_json(&r.plugin, r)
+            GateCheck {
+                gate: r.plugin.clone(),
+                report: r,
+                policy: None,
+            }
         })
         .collect();
-    Ok(Json(json!({"passed": passed, "gates": gates})))
+    Ok(Json(CheckResponse { passed, gates }))
 }
 
 pub(crate) fn find_seam<'a>(
@@ -406,46 +520,57 @@ pub(crate) fn count_checked(shared: &Shared, seam: &StandaloneSeam, checked: &Ch
 }
 
 /// A checked handoff as the seam endpoints answer it.
-fn checked_json(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) -> Value {
+fn checked_doc(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) -> SeamCheckResponse {
     count_checked(shared, seam, checked);
-    let gates: Vec<Value> = checked
+    let gates = checked
         .results
         .iter()
-        .map(|r| {
-            let mut v = gate_json(&r.gate, &r.report);
-            v["policy"] = Value::String(r.policy.to_string());
-            v
+        .map(|r| GateCheck {
+            gate: r.gate.clone(),
+            report: r.report.clone(),
+            policy: Some(r.policy.to_string()),
         })
         .collect();
-    let decision = decision_json(checked);
-    let mut doc = json!({
-        "seam": seam.name,
-        "passed": checked.passed(),
-        "gates": gates,
-        "decision": decision,
-    });
-    if let Some(route) = &checked.route {
-        let mut r = json!({
-            "router": route.plugin,
-            "duration": route.duration.as_micros() as u64,
-            "log": route.log,
-        });
-        match &route.route {
-            Ok(answer) => {
-                r["target"] = Value::String(answer.target.clone());
-                r["reason"] = Value::String(answer.reason.clone());
-            }
-            Err(cause) => {
-                r["error"] = Value::String(cause.to_string());
-                r["cause"] = Value::String(crate::metrics::cause_kind(cause));
-            }
+    let route = checked.route.as_ref().map(|route| {
+        let (target, reason, error, cause) = match &route.route {
+            Ok(answer) => (
+                Some(answer.target.clone()),
+                Some(answer.reason.clone()),
+                None,
+                None,
+            ),
+            Err(cause) => (
+                None,
+                None,
+                Some(cause.to_string()),
+                Some(crate::metrics::cause_kind(cause)),
+            ),
+        };
+        RouteDoc {
+            router: route.plugin.clone(),
+            duration: route.duration.as_micros() as u64,
+            log: route.log.clone(),
+            target,
+            reason,
+            error,
+            cause,
         }
-        doc["route"] = r;
+    });
+    SeamCheckResponse {
+        seam: seam.name.clone(),
+        passed: checked.passed(),
+        gates,
+        decision: DecisionDoc::of(checked),
+        route,
+        recorded: None,
     }
-    doc
 }
 
-async fn check_one(shared: &Shared, seam: &StandaloneSeam, item: Value) -> Result<Value, ApiError> {
+async fn check_one(
+    shared: &Shared,
+    seam: &StandaloneSeam,
+    item: Value,
+) -> Result<SeamCheckResponse, ApiError> {
     let request: SeamCheckRequest = parse(item, &["payload"], "the handoff")?;
     if request.attempt == 0 {
         return Err(ApiError::invalid(
@@ -467,18 +592,18 @@ async fn check_one(shared: &Shared, seam: &StandaloneSeam, item: Value) -> Resul
     };
     let h = handoff(&request.payload, request.context.as_ref());
     let checked = seam.check(&h, request.attempt, request.fixes).await;
-    let mut doc = checked_json(shared, seam, &checked);
+    let mut doc = checked_doc(shared, seam, &checked);
     if let (Some(ledger), Some(r)) = (ledger, &request.record) {
         let origin = format!("seam serve ({})", shared.config().file.display());
         // A SQLite write takes about a millisecond: done in place, off the async path.
         let recorded = tokio::task::block_in_place(|| {
             crate::record::record(&*ledger, &origin, seam, r, &h, request.attempt, &checked)
         })?;
-        doc["recorded"] = json!({
-            "pipeline": r.pipeline,
-            "run": r.run,
-            "handoff_id": recorded.handoff_id,
-            "review_id": recorded.review_id,
+        doc.recorded = Some(RecordedDoc {
+            pipeline: r.pipeline.clone(),
+            run: r.run.clone(),
+            handoff_id: recorded.handoff_id,
+            review_id: recorded.review_id,
         });
     }
     Ok(doc)
@@ -491,7 +616,7 @@ pub async fn seam_check(
     Path(name): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeamCheckResponse>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
     let config = shared.config();
     let seam = find_seam(&config, &name)?;
@@ -505,7 +630,7 @@ pub async fn seam_batch(
     Path(name): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<BatchResponse>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
     let config = shared.config();
     let seam = find_seam(&config, &name)?;
@@ -525,57 +650,107 @@ pub async fn seam_batch(
             Err(ApiError::invalid("the handoff must be a JSON object"))
         };
         results.push(match item {
-            Ok(v) => v,
+            Ok(v) => BatchItem::Checked(Box::new(v)),
             Err(e) => {
                 let mut body = e.body();
-                body["error"]["message"] = Value::String(format!("item {i}: {}", e.message));
-                body
+                body.error.message = format!("item {i}: {}", e.message);
+                BatchItem::Failed(body)
             }
         });
     }
-    Ok(Json(json!({"seam": seam.name, "results": results})))
+    Ok(Json(BatchResponse {
+        seam: seam.name.clone(),
+        results,
+    }))
+}
+
+/// A configured seam: its gates, router and policies.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SeamDoc {
+    pub name: String,
+    pub description: String,
+    pub gates: Vec<SeamGateDoc>,
+    /// The router plugin, when the seam has one.
+    pub router: Option<String>,
+    pub max_retries: u32,
+    pub max_fixes: u32,
+    /// The steps a router may choose.
+    pub routes: Vec<String>,
+}
+
+/// A gate of a configured seam.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SeamGateDoc {
+    /// The gate's name in the seam.
+    pub gate: String,
+    pub plugin: String,
+    pub version: String,
+    /// SHA-256 of the plugin's component.
+    pub digest: String,
+    /// What a failed check does: `retry`, `fix`, `escalate`, `reject`, …
+    pub on_fail: String,
+    /// What an error verdict does: `block` or `allow`.
+    pub on_error: String,
+}
+
+/// The configured seams.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct SeamsResponse {
+    pub seams: Vec<SeamDoc>,
 }
 
 /// `GET /v1/seams`: the configured seams, their gates, router and policies.
 pub async fn seams(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SeamsResponse>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
-    let seams: Vec<Value> = shared
+    let seams = shared
         .config()
         .seams
         .iter()
-        .map(|s| {
-            json!({
-                "name": s.name,
-                "description": s.description,
-                "gates": s.gates.iter().map(|g| json!({
-                    "gate": g.name,
-                    "plugin": g.plugin.name(),
-                    "version": g.plugin.info().version,
-                    "digest": g.plugin.digest(),
-                    "on_fail": g.on_fail.to_string(),
-                    "on_error": match g.on_error { seam_pipeline::OnError::Block => "block", seam_pipeline::OnError::Allow => "allow" },
-                })).collect::<Vec<_>>(),
-                "router": s.router.as_ref().map(|r| r.plugin.name().to_string()),
-                "max_retries": s.max_retries,
-                "max_fixes": s.max_fixes,
-                "routes": s.routes,
-            })
+        .map(|s| SeamDoc {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            gates: s
+                .gates
+                .iter()
+                .map(|g| SeamGateDoc {
+                    gate: g.name.clone(),
+                    plugin: g.plugin.name().to_string(),
+                    version: g.plugin.info().version.clone(),
+                    digest: g.plugin.digest().to_string(),
+                    on_fail: g.on_fail.to_string(),
+                    on_error: match g.on_error {
+                        seam_pipeline::OnError::Block => "block",
+                        seam_pipeline::OnError::Allow => "allow",
+                    }
+                    .to_string(),
+                })
+                .collect(),
+            router: s.router.as_ref().map(|r| r.plugin.name().to_string()),
+            max_retries: s.max_retries,
+            max_fixes: s.max_fixes,
+            routes: s.routes.clone(),
         })
         .collect();
-    Ok(Json(json!({ "seams": seams })))
+    Ok(Json(SeamsResponse { seams }))
 }
 
 /// `GET /v1/report`'s query: `seam report`'s filters and the format.
-#[derive(Deserialize)]
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
+    /// Only this pipeline.
     pipeline: Option<String>,
+    /// Only this run.
     run: Option<String>,
+    /// Only runs created since: a duration before now (`30m`, `24h`, `7d`), an RFC 3339
+    /// time (`2026-11-01T00:00:00Z`) or unix milliseconds.
     since: Option<String>,
+    /// Only runs created before: the same forms as `since`.
     until: Option<String>,
+    /// `json` (default) or `html`.
     format: Option<String>,
 }
 
@@ -630,26 +805,44 @@ pub async fn report(
         )
             .into_response()
     } else {
-        Json(serde_json::to_value(&report).unwrap_or_default()).into_response()
+        Json(report).into_response()
     })
 }
 
+/// `GET /healthz`'s answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Health {
+    /// `alive`.
+    pub status: String,
+}
+
 /// `GET /healthz`: the process answers.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "alive"}))
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "alive".into(),
+    })
+}
+
+/// `GET /readyz`'s answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Readiness {
+    /// `ready`.
+    pub status: String,
+    pub seams: usize,
+    pub gates: usize,
+    /// Where the ledger is, when the server has one.
+    pub ledger: Option<String>,
 }
 
 /// `GET /readyz`: the configuration's plugins are loaded and checks can be served.
-pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, ApiError> {
+pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<Readiness>, ApiError> {
     let config = shared.config();
     let ledger = match &shared.ledger {
-        None => Value::Null,
+        None => None,
         Some(ledger) => {
             // A run that cannot exist: `not found` proves the ledger answers.
             match tokio::task::block_in_place(|| ledger.run("\u{0}readyz")) {
-                Ok(_) | Err(seam_ledger::LedgerError::NotFound { .. }) => {
-                    Value::String(ledger.location())
-                }
+                Ok(_) | Err(seam_ledger::LedgerError::NotFound { .. }) => Some(ledger.location()),
                 Err(e) => {
                     return Err(ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
@@ -660,12 +853,22 @@ pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, Ap
             }
         }
     };
-    Ok(Json(json!({
-        "status": "ready",
-        "seams": config.seams.len(),
-        "gates": config.seams.iter().map(|s| s.gates.len()).sum::<usize>(),
-        "ledger": ledger,
-    })))
+    Ok(Json(Readiness {
+        status: "ready".into(),
+        seams: config.seams.len(),
+        gates: config.seams.iter().map(|s| s.gates.len()).sum(),
+        ledger,
+    }))
+}
+
+/// `POST /v1/admin/reload`'s answer.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReloadResponse {
+    pub reloaded: bool,
+    /// The names of the seams now served.
+    pub seams: Vec<String>,
+    /// Changed settings that take effect only at a restart (`listen`, `concurrency`, …).
+    pub needs_restart: Vec<String>,
 }
 
 /// `POST /v1/admin/reload`: reads the configuration file again and swaps it in when
@@ -673,14 +876,14 @@ pub async fn readyz(State(shared): State<Arc<Shared>>) -> Result<Json<Value>, Ap
 pub async fn reload(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReloadResponse>, ApiError> {
     authorize(&shared, &headers, Scope::Admin)?;
     match shared.reload().await {
-        Ok(r) => Ok(Json(json!({
-            "reloaded": true,
-            "seams": r.seams,
-            "needs_restart": r.needs_restart,
-        }))),
+        Ok(r) => Ok(Json(ReloadResponse {
+            reloaded: true,
+            seams: r.seams,
+            needs_restart: r.needs_restart,
+        })),
         Err(message) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad_config",
@@ -721,17 +924,11 @@ pub async fn not_found(request: Request) -> ApiError {
 /// A known path with the wrong method.
 pub async fn method_not_allowed(request: Request) -> ApiError {
     let path = request.uri().path();
-    let allowed = match path {
-        "/v1/seams" | "/v1/report" | "/v1/reviews" | "/healthz" | "/readyz" | "/metrics" => "GET",
-        p if p.starts_with("/v1/runs/") && !p.ends_with("/resume") => "GET",
-        p if p.starts_with("/v1/reviews/")
-            && !p.ends_with("/accept")
-            && !p.ends_with("/reject") =>
-        {
-            "GET"
-        }
-        _ => "POST",
-    };
+    let allowed = crate::openapi::methods_at(path)
+        .iter()
+        .map(|m| m.to_uppercase())
+        .collect::<Vec<_>>()
+        .join(" or ");
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",

@@ -12,6 +12,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod metrics;
+pub mod openapi;
 pub mod record;
 pub mod runs;
 
@@ -25,7 +26,6 @@ use anyhow::Context;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{Notify, Semaphore};
 
@@ -144,30 +144,18 @@ impl Shared {
 
 /// The HTTP routes over `shared`.
 pub fn router(shared: Arc<Shared>) -> Router {
-    let v1 = Router::new()
-        .route("/v1/check", post(api::check))
-        .route("/v1/seams", get(api::seams))
-        .route("/v1/seams/{name}/check", post(api::seam_check))
-        .route("/v1/seams/{name}/batch", post(api::seam_batch))
-        .route("/v1/admin/reload", post(api::reload))
-        .route(
-            "/v1/litellm/{name}/beta/litellm_basic_guardrail_api",
-            post(adapters::litellm),
-        )
-        .route("/v1/guardrail/checks", post(adapters::nemo_checks))
-        .route("/v1/report", get(api::report))
-        .route("/v1/pipelines/{name}/runs", post(runs::start))
-        .route("/v1/runs/{id}", get(runs::show))
-        .route("/v1/runs/{id}/resume", post(runs::resume))
-        .route("/v1/reviews", get(runs::reviews))
-        .route("/v1/reviews/{id}", get(runs::review))
-        .route("/v1/reviews/{id}/{decision}", post(runs::decide))
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
+    let (mut admitted, mut open) = (Router::new(), Router::new());
+    for e in openapi::endpoints() {
+        if e.admitted {
+            admitted = admitted.route(e.path, (e.route)());
+        } else {
+            open = open.route(e.path, (e.route)());
+        }
+    }
+    let admitted = admitted.layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
     Router::new()
-        .merge(v1)
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
+        .merge(admitted)
+        .merge(open)
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

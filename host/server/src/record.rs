@@ -23,7 +23,7 @@ use crate::api::ApiError;
 pub const MAX_NAME: usize = 128;
 
 /// Where a check goes in the ledger.
-#[derive(Deserialize, Debug, Clone)]
+#[derive(Deserialize, Debug, Clone, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// The pipeline as the report groups it.

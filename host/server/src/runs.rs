@@ -9,12 +9,15 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use seam_ledger::{Ledger, LedgerError};
+use seam_ledger::{Ledger, LedgerError, ReviewRow};
 use seam_pipeline::standalone::OUTSIDE_CURSOR;
-use seam_pipeline::{decide_review, Event, Observer, Pipeline, RunError, RunOutcome, Runner};
+use seam_pipeline::{
+    decide_review, Event, Observer, Pipeline, RunError, RunOutcome, RunStatus, Runner,
+};
 
 use crate::api::{authorize_caller, parse, ApiError, JsonBody};
 use crate::auth::Scope;
@@ -93,14 +96,15 @@ fn find_pipeline<'a>(config: &'a Config, name: &str) -> Result<&'a Pipeline, Api
 }
 
 /// Drives a run (a new one with `input`, or `resume`) on the blocking pool; answers
-/// with its outcome when it ends within `wait`, else with its id while it goes on.
+/// with its outcome when it ends within `wait`, else (`202`) with its id and status
+/// `running` while it goes on.
 async fn drive(
     shared: &Shared,
     pipeline: &str,
     input: Option<Value>,
     resume: Option<String>,
     wait: Duration,
-) -> Result<(StatusCode, Value), ApiError> {
+) -> Result<(StatusCode, RunOutcome), ApiError> {
     let config = shared.config();
     find_pipeline(&config, pipeline)?;
     let ledger = ledger_of(shared)?;
@@ -122,10 +126,7 @@ async fn drive(
     let started = rx.await;
     let finished = tokio::time::timeout(wait, task).await;
     match (finished, started) {
-        (Ok(Ok(Ok(outcome))), _) => Ok((
-            StatusCode::OK,
-            serde_json::to_value(&outcome).unwrap_or_default(),
-        )),
+        (Ok(Ok(Ok(outcome))), _) => Ok((StatusCode::OK, outcome)),
         (Ok(Ok(Err(e))), _) => Err(run_failure(e)),
         (Ok(Err(e)), _) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -135,7 +136,12 @@ async fn drive(
         // Still going: the caller polls GET /v1/runs/{id}.
         (Err(_), Ok(id)) => Ok((
             StatusCode::ACCEPTED,
-            json!({"run_id": id, "status": "running"}),
+            RunOutcome {
+                run_id: id,
+                status: RunStatus::Running,
+                output: None,
+                reason: None,
+            },
         )),
         (Err(_), Err(_)) => Err(ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,
@@ -157,9 +163,11 @@ fn wait_of(shared: &Shared, wait_ms: Option<u64>) -> Duration {
         .min(cap)
 }
 
-#[derive(Deserialize)]
+/// A new run of a served pipeline.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct StartRequest {
+pub(crate) struct StartRequest {
+    /// The first step's input (any JSON).
     #[serde(default)]
     input: Value,
     /// How long to wait for the run to end before answering `202` with its id.
@@ -173,7 +181,7 @@ pub async fn start(
     Path(name): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RunOutcome>), ApiError> {
     authorize_caller(&shared, &headers, Scope::Run)?;
     let request: StartRequest = parse(body, &[], "the run request")?;
     let wait = wait_of(&shared, request.wait_ms);
@@ -181,9 +189,11 @@ pub async fn start(
     Ok((status, Json(body)))
 }
 
-#[derive(Deserialize)]
+/// Going on with a run.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct ResumeRequest {
+pub(crate) struct ResumeRequest {
+    /// How long to wait for the run to end before answering `202` with its id.
     #[serde(default)]
     wait_ms: Option<u64>,
 }
@@ -194,7 +204,7 @@ pub async fn resume(
     Path(id): Path<String>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<RunOutcome>), ApiError> {
     authorize_caller(&shared, &headers, Scope::Run)?;
     let request: ResumeRequest = parse(body, &[], "the resume request")?;
     let ledger = ledger_of(&shared)?;
@@ -211,12 +221,41 @@ pub async fn resume(
     Ok((status, Json(body)))
 }
 
+/// A run as the ledger has it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct RunDoc {
+    pub run_id: String,
+    pub pipeline: String,
+    /// `running`, `waiting`, `completed`, `rejected` or `failed`.
+    pub status: String,
+    /// Whether its checks were recorded from outside (its own orchestrator drives it).
+    pub outside: bool,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub reason: Option<String>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub steps: Vec<StepDoc>,
+    pub reviews: Vec<ReviewRow>,
+}
+
+/// One step execution of a run.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StepDoc {
+    pub step: String,
+    pub attempt: u32,
+    pub status: String,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+}
+
 /// `GET /v1/runs/{id}`: the run's state, its step executions and its reviews.
 pub async fn show(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunDoc>, ApiError> {
     authorize_caller(&shared, &headers, Scope::Run)?;
     let ledger = ledger_of(&shared)?;
     let (run, steps, reviews) = tokio::task::block_in_place(|| {
@@ -231,32 +270,42 @@ pub async fn show(
     })
     .map_err(ledger_failure)?;
     let parse_json = |s: &str| serde_json::from_str::<Value>(s).unwrap_or(Value::String(s.into()));
-    Ok(Json(json!({
-        "run_id": run.id,
-        "pipeline": run.pipeline,
-        "status": run.status,
-        "outside": run.cursor == OUTSIDE_CURSOR,
-        "input": parse_json(&run.input),
-        "output": run.output.as_deref().map(parse_json),
-        "reason": run.reason,
-        "created_at": run.created_at,
-        "updated_at": run.updated_at,
-        "steps": steps.iter().map(|s| json!({
-            "step": s.step,
-            "attempt": s.attempt,
-            "status": s.status,
-            "output": s.output.as_deref().map(parse_json),
-            "error": s.error,
-        })).collect::<Vec<_>>(),
-        "reviews": reviews,
-    })))
+    Ok(Json(RunDoc {
+        outside: run.cursor == OUTSIDE_CURSOR,
+        input: parse_json(&run.input),
+        output: run.output.as_deref().map(parse_json),
+        run_id: run.id,
+        pipeline: run.pipeline,
+        status: run.status,
+        reason: run.reason,
+        created_at: run.created_at,
+        updated_at: run.updated_at,
+        steps: steps
+            .into_iter()
+            .map(|s| StepDoc {
+                output: s.output.as_deref().map(parse_json),
+                step: s.step,
+                attempt: s.attempt,
+                status: s.status,
+                error: s.error,
+            })
+            .collect(),
+        reviews,
+    }))
 }
 
-#[derive(Deserialize)]
+/// `GET /v1/reviews`'s query.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReviewQuery {
     /// `pending` (default) or `all`.
     status: Option<String>,
+}
+
+/// Reviews, oldest first.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ReviewsResponse {
+    pub reviews: Vec<ReviewRow>,
 }
 
 /// `GET /v1/reviews`: pending reviews, oldest first (`?status=all` for every one).
@@ -264,7 +313,7 @@ pub async fn reviews(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     query: Result<Query<ReviewQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewsResponse>, ApiError> {
     authorize_caller(&shared, &headers, Scope::Review)?;
     let Query(q) =
         query.map_err(|e| ApiError::invalid(format!("the review query: {}", e.body_text())))?;
@@ -279,7 +328,7 @@ pub async fn reviews(
     };
     let ledger = ledger_of(&shared)?;
     let rows = tokio::task::block_in_place(|| ledger.reviews(status)).map_err(ledger_failure)?;
-    Ok(Json(json!({ "reviews": rows })))
+    Ok(Json(ReviewsResponse { reviews: rows }))
 }
 
 /// `GET /v1/reviews/{id}`.
@@ -287,12 +336,12 @@ pub async fn review(
     State(shared): State<Arc<Shared>>,
     Path(id): Path<String>,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReviewRow>, ApiError> {
     authorize_caller(&shared, &headers, Scope::Review)?;
     let id = review_id(&id)?;
     let ledger = ledger_of(&shared)?;
     let row = tokio::task::block_in_place(|| ledger.review(id)).map_err(ledger_failure)?;
-    Ok(Json(serde_json::to_value(row).unwrap_or_default()))
+    Ok(Json(row))
 }
 
 fn review_id(id: &str) -> Result<i64, ApiError> {
@@ -305,19 +354,34 @@ fn review_id(id: &str) -> Result<i64, ApiError> {
     })
 }
 
-#[derive(Deserialize)]
+/// A person's decision on a review.
+#[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DecideRequest {
+pub(crate) struct DecideRequest {
     /// Who decided (default: the token's name, or `api` without tokens).
     #[serde(default)]
     by: Option<String>,
+    /// Why, in the decider's words (kept in the ledger and the feedback export).
     #[serde(default)]
     note: Option<String>,
     /// An edited payload to go on with instead (accept only).
     #[serde(default)]
     payload: Option<Value>,
+    /// How long to wait for the resumed run to end before answering `202`.
     #[serde(default)]
     wait_ms: Option<u64>,
+}
+
+/// A decided review and, when the server drives its run, how the run went on.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct DecideResponse {
+    pub review: ReviewRow,
+    /// The resumed run's outcome (`null` when this server does not drive the run).
+    pub run: Option<RunOutcome>,
+    pub resumed: bool,
+    /// How to resume a run this server does not drive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// `POST /v1/reviews/{id}/accept` and `/reject`: records the decision, then resumes
@@ -328,7 +392,7 @@ pub async fn decide(
     Path((id, verb)): Path<(String, String)>,
     headers: HeaderMap,
     JsonBody(body): JsonBody,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<DecideResponse>), ApiError> {
     let caller = authorize_caller(&shared, &headers, Scope::Review)?;
     let id = review_id(&id)?;
     let accept = match verb.as_str() {
@@ -373,25 +437,34 @@ pub async fn decide(
     })?;
     let run =
         tokio::task::block_in_place(|| ledger.run(&decided.run_id)).map_err(ledger_failure)?;
-    let review = serde_json::to_value(&decided).unwrap_or_default();
+    let not_resumed = |note: Option<String>| {
+        Json(DecideResponse {
+            review: decided.clone(),
+            run: None,
+            resumed: false,
+            note,
+        })
+    };
     if run.cursor == OUTSIDE_CURSOR {
-        return Ok((
-            StatusCode::OK,
-            Json(json!({"review": review, "run": null, "resumed": false})),
-        ));
+        return Ok((StatusCode::OK, not_resumed(None)));
     }
     let config = shared.config();
     if find_pipeline(&config, &run.pipeline).is_err() {
-        return Ok((
-            StatusCode::OK,
-            Json(json!({"review": review, "run": null, "resumed": false,
-                        "note": format!("pipeline `{}` is not served here; resume with: seam run {} --resume {}", run.pipeline, run.pipeline_file, run.id)})),
-        ));
+        let note = format!(
+            "pipeline `{}` is not served here; resume with: seam run {} --resume {}",
+            run.pipeline, run.pipeline_file, run.id
+        );
+        return Ok((StatusCode::OK, not_resumed(Some(note))));
     }
     let wait = wait_of(&shared, request.wait_ms);
     let (status, outcome) = drive(&shared, &run.pipeline, None, Some(run.id.clone()), wait).await?;
     Ok((
         status,
-        Json(json!({"review": review, "run": outcome, "resumed": true})),
+        Json(DecideResponse {
+            review: decided,
+            run: Some(outcome),
+            resumed: true,
+            note: None,
+        }),
     ))
 }

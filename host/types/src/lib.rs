@@ -132,7 +132,7 @@ impl Handoff {
 }
 
 /// How much a finding matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -141,14 +141,14 @@ pub enum Severity {
 }
 
 /// A byte range `[start, end)` in the string a finding points at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Span {
     pub start: u32,
     pub end: u32,
 }
 
 /// One thing a gate found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     pub code: String,
     pub message: String,
@@ -160,7 +160,7 @@ pub struct Finding {
 }
 
 /// A gate's answer about one handoff.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Verdict {
     pub passed: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -174,11 +174,12 @@ pub struct Verdict {
         skip_serializing_if = "Option::is_none",
         with = "json::embedded"
     )]
+    #[schemars(with = "Option<serde_json::Value>")]
     pub fix: Option<String>,
 }
 
 /// One gate's verdict, as a router receives it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GateVerdict {
     pub gate: String,
@@ -186,14 +187,14 @@ pub struct GateVerdict {
 }
 
 /// A router's decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Route {
     pub target: String,
     pub reason: String,
 }
 
 /// Gate or router.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PluginKind {
     Gate,
