@@ -864,6 +864,15 @@ fn configuration_mistakes_are_refused_at_their_place() {
         ("exhausted", "[seams.s]\nwhen_retries_exhausted = \"retry\"\ngates = [{ plugin = \"pii\" }]\n".into(), "when_retries_exhausted must be block or escalate"),
         ("policy", "[seams.s]\ngates = [{ plugin = \"pii\", on_fail = \"shrug\" }]\n".into(), "unknown policy `shrug`"),
         ("seam-field", "[seams.s]\ngates = [{ plugin = \"pii\" }]\ncolour = 1\n".into(), "unknown field `colour`"),
+        ("otlp-scheme", "[telemetry]\notlp_endpoint = \"ftp://collector:4318\"\n".into(), ":3:17: otlp_endpoint `ftp://collector:4318` is not an http:// or https:// URL; give the collector's OTLP/HTTP address"),
+        ("otlp-no-host", "[telemetry]\notlp_endpoint = \"http:///v1/traces\"\n".into(), ":3:17: otlp_endpoint `http:///v1/traces` has no host"),
+        ("otlp-credentials", "[telemetry]\notlp_endpoint = \"https://user:secret@collector\"\n".into(), "carries credentials; send them as [telemetry] headers instead"),
+        ("otlp-query", "[telemetry]\notlp_endpoint = \"http://collector:4318?x=1\"\n".into(), "has a query, a fragment or a space"),
+        ("otlp-missing", "[telemetry]\nservice_name = \"x\"\n".into(), ":2:1: missing field `otlp_endpoint`"),
+        ("otlp-header", "[telemetry]\notlp_endpoint = \"http://c:4318\"\nheaders = { key = \"a\\nb\" }\n".into(), ":4:19: telemetry header `key` cannot be sent over HTTP"),
+        ("otlp-service", "[telemetry]\notlp_endpoint = \"http://c:4318\"\nservice_name = \" \"\n".into(), ":4:16: service_name must be 1 to 255 characters"),
+        ("otlp-timeout", "[telemetry]\notlp_endpoint = \"http://c:4318\"\nexport_timeout_ms = 0\n".into(), ":4:21: 0 is outside the allowed range"),
+        ("otlp-field", "[telemetry]\notlp_endpoint = \"http://c:4318\"\nprotocol = \"grpc\"\n".into(), ":4:1: unknown field `protocol`"),
     ];
     for (name, toml, expected) in cases {
         let err = match config(name, &toml) {
@@ -1653,4 +1662,239 @@ fn runs_start_wait_for_review_and_resume_when_it_is_decided_over_http() {
     .err()
     .unwrap();
     assert!(e.contains("two pipelines are named `esc`"), "{e}");
+}
+
+/// A request the collector received: its path, headers (names in lower case) and body.
+type Received = (String, Vec<(String, String)>, Vec<u8>);
+
+/// An OTLP/HTTP collector for one test: answers every POST with 200 and hands over
+/// each request it received.
+struct Collector {
+    endpoint: String,
+    requests: mpsc::Receiver<Received>,
+}
+
+fn collector() -> Collector {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            if reader.read_exact(&mut body).is_err() {
+                continue;
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+            );
+            if tx.send((path, headers, body)).is_err() {
+                break;
+            }
+        }
+    });
+    Collector {
+        endpoint,
+        requests: rx,
+    }
+}
+
+#[test]
+fn traces_reach_an_otlp_collector_under_the_callers_trace() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_proto::tonic::trace::v1::Span;
+    use prost::Message;
+
+    let collector = collector();
+    let toml = format!(
+        "{REPLY}\n[telemetry]\notlp_endpoint = \"{}\"\nservice_name = \"seam-test\"\nheaders = {{ x-collector-key = \"k1\" }}\n",
+        collector.endpoint
+    );
+    let server = start("traces", &toml);
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let caller_span = "b7ad6b7169203331";
+    let path = "/v1/seams/reply/check";
+    let a = answer(
+        "post",
+        path,
+        agent()
+            .post(server.url(path))
+            .header("content-type", "application/json")
+            .header("traceparent", format!("00-{trace_id}-{caller_span}-01"))
+            .send(r#"{"payload": "one two three four five six seven"}"#),
+    );
+    assert_eq!(a.body["decision"]["action"], "retry", "{}", a.body);
+    let a = post(
+        &server,
+        "/v1/check",
+        r#"{"gates": [{"gate": "contains", "settings": {"required": ["$89"]}}], "payload": "costs $89"}"#,
+    );
+    assert_eq!(a.body["passed"], true, "{}", a.body);
+    // The shutdown sends what is buffered.
+    assert_eq!(server.stop(), Drained { cut: 0 });
+
+    let mut spans: Vec<Span> = Vec::new();
+    while let Ok((path, headers, body)) = collector.requests.recv_timeout(Duration::from_secs(2)) {
+        assert_eq!(path, "/v1/traces");
+        let header = |k: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(header("content-type"), Some("application/x-protobuf"));
+        assert_eq!(header("x-collector-key"), Some("k1"));
+        let export = ExportTraceServiceRequest::decode(body.as_slice()).expect("OTLP protobuf");
+        for resource in export.resource_spans {
+            let service = resource
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|kv| kv.key == "service.name")
+                .and_then(|kv| kv.value.as_ref()?.value.clone());
+            assert_eq!(service, Some(Any::StringValue("seam-test".into())));
+            for scope in resource.scope_spans {
+                assert_eq!(
+                    scope.scope.as_ref().map(|s| s.name.as_str()),
+                    Some("seam-server")
+                );
+                spans.extend(scope.spans);
+            }
+        }
+    }
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let attr = |s: &Span, key: &str| -> Option<Any> {
+        s.attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.clone())
+    };
+    let text = |v: &str| Some(Any::StringValue(v.into()));
+    let named = |name: &str| -> Vec<&Span> { spans.iter().filter(|s| s.name == name).collect() };
+    let names: Vec<&str> = spans.iter().map(|s| s.name.as_str()).collect();
+
+    // The seam check: a server span under the caller's span, in the caller's trace.
+    let request = named("POST /v1/seams/{name}/check");
+    assert_eq!(request.len(), 1, "{names:?}");
+    let request = request[0];
+    assert_eq!(hex(&request.trace_id), trace_id);
+    assert_eq!(hex(&request.parent_span_id), caller_span);
+    assert_eq!(request.kind, 2, "SERVER");
+    assert_eq!(attr(request, "http.route"), text("/v1/seams/{name}/check"));
+    assert_eq!(attr(request, "http.request.method"), text("POST"));
+    assert_eq!(attr(request, "url.path"), text(path));
+    assert_eq!(
+        attr(request, "http.response.status_code"),
+        Some(Any::IntValue(200))
+    );
+    let decision = request
+        .events
+        .iter()
+        .find(|e| e.name == "seam.decision")
+        .expect("the decision event");
+    let event_attr = |key: &str| {
+        decision
+            .attributes
+            .iter()
+            .find(|kv| kv.key == key)
+            .and_then(|kv| kv.value.as_ref()?.value.clone())
+    };
+    assert_eq!(event_attr("seam.decision.action"), text("retry"));
+    assert_eq!(event_attr("seam.seam"), text("reply"));
+
+    // One span per gate check, under the request, within its time, with the GenAI
+    // evaluation attributes and event.
+    for (gate, label) in [("max-words", "fail"), ("no-refunds", "pass")] {
+        let found = named(&format!("check {gate}"));
+        let s = found
+            .iter()
+            .find(|s| s.trace_id == request.trace_id)
+            .unwrap_or_else(|| panic!("no span for {gate} in {names:?}"));
+        assert_eq!(s.parent_span_id, request.span_id, "{gate}");
+        assert_eq!(s.kind, 1, "INTERNAL");
+        assert!(s.start_time_unix_nano <= s.end_time_unix_nano, "{gate}");
+        assert!(
+            s.start_time_unix_nano >= request.start_time_unix_nano
+                && s.end_time_unix_nano <= request.end_time_unix_nano,
+            "{gate}: the check lies within its request"
+        );
+        assert_eq!(attr(s, "gen_ai.evaluation.name"), text(gate));
+        assert_eq!(attr(s, "gen_ai.evaluation.score.label"), text(label));
+        assert_eq!(attr(s, "seam.seam"), text("reply"));
+        assert_eq!(attr(s, "seam.gate"), text(gate));
+        let event = s
+            .events
+            .iter()
+            .find(|e| e.name == "gen_ai.evaluation.result")
+            .expect("the evaluation event");
+        assert!(event
+            .attributes
+            .iter()
+            .any(|kv| kv.key == "gen_ai.evaluation.name"));
+    }
+    let max_words = named("check max-words")
+        .into_iter()
+        .find(|s| s.trace_id == request.trace_id)
+        .unwrap();
+    match attr(max_words, "gen_ai.evaluation.explanation") {
+        Some(Any::StringValue(e)) => assert_eq!(e, "length.words: 7 words, at most 5 allowed"),
+        other => panic!("explanation: {other:?}"),
+    }
+
+    // The ad-hoc check: a trace of its own (no traceparent), its gate under it.
+    let adhoc = named("POST /v1/check");
+    assert_eq!(adhoc.len(), 1, "{names:?}");
+    assert_ne!(hex(&adhoc[0].trace_id), trace_id);
+    assert!(adhoc[0].parent_span_id.is_empty(), "a root span");
+    let contains = named("check contains");
+    assert_eq!(contains.len(), 1, "{names:?}");
+    assert_eq!(contains[0].parent_span_id, adhoc[0].span_id);
+    assert_eq!(attr(contains[0], "seam.seam"), text(":ad-hoc"));
+    assert_eq!(
+        attr(contains[0], "gen_ai.evaluation.score.label"),
+        text("pass")
+    );
+
+    // A collector that is down costs the checks nothing, and the shutdown still ends.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let toml = format!(
+        "{REPLY}\n[telemetry]\notlp_endpoint = \"http://127.0.0.1:{port}\"\nexport_timeout_ms = 300\n"
+    );
+    let server = start("traces-down", &toml);
+    let a = post(&server, path, r#"{"payload": "short"}"#);
+    assert_eq!(
+        (a.status, &a.body["decision"]["action"]),
+        (200, &json!("next"))
+    );
+    let stopping = std::time::Instant::now();
+    assert_eq!(server.stop(), Drained { cut: 0 });
+    eprintln!(
+        "stopped in {:?} with the collector down",
+        stopping.elapsed()
+    );
 }

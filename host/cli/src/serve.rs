@@ -45,7 +45,7 @@ pub fn run(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let runtime = args.engine.runtime()?;
     let config = Config::load(&args.config, &runtime)?;
     let summary = format!(
-        "{} seams ({}), {} tokens",
+        "{} seams ({}), {} tokens{}",
         config.seams.len(),
         config
             .seams
@@ -53,7 +53,11 @@ pub fn run(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             .map(|s| format!("{}: {} gates", s.name, s.gates.len()))
             .collect::<Vec<_>>()
             .join("; "),
-        config.tokens.len()
+        config.tokens.len(),
+        match &config.telemetry {
+            Some(t) => format!(", traces to {}", t.traces_url),
+            None => String::new(),
+        }
     );
     if args.check {
         writeln!(

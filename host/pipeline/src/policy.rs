@@ -342,6 +342,7 @@ mod tests {
                 duration: Duration::ZERO,
                 log: String::new(),
                 log_truncated: false,
+                finished_at: std::time::SystemTime::now(),
             },
             policy,
             on_error: OnError::Block,

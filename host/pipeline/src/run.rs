@@ -786,6 +786,7 @@ impl<'a> Runner<'a> {
                     duration: clock.elapsed(),
                     log: String::new(),
                     log_truncated: false,
+                    finished_at: std::time::SystemTime::now(),
                 },
                 policy: p
                     .step(&h.from_step)

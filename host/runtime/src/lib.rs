@@ -31,7 +31,7 @@ use std::borrow::Cow;
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use serde::Serialize;
 use wasmtime::component::{Component, Linker};
@@ -1178,6 +1178,10 @@ pub struct CheckReport {
     /// The plugin's stdout, stderr and `host.log` lines.
     pub log: String,
     pub log_truncated: bool,
+    /// When the call ended (for traces: it started `duration` before).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub finished_at: SystemTime,
 }
 
 impl CheckReport {
@@ -1203,6 +1207,9 @@ pub struct RouteReport {
     pub duration: Duration,
     pub log: String,
     pub log_truncated: bool,
+    /// When the call ended.
+    #[serde(skip)]
+    pub finished_at: SystemTime,
 }
 
 impl Plugin {
@@ -1326,6 +1333,7 @@ impl Plugin {
                 duration: call.duration,
                 log: call.log,
                 log_truncated: call.log_truncated,
+                finished_at: SystemTime::now(),
             }
         }
     }
@@ -1382,6 +1390,7 @@ impl PluginInner {
             duration: call.duration,
             log: call.log,
             log_truncated: call.log_truncated,
+            finished_at: SystemTime::now(),
         }
     }
 }
@@ -1394,6 +1403,7 @@ impl CheckReport {
             duration: Duration::ZERO,
             log: String::new(),
             log_truncated: false,
+            finished_at: SystemTime::now(),
         }
     }
 }
@@ -1406,6 +1416,7 @@ impl RouteReport {
             duration: Duration::ZERO,
             log: String::new(),
             log_truncated: false,
+            finished_at: SystemTime::now(),
         }
     }
 }

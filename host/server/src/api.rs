@@ -468,6 +468,9 @@ pub async fn check(
         .into_iter()
         .map(|r| {
             shared.metrics.check(AD_HOC, &r.plugin, &r);
+            if let Some(t) = &shared.telemetry {
+                t.gate(AD_HOC, &r.plugin, &r, None);
+            }
             passed &= matches!(&r.outcome, Outcome::Verdict(v) if v.passed);
             GateCheck {
                 gate: r.plugin.clone(),
@@ -504,8 +507,11 @@ pub(crate) fn find_seam<'a>(
     })
 }
 
-/// Counts a checked handoff's gate checks and decision in the metrics.
+/// Counts a checked handoff's gate checks and decision in the metrics (and traces them).
 pub(crate) fn count_checked(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) {
+    if let Some(t) = &shared.telemetry {
+        t.checked(&seam.name, checked);
+    }
     for r in &checked.results {
         shared.metrics.check(&seam.name, &r.gate, &r.report);
     }

@@ -48,7 +48,42 @@ struct File {
     #[serde(default)]
     tokens: Vec<TokenSection>,
     #[serde(default)]
+    telemetry: Option<TelemetrySection>,
+    #[serde(default)]
     seams: BTreeMap<Spanned<String>, SeamSection>,
+}
+
+/// `[telemetry]`: OpenTelemetry traces over OTLP/HTTP. Without it, nothing is sent
+/// anywhere.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TelemetrySection {
+    /// The collector's OTLP/HTTP address, e.g. `http://127.0.0.1:4318`; traces go to
+    /// its `/v1/traces` (a URL already ending in `/v1/traces` is used as it is).
+    otlp_endpoint: Spanned<String>,
+    /// `service.name` of the traces (default `seam`).
+    #[serde(default)]
+    service_name: Option<Spanned<String>>,
+    /// Headers sent with every export (an API key the collector wants).
+    #[serde(default)]
+    headers: BTreeMap<String, Spanned<String>>,
+    /// How long one export may take, in ms (default 5000).
+    #[serde(default = "default_export_ms", deserialize_with = "de_ms")]
+    export_timeout_ms: u64,
+}
+
+fn default_export_ms() -> u64 {
+    5000
+}
+
+/// Where traces go: `[telemetry]` checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Telemetry {
+    /// The full URL spans are posted to (`…/v1/traces`).
+    pub traces_url: String,
+    pub service_name: String,
+    pub headers: Vec<(String, String)>,
+    pub export_timeout: Duration,
 }
 
 /// `[limits]`: what one request, and all of them together, may take.
@@ -152,6 +187,8 @@ pub struct Config {
     pub seams: Vec<StandaloneSeam>,
     /// Where `BUNDLE/PLUGIN` gates of ad-hoc checks are found.
     pub resolver: seam_bundle::Resolver,
+    /// Where traces go (`None`: no traces, no network).
+    pub telemetry: Option<Telemetry>,
 }
 
 impl Config {
@@ -262,6 +299,10 @@ impl Config {
                 ),
             ));
         }
+        let telemetry = match &f.telemetry {
+            None => None,
+            Some(t) => Some(telemetry(t).map_err(|(span, message)| err(span, message))?),
+        };
         let (seams, resolver) = standalone::load_seams(path, text, &f.bundles, &f.seams, runtime)?;
         let dir = match path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -299,6 +340,78 @@ impl Config {
             tokens,
             seams,
             resolver,
+            telemetry,
         })
     }
+}
+
+/// `[telemetry]` checked: an http(s) URL without credentials in it, a service name,
+/// headers that HTTP can carry.
+fn telemetry(t: &TelemetrySection) -> Result<Telemetry, (std::ops::Range<usize>, String)> {
+    let url = t.otlp_endpoint.get_ref().trim();
+    let bad = |why: &str| {
+        (
+            t.otlp_endpoint.span(),
+            format!(
+                "otlp_endpoint `{url}` {why}; give the collector's OTLP/HTTP address, e.g. \
+                 http://127.0.0.1:4318"
+            ),
+        )
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| bad("is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() {
+        return Err(bad("has no host"));
+    }
+    if host.contains('@') {
+        return Err(bad(
+            "carries credentials; send them as [telemetry] headers instead",
+        ));
+    }
+    if url.contains(['?', '#']) || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("has a query, a fragment or a space"));
+    }
+    if url.parse::<axum::http::Uri>().is_err() {
+        return Err(bad("is not a valid URL"));
+    }
+    let base = url.trim_end_matches('/');
+    let traces_url = if base.ends_with("/v1/traces") {
+        base.to_string()
+    } else {
+        format!("{base}/v1/traces")
+    };
+    let service_name = match &t.service_name {
+        None => "seam".to_string(),
+        Some(n) if n.get_ref().trim().is_empty() || n.get_ref().len() > 255 => {
+            return Err((
+                n.span(),
+                "service_name must be 1 to 255 characters".to_string(),
+            ))
+        }
+        Some(n) => n.get_ref().clone(),
+    };
+    let mut headers = Vec::new();
+    for (name, value) in &t.headers {
+        let ok_name = axum::http::HeaderName::from_bytes(name.as_bytes()).is_ok();
+        let ok_value = axum::http::HeaderValue::from_str(value.get_ref()).is_ok();
+        if !ok_name || !ok_value {
+            return Err((
+                value.span(),
+                format!(
+                    "telemetry header `{name}` cannot be sent over HTTP (names are letters, \
+                     digits and `-`; values are visible ASCII)"
+                ),
+            ));
+        }
+        headers.push((name.clone(), value.get_ref().clone()));
+    }
+    Ok(Telemetry {
+        traces_url,
+        service_name,
+        headers,
+        export_timeout: Duration::from_millis(t.export_timeout_ms),
+    })
 }

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod record;
 pub mod runs;
+pub mod telemetry;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -49,6 +50,8 @@ pub struct Shared {
     waiting: AtomicUsize,
     /// One reload at a time.
     reloading: tokio::sync::Mutex<()>,
+    /// Traces, when `[telemetry]` is configured.
+    pub telemetry: Option<telemetry::Telemetry>,
 }
 
 /// A reload that took effect.
@@ -65,8 +68,10 @@ impl Shared {
         config: Config,
         runtime: Runtime,
         ledger: Option<Arc<dyn seam_ledger::Ledger>>,
+        telemetry: Option<telemetry::Telemetry>,
     ) -> Shared {
         Shared {
+            telemetry,
             ledger,
             slots: Semaphore::new(config.limits.concurrency),
             runtime,
@@ -120,6 +125,9 @@ impl Shared {
         }
         if new.ledger != old.ledger {
             needs_restart.push("ledger".to_string());
+        }
+        if new.telemetry != old.telemetry {
+            needs_restart.push("[telemetry]".to_string());
         }
         if new.limits.concurrency != old.limits.concurrency {
             needs_restart.push(format!(
@@ -211,7 +219,16 @@ async fn observe(State(shared): State<Arc<Shared>>, request: Request, next: Next
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
     let method = request.method().as_str().to_string();
-    let response = next.run(request).await;
+    let response = match &shared.telemetry {
+        None => next.run(request).await,
+        Some(t) => {
+            use opentelemetry::context::FutureExt;
+            let context = t.request(request.headers(), &method, &route, request.uri().path());
+            let response = next.run(request).with_context(context.clone()).await;
+            telemetry::Telemetry::answered(&context, response.status().as_u16());
+            response
+        }
+    };
     let status = response.status().as_u16();
     let took = started.elapsed();
     shared.metrics.request(&route, &method, status, took);
@@ -255,8 +272,17 @@ impl Server {
             }
             None => None,
         };
+        let telemetry = match &config.telemetry {
+            Some(t) => Some(telemetry::Telemetry::start(t).with_context(|| {
+                format!(
+                    "starting traces (`[telemetry]` in {})",
+                    config.file.display()
+                )
+            })?),
+            None => None,
+        };
         Ok(Server {
-            shared: Arc::new(Shared::new(config, runtime, ledger)),
+            shared: Arc::new(Shared::new(config, runtime, ledger, telemetry)),
             listener,
         })
     }
@@ -298,6 +324,14 @@ impl Server {
             }
         };
         hangups.abort();
+        // Send the spans still buffered (each export within its timeout).
+        let shared = self.shared.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(t) = &shared.telemetry {
+                t.shutdown();
+            }
+        })
+        .await;
         drained
     }
 }
