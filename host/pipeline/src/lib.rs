@@ -5,6 +5,7 @@
 pub mod adapters;
 pub mod bundles;
 pub mod config;
+pub mod outside;
 pub mod policy;
 mod run;
 pub mod standalone;

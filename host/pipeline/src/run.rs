@@ -152,9 +152,7 @@ impl VerdictRecord {
                 score: None,
                 findings: "[]".to_string(),
                 fix: None,
-                cause: serde_json::to_value(c)
-                    .ok()
-                    .and_then(|v| v.get("cause").and_then(Value::as_str).map(str::to_string)),
+                cause: Some(c.kind().to_string()),
                 error: Some(c.to_string()),
                 policy,
             },

@@ -138,6 +138,28 @@ pub enum ErrorCause {
     Instantiate { message: String },
 }
 
+impl ErrorCause {
+    /// The cause's kind as its JSON `cause` field names it: `timeout`, `out-of-memory`,
+    /// `trap`, … (stable: metrics labels and traces use it).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ErrorCause::Timeout { .. } => "timeout",
+            ErrorCause::OutOfMemory { .. } => "out-of-memory",
+            ErrorCause::OutOfFuel { .. } => "out-of-fuel",
+            ErrorCause::StackOverflow => "stack-overflow",
+            ErrorCause::Trap { .. } => "trap",
+            ErrorCause::Exited { .. } => "exited",
+            ErrorCause::ResourceLimit { .. } => "resource-limit",
+            ErrorCause::Plugin { .. } => "plugin",
+            ErrorCause::PayloadTooLarge { .. } => "payload-too-large",
+            ErrorCause::OutputTooLarge { .. } => "output-too-large",
+            ErrorCause::Malformed { .. } => "malformed",
+            ErrorCause::Host { .. } => "host",
+            ErrorCause::Instantiate { .. } => "instantiate",
+        }
+    }
+}
+
 fn timeout_text(deadline_ms: u64, wall_clock: bool) -> String {
     if wall_clock {
         format!(
@@ -156,6 +178,51 @@ impl From<seam_types::ReadError> for LoadError {
             plugin: e.plugin,
             path: e.path,
             reason: e.reason,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCause;
+
+    #[test]
+    fn kind_is_the_json_cause_of_every_variant() {
+        let causes = [
+            ErrorCause::Timeout {
+                deadline_ms: 1,
+                wall_clock: false,
+            },
+            ErrorCause::OutOfMemory { limit_bytes: 1 },
+            ErrorCause::OutOfFuel { fuel: 1 },
+            ErrorCause::StackOverflow,
+            ErrorCause::Trap {
+                message: "x".into(),
+            },
+            ErrorCause::Exited { code: 1 },
+            ErrorCause::ResourceLimit {
+                message: "x".into(),
+            },
+            ErrorCause::Plugin {
+                message: "x".into(),
+            },
+            ErrorCause::PayloadTooLarge { size: 2, limit: 1 },
+            ErrorCause::OutputTooLarge {
+                what: "log".into(),
+                size: 2,
+                limit: 1,
+            },
+            ErrorCause::Malformed { reason: "x".into() },
+            ErrorCause::Host {
+                message: "x".into(),
+            },
+            ErrorCause::Instantiate {
+                message: "x".into(),
+            },
+        ];
+        for cause in causes {
+            let json = serde_json::to_value(&cause).unwrap();
+            assert_eq!(json["cause"], cause.kind(), "{cause:?}");
         }
     }
 }

@@ -549,7 +549,7 @@ fn checked_doc(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) -> Sea
                 None,
                 None,
                 Some(cause.to_string()),
-                Some(crate::metrics::cause_kind(cause)),
+                Some(cause.kind().to_string()),
             ),
         };
         RouteDoc {
@@ -586,7 +586,7 @@ async fn check_one(
     let ledger = match &request.record {
         None => None,
         Some(r) => {
-            r.validate()?;
+            r.validate().map_err(crate::record::api_error)?;
             let ledger = shared.ledger.clone().ok_or_else(|| {
                 ApiError::invalid(format!(
                     "`record` needs a ledger, and this server has none: set `ledger = \"FILE\"` in {}",
@@ -604,7 +604,8 @@ async fn check_one(
         // A SQLite write takes about a millisecond: done in place, off the async path.
         let recorded = tokio::task::block_in_place(|| {
             crate::record::record(&*ledger, &origin, seam, r, &h, request.attempt, &checked)
-        })?;
+        })
+        .map_err(crate::record::api_error)?;
         doc.recorded = Some(RecordedDoc {
             pipeline: r.pipeline.clone(),
             run: r.run.clone(),

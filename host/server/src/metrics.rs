@@ -183,7 +183,7 @@ impl Metrics {
                     .get_or_create(&ErrorLabels {
                         gate: gate.into(),
                         seam: seam.into(),
-                        cause: cause_kind(cause),
+                        cause: cause.kind().to_string(),
                     })
                     .inc();
                 "error"
@@ -228,12 +228,4 @@ impl Metrics {
             })
             .observe(took.as_secs_f64());
     }
-}
-
-/// An error cause's kind as serialized (`timeout`, `out-of-memory`, …).
-pub fn cause_kind(cause: &seam_runtime::ErrorCause) -> String {
-    serde_json::to_value(cause)
-        .ok()
-        .and_then(|v| v.get("cause").and_then(|c| c.as_str()).map(str::to_string))
-        .unwrap_or_else(|| "unknown".into())
 }

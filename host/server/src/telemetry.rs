@@ -182,7 +182,7 @@ impl Telemetry {
                 attributes.push(KeyValue::new("seam.findings", v.findings.len() as i64));
             }
             Outcome::Error(cause) => {
-                let kind = crate::metrics::cause_kind(cause);
+                let kind = cause.kind().to_string();
                 evaluation.push(KeyValue::new("gen_ai.evaluation.score.label", "error"));
                 evaluation.push(KeyValue::new(
                     "gen_ai.evaluation.explanation",
@@ -229,10 +229,7 @@ impl Telemetry {
                     Status::Ok
                 }
                 Err(cause) => {
-                    attributes.push(KeyValue::new(
-                        "error.type",
-                        crate::metrics::cause_kind(cause),
-                    ));
+                    attributes.push(KeyValue::new("error.type", cause.kind().to_string()));
                     Status::error(format!("router `{}` {cause}", route.plugin))
                 }
             };
