@@ -16,5 +16,7 @@ if ! python3 -m venv "$venv" >/dev/null 2>&1; then
   echo "host/python/test.sh: python3 -m venv failed; install venv (Debian: apt install python3-venv)" >&2
   exit 1
 fi
+# The client's tests start the `seam` binary as a server.
+cargo build --quiet --bin seam
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install --quiet --disable-pip-version-check "./host/python[test]"
 "$venv/bin/python" -m pytest -q host/python/tests "$@"

@@ -407,6 +407,42 @@ fn feedback_export_records_and_pairs() {
     assert_eq!(pairs[0]["reasons"][0]["code"], "length.words");
     assert_eq!(pairs[0]["reasons"][0]["gate"], "short");
     assert_eq!(pairs[0]["prompt"]["attempt"], 1);
+
+    // The same candidates as TRL reads them: only its fields, the prompt by its rules.
+    let dpo = export(Shape::Dpo, ExportFilter::default());
+    assert_eq!(dpo.len(), pairs.len());
+    for (row, pair) in dpo.iter().zip(&pairs) {
+        let mut keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["chosen", "prompt", "rejected"]);
+        let prompt = match seam_ledger::feedback::prompt_of(&pair["prompt"]) {
+            seam_ledger::feedback::Prompt::Text(t) => Value::String(t),
+            seam_ledger::feedback::Prompt::Chat(m) => Value::Array(m),
+        };
+        assert_eq!(row["prompt"], prompt);
+        assert!(row["prompt"].is_string());
+        assert_eq!(row["chosen"], pair["chosen"]);
+        assert_eq!(row["rejected"], pair["rejected"]);
+    }
+    let kto = export(Shape::Kto, ExportFilter::default());
+    let all = export(Shape::Records, ExportFilter::default());
+    assert_eq!(kto.len(), all.len());
+    for (row, record) in kto.iter().zip(&all) {
+        let mut keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["completion", "label", "prompt"]);
+        assert_eq!(row["label"], record["label"] == "accepted");
+        assert_eq!(row["completion"], record["candidate"]);
+    }
+    let kto_rejected = export(
+        Shape::Kto,
+        ExportFilter {
+            decision: Some("rejected".into()),
+            ..ExportFilter::default()
+        },
+    );
+    assert_eq!(kto_rejected.len(), 4);
+    assert!(kto_rejected.iter().all(|r| r["label"] == false));
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod check;
 mod demo;
 mod describe;
 pub mod io;
+mod mcp;
 mod new;
 mod progress;
 mod report;
@@ -93,6 +94,8 @@ enum Command {
     Route(route::RouteArgs),
     /// Serve seams and gates over HTTP for orchestrators (docs/server.md).
     Serve(serve::ServeArgs),
+    /// Serve the seams and standard gates as MCP tools, over stdio or HTTP (docs/mcp.md).
+    Mcp(mcp::McpArgs),
     /// Print a shell completion script (e.g. `seam completions bash > ~/.local/share/bash-completion/completions/seam`).
     Completions {
         /// The shell.
@@ -317,6 +320,7 @@ fn run(
         Command::Feedback(args) => report::feedback(args, out),
         Command::Route(args) => route::run(args, out),
         Command::Serve(args) => serve::run(args, out),
+        Command::Mcp(args) => mcp::run(args, out),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "seam", out);
             Ok(Exit::Passed)

@@ -145,6 +145,10 @@ enum ShapeArg {
     Records,
     /// One line per (rejected, chosen) pair for the same run and seam.
     Pairs,
+    /// `pairs` as TRL's preference rows: `prompt`, `chosen`, `rejected`.
+    Dpo,
+    /// `records` as TRL's unpaired preference rows: `prompt`, `completion`, `label`.
+    Kto,
 }
 
 /// Only accepted or only rejected candidates.
@@ -187,6 +191,8 @@ pub fn feedback(args: FeedbackArgs, out: &mut (dyn Write + Send)) -> Result<Exit
     let shape = match a.shape {
         ShapeArg::Records => Shape::Records,
         ShapeArg::Pairs => Shape::Pairs,
+        ShapeArg::Dpo => Shape::Dpo,
+        ShapeArg::Kto => Shape::Kto,
     };
     match &a.out {
         Some(file) => {

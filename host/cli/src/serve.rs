@@ -104,7 +104,7 @@ pub fn run(args: ServeArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
 
 /// Logs on stderr: JSON lines when stderr is not a terminal, text when it is; the level
 /// from `SEAM_LOG` (error, warn, info — the default —, debug, trace).
-fn init_logs() {
+pub(crate) fn init_logs() {
     let level = match std::env::var("SEAM_LOG").as_deref().map(str::trim) {
         Ok("error") => tracing::Level::ERROR,
         Ok("warn") => tracing::Level::WARN,

@@ -3,8 +3,11 @@
 //! streams rows to the writer ([`crate::Ledger::export`]); memory holds at most one
 //! run's seam at a time. This module holds the shapes and writes the pairs.
 //!
-//! Two shapes (docs/report.md): `records`, one line per judged candidate, and `pairs`,
-//! one line per (rejected, chosen) pair of candidates for the same run and seam.
+//! Four shapes (docs/report.md): `records`, one line per judged candidate; `pairs`, one
+//! line per (rejected, chosen) pair of candidates for the same run and seam; and the
+//! same two as trainers read them: `dpo` (TRL's preference format: `prompt`, `chosen`,
+//! `rejected`) and `kto` (TRL's unpaired preference format: `prompt`, `completion`,
+//! `label`).
 
 use std::io::Write;
 
@@ -19,6 +22,18 @@ use crate::LedgerError;
 pub enum Shape {
     Records,
     Pairs,
+    /// `pairs` as TRL's preference rows.
+    Dpo,
+    /// `records` as TRL's unpaired preference rows.
+    Kto,
+}
+
+impl Shape {
+    /// Whether lines come from pairs of candidates of one run's seam (else one line per
+    /// judged candidate).
+    pub fn paired(self) -> bool {
+        matches!(self, Shape::Pairs | Shape::Dpo)
+    }
 }
 
 /// What to export.
@@ -86,18 +101,143 @@ pub struct Pair {
     pub review_note: Option<String>,
 }
 
+/// A row of TRL's preference format (`--shape dpo`): the prompt as text or as chat
+/// messages, and the two completions in the same form.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Preference {
+    pub prompt: Value,
+    pub chosen: Value,
+    pub rejected: Value,
+}
+
+/// A row of TRL's unpaired preference format (`--shape kto`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Unpaired {
+    pub prompt: Value,
+    pub completion: Value,
+    /// Whether the candidate was accepted.
+    pub label: bool,
+}
+
+/// What the step was given, as a trainer's prompt: chat messages when the context holds
+/// them, else text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prompt {
+    Text(String),
+    Chat(Vec<Value>),
+}
+
+fn is_messages(m: &[Value]) -> bool {
+    !m.is_empty()
+        && m.iter().all(|x| {
+            x.get("role").is_some_and(Value::is_string)
+                && x.get("content").is_some_and(Value::is_string)
+        })
+}
+
+/// The prompt in a step's context, by the first rule that fits: a string; a list of
+/// chat messages (`role` and `content`); an object's `messages`, then its `prompt`
+/// string, then (for a step's input as seam records it) its `input`, looked into the
+/// same way; an object of one string field, that string; else the context as compact
+/// JSON.
+pub fn prompt_of(context: &Value) -> Prompt {
+    fn find(v: &Value, depth: u8) -> Prompt {
+        match v {
+            Value::String(s) => Prompt::Text(s.clone()),
+            Value::Array(m) if is_messages(m) => Prompt::Chat(m.clone()),
+            Value::Object(o) if depth > 0 => {
+                if let Some(Value::Array(m)) = o.get("messages") {
+                    if is_messages(m) {
+                        return Prompt::Chat(m.clone());
+                    }
+                }
+                if let Some(Value::String(p)) = o.get("prompt") {
+                    return Prompt::Text(p.clone());
+                }
+                if let Some(input) = o.get("input").filter(|i| !i.is_null()) {
+                    return find(input, depth - 1);
+                }
+                match o.values().next() {
+                    Some(Value::String(s)) if o.len() == 1 => Prompt::Text(s.clone()),
+                    _ => Prompt::Text(v.to_string()),
+                }
+            }
+            Value::Null => Prompt::Text(String::new()),
+            other => Prompt::Text(other.to_string()),
+        }
+    }
+    find(context, 4)
+}
+
+impl Prompt {
+    fn value(&self) -> Value {
+        match self {
+            Prompt::Text(t) => Value::String(t.clone()),
+            Prompt::Chat(m) => Value::Array(m.clone()),
+        }
+    }
+
+    /// A candidate in this prompt's form: text, or one assistant message.
+    fn completion(&self, candidate: &Value) -> Value {
+        let text = match candidate {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self {
+            Prompt::Text(_) => Value::String(text),
+            Prompt::Chat(_) => serde_json::json!([{"role": "assistant", "content": text}]),
+        }
+    }
+}
+
+/// A judged candidate as a line of a per-candidate shape (`records` or `kto`).
+pub(crate) fn write_record(
+    shape: Shape,
+    record: &Record,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let line = match shape {
+        Shape::Kto => {
+            let prompt = prompt_of(&record.context);
+            serde_json::to_string(&Unpaired {
+                prompt: prompt.value(),
+                completion: prompt.completion(&record.candidate),
+                label: record.label == "accepted",
+            })?
+        }
+        _ => serde_json::to_string(record)?,
+    };
+    writeln!(out, "{line}")
+}
+
 pub(crate) fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 /// Writes one pair per rejected candidate of one run's seam, against the last accepted
-/// one; returns how many.
-pub(crate) fn write_pairs(group: &[Record], out: &mut dyn Write) -> std::io::Result<u64> {
+/// one, in `shape` (`pairs` or `dpo`); returns how many.
+pub(crate) fn write_pairs(
+    group: &[Record],
+    shape: Shape,
+    out: &mut dyn Write,
+) -> std::io::Result<u64> {
     let Some(chosen) = group.iter().rev().find(|r| r.label == "accepted") else {
         return Ok(0);
     };
     let mut n = 0;
     for rej in group.iter().filter(|r| r.label == "rejected") {
+        if shape == Shape::Dpo {
+            // The prompt the rejected candidate answered; the chosen one in its form.
+            let prompt = prompt_of(&rej.context);
+            let row = Preference {
+                prompt: prompt.value(),
+                chosen: prompt.completion(&chosen.candidate),
+                rejected: prompt.completion(&rej.candidate),
+            };
+            writeln!(out, "{}", serde_json::to_string(&row)?)?;
+            n += 1;
+            continue;
+        }
         let reasons: Vec<Value> = rej
             .verdicts
             .iter()
@@ -136,4 +276,63 @@ pub(crate) fn write_pairs(group: &[Record], out: &mut dyn Write) -> std::io::Res
 pub enum ExportError {
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_prompt_is_text_or_chat_by_the_first_rule_that_fits() {
+        let chat = json!([{"role": "user", "content": "hi"}]);
+        let cases = [
+            (json!("write it"), Prompt::Text("write it".into())),
+            (chat.clone(), Prompt::Chat(chat.as_array().unwrap().clone())),
+            (
+                json!({"messages": chat, "prompt": "not this"}),
+                Prompt::Chat(chat.as_array().unwrap().clone()),
+            ),
+            (
+                json!({"prompt": "p", "input": "not this"}),
+                Prompt::Text("p".into()),
+            ),
+            (
+                json!({"attempt": 1, "feedback": [], "input": {"task": "Describe the $89 headphones"}}),
+                Prompt::Text("Describe the $89 headphones".into()),
+            ),
+            (
+                json!({"input": {"a": 1, "b": 2}}),
+                Prompt::Text(r#"{"a":1,"b":2}"#.into()),
+            ),
+            (json!({"a": 1}), Prompt::Text(r#"{"a":1}"#.into())),
+            (
+                json!([{"role": "user"}]),
+                Prompt::Text(r#"[{"role":"user"}]"#.into()),
+            ),
+            (json!(null), Prompt::Text(String::new())),
+            (json!(42), Prompt::Text("42".into())),
+        ];
+        for (context, want) in cases {
+            assert_eq!(prompt_of(&context), want, "{context}");
+        }
+        // Nested inputs are looked into a bounded number of times.
+        let mut deep = json!("bottom");
+        for _ in 0..10 {
+            deep = json!({"input": deep});
+        }
+        assert!(matches!(prompt_of(&deep), Prompt::Text(t) if t.starts_with("{\"input\"")));
+    }
+
+    #[test]
+    fn completions_take_the_prompts_form() {
+        let text = Prompt::Text("p".into());
+        assert_eq!(text.completion(&json!("answer")), json!("answer"));
+        assert_eq!(text.completion(&json!({"a": 1})), json!(r#"{"a":1}"#));
+        let chat = Prompt::Chat(vec![json!({"role": "user", "content": "p"})]);
+        assert_eq!(
+            chat.completion(&json!("answer")),
+            json!([{"role": "assistant", "content": "answer"}])
+        );
+    }
 }

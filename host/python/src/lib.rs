@@ -6,6 +6,8 @@
 //! thread (`acheck`). Results are typed classes, never JSON strings; errors are
 //! exceptions under `seam.SeamError`, never a crash.
 
+mod client;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -523,6 +525,30 @@ fn gate_spec(py: Python<'_>, item: &Bound<'_, PyAny>, i: usize) -> PyResult<(Str
     Err(bad())
 }
 
+/// A `Gates` list as (name, settings) pairs: a list of gates, one gate, or a mapping
+/// of name to settings.
+fn gate_specs(py: Python<'_>, gates: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Value)>> {
+    let mut specs = Vec::new();
+    if let Ok(d) = gates.cast::<PyDict>() {
+        for (i, (k, v)) in d.iter().enumerate() {
+            let item = PyTuple::new(py, [k, v])?;
+            specs.push(gate_spec(py, item.as_any(), i)?);
+        }
+    } else if gates.cast::<PyString>().is_ok() {
+        specs.push(gate_spec(py, gates, 0)?);
+    } else {
+        let list = gates.try_iter().map_err(|_| {
+            PyErr::new::<pyo3::exceptions::PyTypeError, _>(
+                "gates: give a list of gates, e.g. [(\"max-words\", {\"max_words\": 40}), \"pii\"]",
+            )
+        })?;
+        for (i, item) in list.enumerate() {
+            specs.push(gate_spec(py, &item?, i)?);
+        }
+    }
+    Ok(specs)
+}
+
 /// Limits for plugins loaded from Python: the CLI's defaults, with a deadline and
 /// memory of the caller's choosing.
 fn limits(deadline_ms: Option<u64>, memory_mib: Option<u64>) -> PyResult<Limits> {
@@ -566,24 +592,7 @@ impl Gates {
         deadline_ms: Option<u64>,
         memory_mib: Option<u64>,
     ) -> PyResult<Gates> {
-        let mut specs = Vec::new();
-        if let Ok(d) = gates.cast::<PyDict>() {
-            for (i, (k, v)) in d.iter().enumerate() {
-                let item = PyTuple::new(py, [k, v])?;
-                specs.push(gate_spec(py, item.as_any(), i)?);
-            }
-        } else if gates.cast::<PyString>().is_ok() {
-            specs.push(gate_spec(py, gates, 0)?);
-        } else {
-            let list = gates.try_iter().map_err(|_| {
-                PyErr::new::<pyo3::exceptions::PyTypeError, _>(
-                    "gates: give a list of gates, e.g. [(\"max-words\", {\"max_words\": 40}), \"pii\"]",
-                )
-            })?;
-            for (i, item) in list.enumerate() {
-                specs.push(gate_spec(py, &item?, i)?);
-            }
-        }
+        let specs = gate_specs(py, gates)?;
         if specs.is_empty() {
             return Err(PyErr::new::<pyo3::exceptions::PyValueError, _>(
                 "gates: give at least one gate, e.g. [(\"max-words\", {\"max_words\": 40})]",
@@ -942,6 +951,140 @@ fn seam_result(
     })
 }
 
+/// The ledger's judged candidates as a feedback export (docs/report.md): `records`,
+/// `pairs`, or the rows TRL's trainers read, `dpo` (`prompt`, `chosen`, `rejected`) and
+/// `kto` (`prompt`, `completion`, `label`). Returns the rows as dicts, or with `out`
+/// writes them as JSONL (whole or not at all) and returns how many.
+#[pyfunction]
+#[pyo3(signature = (ledger, *, shape="records", out=None, pipeline=None, run=None, since=None, until=None, gate=None, decision=None))]
+#[allow(clippy::too_many_arguments)]
+fn export_feedback(
+    py: Python<'_>,
+    ledger: PathBuf,
+    shape: &str,
+    out: Option<PathBuf>,
+    pipeline: Option<String>,
+    run: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    gate: Option<String>,
+    decision: Option<String>,
+) -> PyResult<Py<PyAny>> {
+    use seam_ledger::feedback::{ExportFilter, Shape};
+    let value_error = |m: String| PyErr::new::<pyo3::exceptions::PyValueError, _>(m);
+    let shape = match shape {
+        "records" => Shape::Records,
+        "pairs" => Shape::Pairs,
+        "dpo" => Shape::Dpo,
+        "kto" => Shape::Kto,
+        other => {
+            return Err(value_error(format!(
+                "shape {other:?}: use records, pairs, dpo or kto"
+            )))
+        }
+    };
+    if let Some(d) = &decision {
+        if d != "accepted" && d != "rejected" {
+            return Err(value_error(format!(
+                "decision {d:?}: use accepted or rejected"
+            )));
+        }
+    }
+    let now = seam_ledger::now_ms();
+    let time = |spec: &Option<String>, name: &str| -> PyResult<Option<i64>> {
+        spec.as_deref()
+            .map(|s| {
+                seam_ledger::report::parse_time(s, now)
+                    .map_err(|e| value_error(format!("{name} {s:?}: {e}")))
+            })
+            .transpose()
+    };
+    let filter = ExportFilter {
+        runs: seam_ledger::report::Filter {
+            pipeline,
+            run,
+            since_ms: time(&since, "since")?,
+            until_ms: time(&until, "until")?,
+        },
+        gate,
+        decision,
+    };
+    if !ledger.is_file() {
+        return Err(LedgerError::new_err(format!(
+            "no ledger at {}; pass the file seam recorded to",
+            ledger.display()
+        )));
+    }
+    let opened = seam_ledger::SqliteLedger::open_read_only(&ledger).map_err(|e| {
+        LedgerError::new_err(format!("opening the ledger {}: {e}", ledger.display()))
+    })?;
+    match out {
+        None => {
+            let mut buf = Vec::new();
+            py.detach(|| opened.export(&filter, shape, &mut buf))
+                .map_err(|e| {
+                    LedgerError::new_err(format!("exporting {}: {e}", ledger.display()))
+                })?;
+            let text = String::from_utf8_lossy(&buf);
+            let rows = pyo3::types::PyList::empty(py);
+            for line in text.lines() {
+                rows.append(from_json(py, line)?)?;
+            }
+            Ok(rows.into_any().unbind())
+        }
+        Some(out) => {
+            let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => false,
+            };
+            let companions = ["", "-wal", "-shm"].map(|suffix| {
+                let mut p = ledger.as_os_str().to_owned();
+                p.push(suffix);
+                PathBuf::from(p)
+            });
+            if companions.iter().any(|c| same(c, &out)) {
+                return Err(value_error(format!(
+                    "out {} is the ledger being read; write the export elsewhere",
+                    out.display()
+                )));
+            }
+            let dir = match out.parent() {
+                Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+                _ => PathBuf::from("."),
+            };
+            let tmp = dir.join(format!(
+                ".{}.seam-export-{}",
+                out.file_name()
+                    .map_or("export".into(), |n| n.to_string_lossy()),
+                std::process::id()
+            ));
+            let written = py.detach(|| -> Result<u64, String> {
+                let file = std::fs::File::create(&tmp)
+                    .map_err(|e| format!("creating {}: {e}", tmp.display()))?;
+                let mut w = std::io::BufWriter::new(file);
+                let n = opened
+                    .export(&filter, shape, &mut w)
+                    .map_err(|e| format!("exporting {}: {e}", ledger.display()));
+                let flushed = std::io::Write::flush(&mut w)
+                    .map_err(|e| format!("writing {}: {e}", tmp.display()));
+                match (n, flushed) {
+                    (Ok(n), Ok(())) => std::fs::rename(&tmp, &out)
+                        .map(|()| n)
+                        .map_err(|e| format!("writing {}: {e}", out.display())),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                }
+            });
+            match written {
+                Ok(n) => Ok(n.into_pyobject(py)?.into_any().unbind()),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    Err(LedgerError::new_err(e))
+                }
+            }
+        }
+    }
+}
+
 /// The names of the standard plugins embedded in seam.
 #[pyfunction]
 fn standard_plugins() -> Vec<String> {
@@ -968,6 +1111,10 @@ fn _seam(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<RouteResult>()?;
     m.add_class::<Recorded>()?;
     m.add_function(wrap_pyfunction!(standard_plugins, m)?)?;
+    m.add_function(wrap_pyfunction!(export_feedback, m)?)?;
+    m.add_function(wrap_pyfunction!(client::connect, m)?)?;
+    m.add_class::<client::Client>()?;
+    m.add("ServerError", py.get_type::<client::ServerError>())?;
     m.add("SeamError", py.get_type::<SeamError>())?;
     m.add("LoadError", py.get_type::<LoadError>())?;
     m.add("SettingsError", py.get_type::<SettingsError>())?;

@@ -401,8 +401,32 @@ async fn ad_hoc_gate(
             return Ok(plugin);
         }
     }
-    let name = &spec.gate;
-    let source = match seam_runtime::standard(name) {
+    let source = gate_source(config, &spec.gate)?;
+    let plugin = shared
+        .runtime
+        .load_async(source, PluginKind::Gate, settings, Limits::default())
+        .await
+        .map_err(|e| ApiError::invalid(format!("gate `{}`: {e}", spec.gate)))?;
+    let cap = config.limits.cached_gates;
+    if cap > 0 {
+        let mut cache = shared.ad_hoc.lock().unwrap_or_else(|e| e.into_inner());
+        if !cache.iter().any(|(k, _)| *k == key) {
+            if cache.len() >= cap {
+                cache.remove(0);
+            }
+            cache.push((key, plugin.clone()));
+        }
+    }
+    Ok(plugin)
+}
+
+/// A plugin named in a request: a standard plugin or `BUNDLE/PLUGIN` from the
+/// configured bundle paths, never a file path.
+pub(crate) fn gate_source(
+    config: &Config,
+    name: &str,
+) -> Result<seam_runtime::PluginSource, ApiError> {
+    Ok(match seam_runtime::standard(name) {
         Some(s) => s,
         None => match seam_bundle::PluginRef::parse(name) {
             Some(Ok(r)) if !name.ends_with(".wasm") => config
@@ -423,23 +447,7 @@ async fn ad_hoc_gate(
                 )));
             }
         },
-    };
-    let plugin = shared
-        .runtime
-        .load_async(source, PluginKind::Gate, settings, Limits::default())
-        .await
-        .map_err(|e| ApiError::invalid(format!("gate `{name}`: {e}")))?;
-    let cap = config.limits.cached_gates;
-    if cap > 0 {
-        let mut cache = shared.ad_hoc.lock().unwrap_or_else(|e| e.into_inner());
-        if !cache.iter().any(|(k, _)| *k == key) {
-            if cache.len() >= cap {
-                cache.remove(0);
-            }
-            cache.push((key, plugin.clone()));
-        }
-    }
-    Ok(plugin)
+    })
 }
 
 /// `POST /v1/check`: ad-hoc gates on one handoff → the verdicts, as `seam check
@@ -450,7 +458,16 @@ pub async fn check(
     JsonBody(body): JsonBody,
 ) -> Result<Json<CheckResponse>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
-    let request: CheckRequest = parse(body, &["gates", "payload"], "the check request")?;
+    Ok(Json(ad_hoc_check(&shared, body).await?))
+}
+
+/// Ad-hoc gates on one handoff (`POST /v1/check`'s body as `request`), for the API and
+/// MCP's `check` tool.
+pub(crate) async fn ad_hoc_check(
+    shared: &Shared,
+    request: Value,
+) -> Result<CheckResponse, ApiError> {
+    let request: CheckRequest = parse(request, &["gates", "payload"], "the check request")?;
     if request.gates.is_empty() || request.gates.len() > MAX_AD_HOC_GATES {
         return Err(ApiError::invalid(format!(
             "the check request: `gates` must name 1 to {MAX_AD_HOC_GATES} gates, e.g. [{{\"gate\": \"max-words\", \"settings\": {{\"max\": 120}}}}]"
@@ -459,7 +476,7 @@ pub async fn check(
     let config = shared.config();
     let mut plugins = Vec::with_capacity(request.gates.len());
     for spec in &request.gates {
-        plugins.push(ad_hoc_gate(&shared, &config, spec).await?);
+        plugins.push(ad_hoc_gate(shared, &config, spec).await?);
     }
     let h = handoff(&request.payload, request.context.as_ref());
     let reports = check_all(&plugins, &h).await;
@@ -479,7 +496,7 @@ pub async fn check(
             }
         })
         .collect();
-    Ok(Json(CheckResponse { passed, gates }))
+    Ok(CheckResponse { passed, gates })
 }
 
 pub(crate) fn find_seam<'a>(
@@ -572,7 +589,7 @@ fn checked_doc(shared: &Shared, seam: &StandaloneSeam, checked: &Checked) -> Sea
     }
 }
 
-async fn check_one(
+pub(crate) async fn check_one(
     shared: &Shared,
     seam: &StandaloneSeam,
     item: Value,
@@ -712,8 +729,12 @@ pub async fn seams(
     headers: HeaderMap,
 ) -> Result<Json<SeamsResponse>, ApiError> {
     authorize(&shared, &headers, Scope::Check)?;
-    let seams = shared
-        .config()
+    Ok(Json(seams_doc(&shared.config())))
+}
+
+/// The configuration's seams as `GET /v1/seams` (and MCP's `list_gates`) describe them.
+pub(crate) fn seams_doc(config: &Config) -> SeamsResponse {
+    let seams = config
         .seams
         .iter()
         .map(|s| SeamDoc {
@@ -741,7 +762,7 @@ pub async fn seams(
             routes: s.routes.clone(),
         })
         .collect();
-    Ok(Json(SeamsResponse { seams }))
+    SeamsResponse { seams }
 }
 
 /// `GET /v1/report`'s query: `seam report`'s filters and the format.

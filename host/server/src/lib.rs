@@ -11,6 +11,7 @@ pub mod adapters;
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod mcp;
 pub mod metrics;
 pub mod openapi;
 pub mod record;
@@ -259,19 +260,7 @@ impl Server {
                 config.file.display()
             )
         })?;
-        let ledger = match &config.ledger {
-            Some(path) => {
-                let opened = seam_ledger::SqliteLedger::open(path).with_context(|| {
-                    format!(
-                        "opening the ledger {} (`ledger` in {})",
-                        path.display(),
-                        config.file.display()
-                    )
-                })?;
-                Some(Arc::new(opened) as Arc<dyn seam_ledger::Ledger>)
-            }
-            None => None,
-        };
+        let ledger = open_ledger(&config)?;
         let telemetry = match &config.telemetry {
             Some(t) => Some(telemetry::Telemetry::start(t).with_context(|| {
                 format!(
@@ -334,6 +323,21 @@ impl Server {
         .await;
         drained
     }
+}
+
+/// The configuration's ledger, opened (created when missing); `None` without one.
+pub fn open_ledger(config: &Config) -> anyhow::Result<Option<Arc<dyn seam_ledger::Ledger>>> {
+    let Some(path) = &config.ledger else {
+        return Ok(None);
+    };
+    let opened = seam_ledger::SqliteLedger::open(path).with_context(|| {
+        format!(
+            "opening the ledger {} (`ledger` in {})",
+            path.display(),
+            config.file.display()
+        )
+    })?;
+    Ok(Some(Arc::new(opened) as Arc<dyn seam_ledger::Ledger>))
 }
 
 /// Reloads the configuration on every SIGHUP.

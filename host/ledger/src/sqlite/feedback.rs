@@ -85,27 +85,20 @@ pub(crate) fn export(
                 };
                 if let Some(last) = group.last() {
                     if last.run_id != record.run_id || last.step != record.step {
-                        if shape == Shape::Pairs {
-                            written += write_pairs(&group, out).map_err(io_to_sql)?;
+                        if shape.paired() {
+                            written += write_pairs(&group, shape, out).map_err(io_to_sql)?;
                         }
                         group.clear();
                     }
                 }
-                if shape == Shape::Records
-                    && filter.decision.as_deref().is_none_or(|d| d == record.label)
-                {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::to_string(&record).map_err(|e| io_to_sql(e.into()))?
-                    )
-                    .map_err(io_to_sql)?;
+                if !shape.paired() && filter.decision.as_deref().is_none_or(|d| d == record.label) {
+                    write_record(shape, &record, out).map_err(io_to_sql)?;
                     written += 1;
                 }
                 group.push(record);
             }
-            if shape == Shape::Pairs {
-                written += write_pairs(&group, out).map_err(io_to_sql)?;
+            if shape.paired() {
+                written += write_pairs(&group, shape, out).map_err(io_to_sql)?;
             }
             Ok(written)
         }

@@ -9,6 +9,7 @@ True
 
 from ._seam import (
     CheckResult,
+    Client,
     ConfigError,
     Decision,
     ErrorCause,
@@ -23,15 +24,19 @@ from ._seam import (
     Seam,
     SeamError,
     SeamResult,
+    ServerError,
     SettingsError,
     Span,
     Verdict,
     __version__,
+    connect,
+    export_feedback,
     standard_plugins,
 )
 
 __all__ = [
     "CheckResult",
+    "Client",
     "ConfigError",
     "Decision",
     "ErrorCause",
@@ -46,9 +51,12 @@ __all__ = [
     "Seam",
     "SeamError",
     "SeamResult",
+    "ServerError",
     "SettingsError",
     "Span",
     "Verdict",
     "__version__",
+    "connect",
+    "export_feedback",
     "standard_plugins",
 ]

@@ -30,6 +30,11 @@ class PayloadError(SeamError):
 class LedgerError(SeamError):
     """The ledger could not be opened or written."""
 
+class ServerError(SeamError):
+    """seam serve answered with an error, or could not be reached (status 0)."""
+    status: int
+    code: str
+
 class Span:
     """A byte range [start, end) of the string a finding points at."""
     @property
@@ -223,3 +228,61 @@ class Seam:
 
 def standard_plugins() -> list[str]:
     """The names of the standard plugins embedded in seam."""
+
+def export_feedback(
+    ledger: str | PathLike[str],
+    *,
+    shape: Literal["records", "pairs", "dpo", "kto"] = "records",
+    out: str | PathLike[str] | None = None,
+    pipeline: str | None = None,
+    run: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    gate: str | None = None,
+    decision: Literal["accepted", "rejected"] | None = None,
+) -> Any:
+    """The ledger's judged candidates as rows (dicts), or with `out` written as JSONL
+    and counted. `dpo` and `kto` are TRL's preference and unpaired preference rows."""
+
+class Client:
+    """A client for `seam serve`, answering with the in-process classes."""
+    def check(
+        self,
+        seam: str,
+        payload: Json,
+        context: Json | None = None,
+        *,
+        attempt: int = 1,
+        fixes: int = 0,
+        record: Mapping[str, str] | None = None,
+    ) -> SeamResult: ...
+    def acheck(
+        self,
+        seam: str,
+        payload: Json,
+        context: Json | None = None,
+        *,
+        attempt: int = 1,
+        fixes: int = 0,
+        record: Mapping[str, str] | None = None,
+    ) -> Awaitable[SeamResult]: ...
+    def check_gates(
+        self,
+        gates: Iterable[GateSpec] | Mapping[str, Mapping[str, Json]] | str,
+        payload: Json,
+        context: Json | None = None,
+    ) -> CheckResult: ...
+    def acheck_gates(
+        self,
+        gates: Iterable[GateSpec] | Mapping[str, Mapping[str, Json]] | str,
+        payload: Json,
+        context: Json | None = None,
+    ) -> Awaitable[CheckResult]: ...
+    def batch(self, seam: str, payloads: Iterable[Json]) -> list[SeamResult | ServerError]: ...
+    def seams(self) -> list[dict[str, Any]]: ...
+    def ready(self) -> bool: ...
+    @property
+    def url(self) -> str: ...
+
+def connect(url: str, *, token: str | None = None, timeout: float = 30.0) -> Client:
+    """A client for the seam serve at `url`, e.g. http://127.0.0.1:7878."""
