@@ -10,6 +10,10 @@ Starts `seam serve` itself (target/debug/seam, or $SEAM_BIN) on a free port.
 
 import argparse
 import os
+
+# Guardrails AI sends OpenTelemetry metrics to its own servers unless told not to;
+# nothing here should leave the machine (and the retries would be timed).
+os.environ.setdefault("OTEL_SDK_DISABLED", "true")
 import socket
 import statistics
 import subprocess
