@@ -9,8 +9,8 @@ use pyo3::types::{PyDict, PyList};
 use serde_json::{json, Value};
 
 use crate::{
-    from_value, gate_specs, py_bool, to_value, CheckResult, Decision, ErrorCause, Finding,
-    GateCheck, Recorded, RouteResult, SeamError, SeamResult, Span, Verdict,
+    from_value, gate_specs, py_bool, to_value, verdict_class, CheckResult, Decision, ErrorCause,
+    GateCheck, Recorded, RouteResult, SeamError, SeamResult,
 };
 
 pyo3::create_exception!(
@@ -163,34 +163,7 @@ fn gate_check(py: Python<'_>, g: &Value) -> PyResult<GateCheck> {
         let v: seam_types::Verdict = serde_json::from_value(g.clone()).map_err(|e| {
             server_error(py, 200, "bad_answer", format!("the server's verdict: {e}"))
         })?;
-        let findings = v
-            .findings
-            .iter()
-            .map(|f| Finding {
-                code: f.code.clone(),
-                message: f.message.clone(),
-                path: f.path.clone(),
-                span: f.span.map(|s| Span {
-                    start: s.start,
-                    end: s.end,
-                }),
-                severity: serde_json::to_value(f.severity)
-                    .ok()
-                    .and_then(|s| s.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-            })
-            .collect();
-        let fix = v
-            .fix
-            .as_deref()
-            .map(|t| crate::from_json(py, t))
-            .transpose()?;
-        let verdict = Verdict {
-            passed: v.passed,
-            score: v.score,
-            findings,
-            fix,
-        };
+        let verdict = verdict_class(py, &v)?;
         (Some(Py::new(py, verdict)?), None)
     } else {
         let cause: Option<seam_runtime::ErrorCause> = serde_json::from_value(g.clone()).ok();

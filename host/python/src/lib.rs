@@ -239,6 +239,36 @@ fn py_bool(b: bool) -> &'static str {
     }
 }
 
+/// A verdict as the Python class: findings with spans and severities, the fix as a
+/// Python value.
+fn verdict_class(py: Python<'_>, v: &seam_types::Verdict) -> PyResult<Verdict> {
+    let findings = v
+        .findings
+        .iter()
+        .map(|f| Finding {
+            code: f.code.clone(),
+            message: f.message.clone(),
+            path: f.path.clone(),
+            span: f.span.map(|s| Span {
+                start: s.start,
+                end: s.end,
+            }),
+            severity: match f.severity {
+                seam_types::Severity::Info => "info",
+                seam_types::Severity::Warning => "warning",
+                seam_types::Severity::Error => "error",
+            }
+            .to_string(),
+        })
+        .collect();
+    Ok(Verdict {
+        passed: v.passed,
+        score: v.score,
+        findings,
+        fix: v.fix.as_deref().map(|t| from_json(py, t)).transpose()?,
+    })
+}
+
 fn gate_check(
     py: Python<'_>,
     gate: &str,
@@ -247,32 +277,7 @@ fn gate_check(
 ) -> PyResult<GateCheck> {
     let (verdict, error) = match &report.outcome {
         Outcome::Verdict(v) => {
-            let findings = v
-                .findings
-                .iter()
-                .map(|f| Finding {
-                    code: f.code.clone(),
-                    message: f.message.clone(),
-                    path: f.path.clone(),
-                    span: f.span.map(|s| Span {
-                        start: s.start,
-                        end: s.end,
-                    }),
-                    severity: match f.severity {
-                        seam_types::Severity::Info => "info",
-                        seam_types::Severity::Warning => "warning",
-                        seam_types::Severity::Error => "error",
-                    }
-                    .to_string(),
-                })
-                .collect();
-            let fix = v.fix.as_deref().map(|t| from_json(py, t)).transpose()?;
-            let verdict = Verdict {
-                passed: v.passed,
-                score: v.score,
-                findings,
-                fix,
-            };
+            let verdict = verdict_class(py, v)?;
             (Some(Py::new(py, verdict)?), None)
         }
         Outcome::Error(cause) => (
