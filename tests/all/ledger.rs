@@ -189,6 +189,24 @@ impl Ledger for RefusesBoom {
     fn handoff(&self, id: i64) -> Result<seam_ledger::HandoffRow, seam_ledger::LedgerError> {
         self.0.handoff(id)
     }
+    fn handoffs(
+        &self,
+        run_id: &str,
+    ) -> Result<Vec<seam_ledger::HandoffRow>, seam_ledger::LedgerError> {
+        self.0.handoffs(run_id)
+    }
+    fn routes(&self, id: i64) -> Result<Vec<seam_ledger::RouteRow>, seam_ledger::LedgerError> {
+        self.0.routes(id)
+    }
+    fn seam_visits(
+        &self,
+        filter: &seam_ledger::report::Filter,
+        pipeline: &str,
+        seam: &str,
+        limit: usize,
+    ) -> Result<Vec<seam_ledger::SeamVisit>, seam_ledger::LedgerError> {
+        self.0.seam_visits(filter, pipeline, seam, limit)
+    }
     fn step_input(&self, id: i64) -> Result<String, seam_ledger::LedgerError> {
         self.0.step_input(id)
     }

@@ -852,7 +852,7 @@ fn configuration_mistakes_are_refused_at_their_place() {
         ("open-without-tokens", "listen = \"0.0.0.0:7878\"\n".into(), "refusing to listen on 0.0.0.0:7878 without tokens"),
         ("limits-range", "[limits]\nconcurrency = 0\n".into(), ":3:15: 0 is outside the allowed range 1..=4096"),
         ("bad-hash", "[[tokens]]\nname = \"a\"\nsha256 = \"abc\"\nscopes = [\"check\"]\n".into(), ":4:10: token `a`: sha256 must be 64 hex digits"),
-        ("bad-scope", format!("[[tokens]]\nname = \"a\"\nsha256 = \"{}\"\nscopes = [\"root\"]\n", "a".repeat(64)), ":5:11: unknown scope `root`; use check, run, review, admin"),
+        ("bad-scope", format!("[[tokens]]\nname = \"a\"\nsha256 = \"{}\"\nscopes = [\"root\"]\n", "a".repeat(64)), ":5:11: unknown scope `root`; use check, run, review, view, admin"),
         ("no-scopes", format!("[[tokens]]\nname = \"a\"\nsha256 = \"{}\"\nscopes = []\n", "a".repeat(64)), ":5:10: token `a` has no scopes"),
         ("twice", format!("[[tokens]]\nname = \"a\"\nsha256 = \"{0}\"\nscopes = [\"check\"]\n[[tokens]]\nname = \"a\"\nsha256 = \"{0}\"\nscopes = [\"check\"]\n", "b".repeat(64)), ":7:8: token name `a` is empty or used twice"),
         ("seam-name", "[seams.\"a b\"]\ngates = [{ plugin = \"pii\" }]\n".into(), ":2:8: `a b` cannot name a seam"),
@@ -933,7 +933,7 @@ fn seam_serve_checks_its_configuration_and_makes_tokens() {
     let (code, _, err) = crate::seam(&["serve", "--new-token", "x", "--scope", "root"]);
     assert_eq!(code, 2);
     assert!(
-        err.contains("--scope \"root\": unknown scope; use check, run, review, admin"),
+        err.contains("--scope \"root\": unknown scope; use check, run, review, view, admin"),
         "{err}"
     );
 }

@@ -62,6 +62,14 @@ pub const CHECKS: &[(&str, Check)] = &[
         the_report_counts_what_was_recorded,
     ),
     (
+        "handoffs_routes_and_seam_visits_read_back",
+        handoffs_routes_and_seam_visits_read_back,
+    ),
+    (
+        "only_checked_handoffs_make_seams_and_schemas_are_not_judged_by_people",
+        only_checked_handoffs_make_seams_and_schemas_are_not_judged_by_people,
+    ),
+    (
         "the_export_streams_judged_candidates",
         the_export_streams_judged_candidates,
     ),
@@ -607,5 +615,158 @@ pub fn the_export_streams_judged_candidates(l: &dyn Ledger) {
     assert_eq!(
         (pair["chosen"].as_str(), pair["rejected"].as_str()),
         (Some("better"), Some("draft"))
+    );
+}
+
+pub fn handoffs_routes_and_seam_visits_read_back(l: &dyn Ledger) {
+    two_runs(l);
+    let hs = l.handoffs("run-1").expect("handoffs");
+    let got: Vec<(&str, u32, &str)> = hs
+        .iter()
+        .map(|h| (h.from_step.as_str(), h.attempt, h.payload.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("write", 1, r#""draft""#), ("write", 2, r#""better""#)]
+    );
+    let routes = l.routes(hs[0].id).expect("routes");
+    assert_eq!(routes.len(), 1);
+    assert_eq!(
+        (routes[0].decided_by.as_str(), routes[0].target.as_str()),
+        ("policy", "retry")
+    );
+    assert!(l.handoffs("no-such-run").unwrap().is_empty());
+    assert!(l.routes(i64::MAX).unwrap().is_empty());
+    let visits = l
+        .seam_visits(&Filter::default(), "p", "write", 100)
+        .expect("seam visits");
+    let mut got: Vec<(&str, i64, bool, bool, Option<&str>)> = visits
+        .iter()
+        .map(|v| {
+            (
+                v.run_id.as_str(),
+                v.handoffs,
+                v.first_pass,
+                v.passed,
+                v.recovered_by.as_deref(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("run-1", 2, false, true, Some("retry")),
+            ("run-2", 1, true, true, None)
+        ]
+    );
+    assert_eq!(visits[0].status, "completed");
+    assert_eq!(
+        l.seam_visits(&Filter::default(), "p", "write", 1)
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(l
+        .seam_visits(&Filter::default(), "p", "publish", 10)
+        .unwrap()
+        .is_empty());
+    let other = Filter {
+        pipeline: Some("other".into()),
+        ..Filter::default()
+    };
+    assert!(l.seam_visits(&other, "p", "write", 10).unwrap().is_empty());
+}
+
+pub fn only_checked_handoffs_make_seams_and_schemas_are_not_judged_by_people(l: &dyn Ledger) {
+    // A run whose last step's output is routed to the end by the policy alone, and
+    // whose seam escalated on the schema check and a gate; the person accepted.
+    start(l, "run-1", "w1");
+    let hid = at_seam(l, "run-1", r#""draft""#);
+    let at = format!("seam {hid}");
+    let then = |ids: &Recorded| to("waiting", &format!("review {}", ids.review_id.unwrap()));
+    let mut phase = Phase::new("run-1", &at, &then);
+    let mut schema = verdict(hid, "length", "failed");
+    schema.gate = crate::OUTPUT_SCHEMA_GATE;
+    phase.verdicts = vec![schema, verdict(hid, "length", "failed")];
+    phase.route = Some(NewRoute {
+        handoff_id: hid,
+        decided_by: "policy",
+        target: "human",
+        reason: "length failed",
+    });
+    phase.review = Some(NewReview {
+        handoff_id: Some(hid),
+        step: "write",
+        kind: "escalation",
+        payload: r#""draft""#,
+        findings: "[]",
+        reason: "length failed",
+    });
+    let review = l.record("a seam", phase).unwrap().review_id.unwrap();
+    l.decide_review(review, true, "ana", None, None).unwrap();
+    let at = format!("review {review}");
+    let then = |_: &Recorded| to("running", "last");
+    let mut phase = Phase::new("run-1", &at, &then);
+    phase.route = Some(NewRoute {
+        handoff_id: hid,
+        decided_by: "review",
+        target: "publish",
+        reason: "accepted by ana",
+    });
+    l.record("a review", phase).unwrap();
+    let then = |ids: &Recorded| to("running", &format!("end {}", ids.handoff_id.unwrap()));
+    let cursor = l.run("run-1").unwrap().cursor;
+    let mut phase2 = Phase::new("run-1", &cursor, &then);
+    let mut s = step_run(r#""published""#);
+    s.step = "publish";
+    phase2.step_run = Some(s);
+    let mut h = handoff(r#""published""#);
+    h.from_step = "publish";
+    h.to_step = "done";
+    phase2.handoff = Some(h);
+    let last = l
+        .record("the last step", phase2)
+        .unwrap()
+        .handoff_id
+        .unwrap();
+    let cursor = l.run("run-1").unwrap().cursor;
+    let then = |_: &Recorded| to("completed", "end");
+    let mut phase = Phase::new("run-1", &cursor, &then);
+    phase.route = Some(NewRoute {
+        handoff_id: last,
+        decided_by: "policy",
+        target: "done",
+        reason: "",
+    });
+    l.record("the end", phase).unwrap();
+
+    let r = l.report(&Filter::default()).unwrap();
+    let seams: Vec<(&str, i64, i64, i64)> = r
+        .seams
+        .iter()
+        .map(|s| {
+            (
+                s.seam.as_str(),
+                s.visits,
+                s.passed_after_recovery,
+                s.recovered_by_review,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seams,
+        [("write", 1, 1, 1)],
+        "only the checked handoff is a seam"
+    );
+    let agreement: Vec<(&str, i64, i64)> = r
+        .agreement
+        .iter()
+        .map(|a| (a.gate.as_str(), a.reviewed, a.overruled_to_accept))
+        .collect();
+    assert_eq!(
+        agreement,
+        [("length", 1, 1)],
+        "the schema check is not judged by people"
     );
 }

@@ -72,6 +72,11 @@ pub enum LedgerError {
     AlreadyDecided { review: i64, status: String },
 }
 
+/// The gate name under which the runner records a step's `output_schema` check. The
+/// report leaves it out of gate-versus-human agreement: a person does not judge
+/// whether JSON matches its schema.
+pub const OUTPUT_SCHEMA_GATE: &str = "output_schema";
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -149,6 +154,37 @@ pub struct VerdictRow {
     pub error: Option<String>,
     pub policy: String,
     pub duration_us: i64,
+}
+
+/// Where a recorded handoff went, and who decided.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteRow {
+    pub handoff_id: i64,
+    /// `policy`, `review`, or the router that chose.
+    pub decided_by: String,
+    pub target: String,
+    pub reason: String,
+}
+
+/// One run's visit to a seam (its handoffs from one upstream step), as the report
+/// counts it: the rows behind a seam's figures.
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+pub struct SeamVisit {
+    pub run_id: String,
+    /// The run's status now.
+    pub status: String,
+    /// When the run started (unix milliseconds).
+    pub created_at: i64,
+    /// Handoffs checked at this seam in this run (attempts and fixes).
+    pub handoffs: i64,
+    /// The first handoff passed at once.
+    pub first_pass: bool,
+    /// The visit went on in the end (after retries, fixes or a review).
+    pub passed: bool,
+    /// What recovered a visit that failed first and went on: `retry`, `fix` or
+    /// `review` (the report's rule: a review counts before a retry, a retry before a
+    /// fix).
+    pub recovered_by: Option<String>,
 }
 
 /// A step execution as recorded.
@@ -361,6 +397,19 @@ pub trait Ledger: Send + Sync {
     fn step_input(&self, step_run_id: i64) -> Result<String, LedgerError>;
     /// The step executions of run `run_id`, in order.
     fn step_runs(&self, run_id: &str) -> Result<Vec<StepRunRow>, LedgerError>;
+    /// The handoffs of run `run_id`, in order.
+    fn handoffs(&self, run_id: &str) -> Result<Vec<HandoffRow>, LedgerError>;
+    /// The routes of handoff `handoff_id`, in order.
+    fn routes(&self, handoff_id: i64) -> Result<Vec<RouteRow>, LedgerError>;
+    /// The visits behind seam `seam` (the checks after step `seam`) of `pipeline`
+    /// within `filter`, newest run first, at most `limit` of them.
+    fn seam_visits(
+        &self,
+        filter: &report::Filter,
+        pipeline: &str,
+        seam: &str,
+        limit: usize,
+    ) -> Result<Vec<SeamVisit>, LedgerError>;
     /// The verdicts on handoff `handoff_id`, in order.
     fn verdicts(&self, handoff_id: i64) -> Result<Vec<VerdictRow>, LedgerError>;
     /// The review `id`.

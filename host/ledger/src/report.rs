@@ -229,97 +229,180 @@ pub fn render_text(r: &Report) -> String {
     s
 }
 
-fn esc(s: &str) -> String {
+/// `s` escaped for HTML text and attribute values.
+pub fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+        .replace('\'', "&#39;")
 }
 
-/// A horizontal bar chart as inline SVG: one row per (label, value in [0, max]).
-fn bars(
-    id: &str,
-    title: &str,
-    rows: &[(String, Vec<(f64, &str)>)],
-    max: f64,
-    unit: &dyn Fn(f64) -> String,
-) -> String {
-    let row_h = 26.0;
-    let label_w = 260.0;
-    let bar_w = 420.0;
-    let series = rows.iter().map(|r| r.1.len()).max().unwrap_or(1).max(1) as f64;
-    let height = 30.0 + rows.len() as f64 * row_h * series.max(1.0) * 0.8 + 10.0;
-    let mut svg = format!(
-        "<figure id=\"{id}\"><figcaption>{}</figcaption><svg class=\"chart\" role=\"img\" aria-label=\"{}\" viewBox=\"0 0 {} {height}\" width=\"{}\" height=\"{height}\">",
-        esc(title), esc(title), label_w + bar_w + 120.0, label_w + bar_w + 120.0
+/// One series of a chart: its name (shown beside every bar, so colour is never the
+/// only cue) and its CSS class (the colour, in [`CHART_CSS`]).
+#[derive(Clone, Copy)]
+struct Series {
+    name: &'static str,
+    class: &'static str,
+}
+
+const MEASURED: Series = Series {
+    name: "measured",
+    class: "s-measured",
+};
+const FIRST_PASS: Series = Series {
+    name: "first pass",
+    class: "s-first",
+};
+const RECOVERED: Series = Series {
+    name: "after recovery",
+    class: "s-recovered",
+};
+
+/// One row of a chart: a full label, what its figures rest on, a link (the
+/// drill-down), and one bar per series.
+struct Row {
+    label: String,
+    n: String,
+    href: Option<String>,
+    bars: Vec<(Option<f64>, Series)>,
+}
+
+/// A horizontal bar chart in HTML and CSS: every row is drawn whatever the count, a
+/// label is never cut (it wraps), every bar carries its value and its series' name,
+/// and every row says how many runs, visits, checks or reviews it rests on. A bar
+/// with no figure yet shows "—" and no fill.
+fn chart(id: &str, title: &str, rows: &[Row], max: f64, unit: &dyn Fn(f64) -> String) -> String {
+    let mut html = format!(
+        "<figure class=\"chart\" id=\"{id}\"><figcaption>{}</figcaption>",
+        esc(title)
     );
-    let mut y = 20.0;
-    for (label, values) in rows {
-        svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" class=\"label\">{}</text>",
-            y + 12.0,
-            esc(label)
-        ));
-        for (v, color) in values {
-            let w = if max > 0.0 {
-                (v / max).clamp(0.0, 1.0) * bar_w
-            } else {
-                0.0
-            };
-            svg.push_str(&format!(
-                "<rect x=\"{label_w}\" y=\"{y}\" width=\"{w:.1}\" height=\"{:.1}\" fill=\"{color}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{}</text>",
-                row_h * 0.8 - 4.0,
-                label_w + w + 6.0,
-                y + 12.0,
-                esc(&unit(*v))
-            ));
-            y += row_h * 0.8;
-        }
-        y += 4.0;
+    if rows.is_empty() {
+        html.push_str("<p class=\"empty\">Nothing recorded in this window.</p></figure>");
+        return html;
     }
-    svg.push_str("</svg></figure>");
-    svg
+    html.push_str("<ul class=\"rows\">");
+    for row in rows {
+        let label = match &row.href {
+            Some(href) => format!("<a href=\"{}\">{}</a>", esc(href), esc(&row.label)),
+            None => esc(&row.label),
+        };
+        html.push_str(&format!(
+            "<li class=\"row\"><div class=\"head\"><span class=\"label\">{label}</span> <span class=\"n\">{}</span></div>",
+            esc(&row.n)
+        ));
+        for (value, series) in &row.bars {
+            let (width, text) = match value {
+                Some(v) if max > 0.0 => ((v / max).clamp(0.0, 1.0) * 100.0, unit(*v)),
+                Some(v) => (0.0, unit(*v)),
+                None => (0.0, "—".to_string()),
+            };
+            html.push_str(&format!(
+                "<div class=\"bar\"><span class=\"series\">{}</span><span class=\"track\"><span class=\"fill {}\" style=\"width:{width:.1}%\"></span></span><span class=\"value\">{}</span></div>",
+                series.name,
+                series.class,
+                esc(&text)
+            ));
+        }
+        html.push_str("</li>");
+    }
+    html.push_str("</ul></figure>");
+    html
 }
 
-/// The report as one self-contained HTML page (inline CSS and SVG; no network).
-pub fn render_html(r: &Report, title: &str) -> String {
+/// The charts' styles, shared by the static report and the reviewers' page. The
+/// colours keep a 4.5:1 contrast against white for the text beside them; no series is
+/// drawn in red, so a full bar never reads as a failure.
+pub const CHART_CSS: &str = "
+.chart{margin:1.5rem 0}
+.chart figcaption{font-weight:600;margin-bottom:.5rem}
+.chart .rows{list-style:none;margin:0;padding:0}
+.chart .row{padding:.35rem 0;border-top:1px solid #e4e4e4}
+.chart .head{display:flex;flex-wrap:wrap;gap:.25rem 1rem;justify-content:space-between}
+.chart .label{overflow-wrap:anywhere}
+.chart .n{color:#555;font-size:.85em;white-space:nowrap}
+.chart .bar{display:grid;grid-template-columns:7.5rem 1fr 5.5rem;align-items:center;gap:.5rem;font-size:.85em}
+.chart .series{color:#444}
+.chart .track{background:#f0f0f0;height:.8rem;border-radius:2px;overflow:hidden}
+.chart .fill{display:block;height:100%}
+.chart .value{text-align:right;font-variant-numeric:tabular-nums}
+.chart .empty{color:#555}
+.s-measured{background:#1b5e20}.s-first{background:#78909c}.s-recovered{background:#1565c0}
+.s-p50{background:#90caf9}.s-p95{background:#42a5f5}.s-p99{background:#1565c0}
+.s-agreed{background:#1b5e20}.s-to-accept{background:#e65100}.s-to-reject{background:#6a1b9a}
+@media (max-width:40rem){.chart .bar{grid-template-columns:5.5rem 1fr 4.5rem}}
+";
+
+fn count(n: i64, one: &str, many: &str) -> String {
+    format!("n = {n} {}", if n == 1 { one } else { many })
+}
+
+/// Where a seam's drill-down lives, given its pipeline and upstream step; `None` for
+/// no links (the static report).
+pub type SeamLink<'a> = &'a dyn Fn(&str, &str) -> Option<String>;
+
+/// The report's charts as one HTML fragment (styles in [`CHART_CSS`]).
+pub fn render_charts(r: &Report, seam_link: SeamLink<'_>) -> String {
     let pc = |v: f64| format!("{:.1}%", v * 100.0);
-    let ms = |v: f64| us(Some(v as i64));
-    let pipelines: Vec<(String, Vec<(f64, &str)>)> = r
+    let lat = |v: f64| us(Some(v as i64));
+    let pipelines: Vec<Row> = r
         .pipelines
         .iter()
-        .map(|p| {
-            (
-                p.pipeline.clone(),
-                vec![
-                    (p.end_to_end.unwrap_or(0.0), "#2e7d32"),
-                    (p.product_first_pass.unwrap_or(0.0), "#c62828"),
-                    (p.product_after_recovery.unwrap_or(0.0), "#1565c0"),
-                ],
-            )
+        .map(|p| Row {
+            label: p.pipeline.clone(),
+            n: format!(
+                "{}, {} finished",
+                count(p.runs, "run", "runs"),
+                p.completed + p.rejected + p.failed
+            ),
+            href: None,
+            bars: vec![
+                (p.end_to_end, MEASURED),
+                (
+                    p.product_first_pass,
+                    Series {
+                        name: "∏ first pass",
+                        class: FIRST_PASS.class,
+                    },
+                ),
+                (
+                    p.product_after_recovery,
+                    Series {
+                        name: "∏ after recovery",
+                        class: RECOVERED.class,
+                    },
+                ),
+            ],
         })
         .collect();
-    let seams: Vec<(String, Vec<(f64, &str)>)> = r
+    let seams: Vec<Row> = r
         .seams
         .iter()
-        .map(|s| {
-            (
-                format!("{} · after {}", s.pipeline, s.seam),
-                vec![
-                    (s.first_pass_reliability.unwrap_or(0.0), "#c62828"),
-                    (s.reliability_after_recovery.unwrap_or(0.0), "#1565c0"),
-                ],
-            )
+        .map(|s| Row {
+            label: format!("{} · after {}", s.pipeline, s.seam),
+            n: count(s.visits, "visit", "visits"),
+            href: seam_link(&s.pipeline, &s.seam),
+            bars: vec![
+                (s.first_pass_reliability, FIRST_PASS),
+                (s.reliability_after_recovery, RECOVERED),
+            ],
         })
         .collect();
-    let gates: Vec<(String, Vec<(f64, &str)>)> = r
+    let gate_label = |p: &str, s: &str, g: &str| format!("{p} · after {s} · {g}");
+    let gates: Vec<Row> = r
         .gates
         .iter()
-        .map(|g| {
-            (
-                format!("{} · {} · {}", g.pipeline, g.seam, g.gate),
-                vec![(g.pass_rate.unwrap_or(0.0), "#2e7d32")],
-            )
+        .map(|g| Row {
+            label: gate_label(&g.pipeline, &g.seam, &g.gate),
+            n: count(g.checks, "check", "checks"),
+            href: seam_link(&g.pipeline, &g.seam),
+            bars: vec![(
+                g.pass_rate,
+                Series {
+                    name: "passed",
+                    class: MEASURED.class,
+                },
+            )],
         })
         .collect();
     let max_lat = r
@@ -327,55 +410,115 @@ pub fn render_html(r: &Report, title: &str) -> String {
         .iter()
         .filter_map(|g| g.latency_us_p99)
         .max()
-        .unwrap_or(1) as f64;
-    let latency: Vec<(String, Vec<(f64, &str)>)> = r
+        .unwrap_or(1)
+        .max(1) as f64;
+    let latency: Vec<Row> = r
         .gates
         .iter()
-        .map(|g| {
-            (
-                format!("{} · {} · {}", g.pipeline, g.seam, g.gate),
-                vec![
-                    (g.latency_us_p50.unwrap_or(0) as f64, "#90caf9"),
-                    (g.latency_us_p95.unwrap_or(0) as f64, "#42a5f5"),
-                    (g.latency_us_p99.unwrap_or(0) as f64, "#1565c0"),
-                ],
-            )
+        .map(|g| Row {
+            label: gate_label(&g.pipeline, &g.seam, &g.gate),
+            n: count(g.checks, "check", "checks"),
+            href: None,
+            bars: [
+                (g.latency_us_p50, "p50", "s-p50"),
+                (g.latency_us_p95, "p95", "s-p95"),
+                (g.latency_us_p99, "p99", "s-p99"),
+            ]
+            .into_iter()
+            .map(|(v, name, class)| (v.map(|v| v as f64), Series { name, class }))
+            .collect(),
         })
         .collect();
-    let agreement: Vec<(String, Vec<(f64, &str)>)> = r
+    let agreement: Vec<Row> = r
         .agreement
         .iter()
         .map(|a| {
-            let n = a.reviewed.max(1) as f64;
-            (
-                format!("{} · {} · {}", a.pipeline, a.seam, a.gate),
-                vec![
-                    (a.agreed as f64 / n, "#2e7d32"),
-                    (a.overruled_to_accept as f64 / n, "#ef6c00"),
-                    (a.overruled_to_reject as f64 / n, "#6a1b9a"),
+            let share = |k: i64| (a.reviewed > 0).then(|| k as f64 / a.reviewed as f64);
+            Row {
+                label: gate_label(&a.pipeline, &a.seam, &a.gate),
+                n: count(a.reviewed, "reviewed handoff", "reviewed handoffs"),
+                href: seam_link(&a.pipeline, &a.seam),
+                bars: vec![
+                    (
+                        share(a.agreed),
+                        Series {
+                            name: "agreed",
+                            class: "s-agreed",
+                        },
+                    ),
+                    (
+                        share(a.overruled_to_accept),
+                        Series {
+                            name: "gate failed, person accepted",
+                            class: "s-to-accept",
+                        },
+                    ),
+                    (
+                        share(a.overruled_to_reject),
+                        Series {
+                            name: "gate passed, person rejected",
+                            class: "s-to-reject",
+                        },
+                    ),
                 ],
-            )
+            }
         })
         .collect();
+    [
+        chart(
+            "chart-pipelines",
+            "End-to-end reliability: measured, and the product of the seams (∏) at first pass and after recovery",
+            &pipelines,
+            1.0,
+            &pc,
+        ),
+        chart(
+            "chart-seams",
+            "Per-seam reliability: first pass, after retries, fixes and reviews",
+            &seams,
+            1.0,
+            &pc,
+        ),
+        chart("chart-gates", "Gate pass rate", &gates, 1.0, &pc),
+        chart(
+            "chart-latency",
+            "Gate latency p50 / p95 / p99",
+            &latency,
+            max_lat,
+            &lat,
+        ),
+        chart(
+            "chart-agreement",
+            "Gate versus human, on reviewed handoffs",
+            &agreement,
+            1.0,
+            &pc,
+        ),
+    ]
+    .concat()
+}
+
+/// The report as one self-contained HTML page (inline CSS; no script, no network).
+pub fn render_html(r: &Report, title: &str) -> String {
     let table = esc(&render_text(r));
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title><style>
-body{{font:14px/1.4 system-ui,sans-serif;margin:2rem;color:#222}} h1{{font-size:1.4rem}}
-figure{{margin:1.5rem 0}} figcaption{{font-weight:600;margin-bottom:.3rem}}
-.chart .label{{font-size:12px}} .chart .value{{font-size:11px;fill:#444}}
-.legend span{{display:inline-block;margin-right:1rem}} .legend i{{display:inline-block;width:.8rem;height:.8rem;margin-right:.3rem;vertical-align:middle}}
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{t}</title><style>
+body{{font:15px/1.45 system-ui,sans-serif;margin:1rem auto;max-width:60rem;padding:0 1rem;color:#1a1a1a}} h1{{font-size:1.4rem}}
 pre{{background:#f6f6f6;padding:1rem;overflow:auto;font-size:12px}}
-</style></head><body><h1>{t}</h1>
-<p class=\"legend\"><span><i style=\"background:#2e7d32\"></i>measured / passed / agreed</span><span><i style=\"background:#c62828\"></i>first pass (∏ = no recovery)</span><span><i style=\"background:#1565c0\"></i>after retries, fixes, reviews</span><span><i style=\"background:#ef6c00\"></i>gate failed, person accepted</span><span><i style=\"background:#6a1b9a\"></i>gate passed, person rejected</span></p>
-{c1}{c2}{c3}{c4}{c5}
+{css}</style></head><body><h1>{t}</h1>
+{charts}
 <h2>Tables</h2><pre>{table}</pre></body></html>\n",
         t = esc(title),
-        c1 = bars("chart-pipelines", "End-to-end reliability: measured, ∏ first pass, ∏ after recovery", &pipelines, 1.0, &pc),
-        c2 = bars("chart-seams", "Per-seam reliability: first pass, after recovery", &seams, 1.0, &pc),
-        c3 = bars("chart-gates", "Gate pass rate", &gates, 1.0, &pc),
-        c4 = bars("chart-latency", "Gate latency p50 / p95 / p99", &latency, max_lat, &ms),
-        c5 = bars("chart-agreement", "Gate versus human", &agreement, 1.0, &pc),
+        css = CHART_CSS,
+        charts = render_charts(r, &|_, _| None),
     )
+}
+
+/// A time (unix milliseconds) as `2026-11-26 13:40:02 UTC`.
+pub fn format_time(ms: i64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    let text = humantime::format_rfc3339_seconds(at).to_string();
+    format!("{} UTC", text.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
 /// The last millisecond of the year 9999, the latest time a filter accepts.
@@ -417,5 +560,92 @@ pub fn parse_time(spec: &str, now_ms: i64) -> Result<i64, String> {
             ),
         },
         Err(e) => Err(format!("{e}; {hint}")),
+    }
+}
+
+#[cfg(test)]
+mod chart_tests {
+    use super::*;
+
+    fn gate(i: usize) -> GateReport {
+        GateReport {
+            pipeline: "a-pipeline-with-a-long-name".into(),
+            seam: format!("step-{i}"),
+            gate: format!("gate-number-{i}-with-a-label-far-longer-than-any-column"),
+            checks: 10 + i as i64,
+            passed: 10,
+            failed: i as i64,
+            errors: 0,
+            pass_rate: Some(10.0 / (10 + i) as f64),
+            errors_by_cause: Vec::new(),
+            latency_us_p50: Some(100),
+            latency_us_p95: Some(200),
+            latency_us_p99: Some(300),
+        }
+    }
+
+    fn rows_of(html: &str, id: &str) -> usize {
+        let start = html.find(&format!("id=\"{id}\"")).unwrap();
+        let end = start + html[start..].find("</figure>").unwrap();
+        html[start..end].matches("<li class=\"row\">").count()
+    }
+
+    #[test]
+    fn every_row_is_drawn_with_its_full_label_and_its_n() {
+        let r = Report {
+            pipelines: Vec::new(),
+            seams: Vec::new(),
+            gates: (0..9).map(gate).collect(),
+            agreement: Vec::new(),
+        };
+        let html = render_charts(&r, &|p, s| {
+            Some(format!("/ui/report/seam?pipeline={p}&seam={s}"))
+        });
+        assert_eq!(rows_of(&html, "chart-gates"), 9);
+        assert_eq!(rows_of(&html, "chart-latency"), 9);
+        for i in 0..9 {
+            let g = gate(i);
+            assert!(
+                html.contains(&esc(&g.gate)),
+                "label of gate {i} cut or missing"
+            );
+            assert!(html.contains(&format!("n = {} checks", g.checks)));
+        }
+        assert!(html.contains(
+            "href=\"/ui/report/seam?pipeline=a-pipeline-with-a-long-name&amp;seam=step-8\""
+        ));
+        assert!(html.contains("Nothing recorded in this window."));
+    }
+
+    #[test]
+    fn a_missing_figure_is_a_dash_not_an_empty_bar_and_no_series_is_red() {
+        let mut g = gate(1);
+        g.pass_rate = None;
+        let r = Report {
+            pipelines: Vec::new(),
+            seams: Vec::new(),
+            gates: vec![g],
+            agreement: Vec::new(),
+        };
+        let html = render_charts(&r, &|_, _| None);
+        assert!(html.contains("<span class=\"value\">—</span>"));
+        assert!(!html.contains("<a href"));
+        for red in ["#c62828", "#d32f2f", "#f44336", "#b71c1c", ":red"] {
+            assert!(!CHART_CSS.contains(red), "{red}");
+        }
+    }
+
+    #[test]
+    fn labels_and_names_are_escaped() {
+        let mut g = gate(1);
+        g.gate = "<script>alert(1)</script>".into();
+        let r = Report {
+            pipelines: Vec::new(),
+            seams: Vec::new(),
+            gates: vec![g],
+            agreement: Vec::new(),
+        };
+        let html = render_charts(&r, &|_, _| Some("\"><x".into()));
+        assert!(!html.contains("<script>") && !html.contains("\"><x"));
     }
 }

@@ -15,8 +15,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 use crate::{
-    now_ms, Claim, Counts, HandoffRow, LedgerError, NewRun, Phase, Recorded, ReviewRow, RunRow,
-    StepRunRow, VerdictRow,
+    now_ms, Claim, Counts, HandoffRow, LedgerError, NewRun, Phase, Recorded, ReviewRow, RouteRow,
+    RunRow, SeamVisit, StepRunRow, VerdictRow,
 };
 
 /// How long a statement waits for another process's write lock before failing.
@@ -524,25 +524,50 @@ impl crate::Ledger for SqliteLedger {
     fn handoff(&self, id: i64) -> Result<HandoffRow, LedgerError> {
         self.read("a handoff", |c| {
             c.query_row(
-                "SELECT id, run_id, step_run_id, from_step, to_step, attempt, payload, context, fixed_by FROM handoffs WHERE id = ?1",
+                &format!("{HANDOFF_SELECT} WHERE id = ?1"),
                 [id],
-                |r| {
-                    Ok(HandoffRow {
-                        id: r.get(0)?,
-                        run_id: r.get(1)?,
-                        step_run_id: r.get(2)?,
-                        from_step: r.get(3)?,
-                        to_step: r.get(4)?,
-                        attempt: r.get(5)?,
-                        payload: r.get(6)?,
-                        context: r.get(7)?,
-                        fixed_by: r.get(8)?,
-                    })
-                },
+                handoff_row,
             )
             .optional()
         })?
         .ok_or_else(|| self.not_found("handoff", id))
+    }
+
+    fn handoffs(&self, run_id: &str) -> Result<Vec<HandoffRow>, LedgerError> {
+        self.read("handoffs", |c| {
+            let mut st = c.prepare(&format!("{HANDOFF_SELECT} WHERE run_id = ?1 ORDER BY id"))?;
+            let rows = st.query_map([run_id], handoff_row)?;
+            rows.collect()
+        })
+    }
+
+    fn routes(&self, handoff_id: i64) -> Result<Vec<RouteRow>, LedgerError> {
+        self.read("routes", |c| {
+            let mut st = c.prepare(
+                "SELECT handoff_id, decided_by, target, reason FROM routes WHERE handoff_id = ?1 ORDER BY id",
+            )?;
+            let rows = st.query_map([handoff_id], |r| {
+                Ok(RouteRow {
+                    handoff_id: r.get(0)?,
+                    decided_by: r.get(1)?,
+                    target: r.get(2)?,
+                    reason: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn seam_visits(
+        &self,
+        filter: &crate::report::Filter,
+        pipeline: &str,
+        seam: &str,
+        limit: usize,
+    ) -> Result<Vec<SeamVisit>, LedgerError> {
+        self.read("a seam's visits", |c| {
+            report::seam_visits(c, filter, pipeline, seam, limit)
+        })
     }
 
     /// The input a recorded step execution was given.
@@ -659,6 +684,23 @@ impl crate::Ledger for SqliteLedger {
             feedback::export(c, filter, shape, out)
         })
     }
+}
+
+const HANDOFF_SELECT: &str =
+    "SELECT id, run_id, step_run_id, from_step, to_step, attempt, payload, context, fixed_by FROM handoffs";
+
+fn handoff_row(r: &rusqlite::Row) -> rusqlite::Result<HandoffRow> {
+    Ok(HandoffRow {
+        id: r.get(0)?,
+        run_id: r.get(1)?,
+        step_run_id: r.get(2)?,
+        from_step: r.get(3)?,
+        to_step: r.get(4)?,
+        attempt: r.get(5)?,
+        payload: r.get(6)?,
+        context: r.get(7)?,
+        fixed_by: r.get(8)?,
+    })
 }
 
 const REVIEW_SELECT: &str = "SELECT v.id, v.run_id, r.pipeline, v.handoff_id, v.step, v.kind, v.status, v.payload, v.findings, v.reason,

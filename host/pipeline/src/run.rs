@@ -770,11 +770,11 @@ impl<'a> Runner<'a> {
                 .collect();
             let passed = findings.is_empty();
             results.push(GateResult {
-                gate: "output_schema".into(),
-                plugin: "output_schema".into(),
+                gate: seam_ledger::OUTPUT_SCHEMA_GATE.into(),
+                plugin: seam_ledger::OUTPUT_SCHEMA_GATE.into(),
                 digest: p.digest.clone(),
                 report: CheckReport {
-                    plugin: "output_schema".into(),
+                    plugin: seam_ledger::OUTPUT_SCHEMA_GATE.into(),
                     outcome: Outcome::Verdict(Verdict {
                         passed,
                         score: None,

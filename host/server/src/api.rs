@@ -130,12 +130,31 @@ pub(crate) fn authorize_caller(
     authorize_with(shared, headers, scope, false)
 }
 
+/// [`authorize`] for a request that only reads (the report, reviews, a run): `view`
+/// will do as well as `scope`.
+pub(crate) fn authorize_reading(
+    shared: &Shared,
+    headers: &HeaderMap,
+    scope: Scope,
+) -> Result<Option<String>, ApiError> {
+    authorize_among(shared, headers, &[scope, Scope::View], false)
+}
+
 /// [`authorize`]; with `x_api_key`, a token in an `x-api-key` header counts too (as
 /// LiteLLM sends its `api_key`).
 pub(crate) fn authorize_with(
     shared: &Shared,
     headers: &HeaderMap,
     scope: Scope,
+    x_api_key: bool,
+) -> Result<Option<String>, ApiError> {
+    authorize_among(shared, headers, &[scope], x_api_key)
+}
+
+fn authorize_among(
+    shared: &Shared,
+    headers: &HeaderMap,
+    scopes: &[Scope],
     x_api_key: bool,
 ) -> Result<Option<String>, ApiError> {
     let api_key = headers
@@ -148,7 +167,7 @@ pub(crate) fn authorize_with(
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .or(api_key);
-    match auth::authorize(&shared.config().tokens, header.as_deref(), scope) {
+    match auth::authorize_any(&shared.config().tokens, header.as_deref(), scopes) {
         Ok(name) => Ok(name),
         Err(Denied::Missing) => Err(ApiError {
             authenticate: true,
@@ -789,7 +808,7 @@ pub async fn report(
     headers: HeaderMap,
     query: Result<axum::extract::Query<ReportQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&shared, &headers, Scope::Review)?;
+    authorize_reading(&shared, &headers, Scope::Review)?;
     let axum::extract::Query(q) =
         query.map_err(|e| ApiError::invalid(format!("the report query: {}", e.body_text())))?;
     let ledger = crate::runs::ledger_of(&shared)?;

@@ -15,18 +15,30 @@ pub enum Scope {
     Run,
     /// List and decide reviews.
     Review,
+    /// Read only: the report, the review queue, runs, and the reviewers' page.
+    View,
     /// Everything: reload the configuration, read `/metrics`, and all the others.
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [Scope::Check, Scope::Run, Scope::Review, Scope::Admin];
+    pub const ALL: [Scope; 5] = [
+        Scope::Check,
+        Scope::Run,
+        Scope::Review,
+        Scope::View,
+        Scope::Admin,
+    ];
+
+    /// What may read the reviewers' page: any scope.
+    pub const READ: [Scope; 4] = [Scope::View, Scope::Check, Scope::Run, Scope::Review];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Check => "check",
             Scope::Run => "run",
             Scope::Review => "review",
+            Scope::View => "view",
             Scope::Admin => "admin",
         }
     }
@@ -62,6 +74,15 @@ pub fn authorize(
     header: Option<&str>,
     needs: Scope,
 ) -> Result<Option<String>, Denied> {
+    authorize_any(tokens, header, &[needs])
+}
+
+/// [`authorize`] for a caller that needs any one of `scopes` (`admin` always does).
+pub fn authorize_any(
+    tokens: &[Token],
+    header: Option<&str>,
+    scopes: &[Scope],
+) -> Result<Option<String>, Denied> {
     if tokens.is_empty() {
         return Ok(None);
     }
@@ -78,12 +99,12 @@ pub fn authorize(
         .iter()
         .find(|t| t.sha256 == hash)
         .ok_or(Denied::Unknown)?;
-    if token.scopes.contains(&needs) || token.scopes.contains(&Scope::Admin) {
+    if token.scopes.contains(&Scope::Admin) || scopes.iter().any(|s| token.scopes.contains(s)) {
         Ok(Some(token.name.clone()))
     } else {
         Err(Denied::Scope {
             token: token.name.clone(),
-            needs,
+            needs: scopes.first().copied().unwrap_or(Scope::Admin),
         })
     }
 }

@@ -279,7 +279,7 @@ impl Config {
                 return Err(err(
                     t.scopes.span(),
                     format!(
-                        "token `{name}` has no scopes; give it some of check, run, review, admin"
+                        "token `{name}` has no scopes; give it some of check, run, review, view, admin"
                     ),
                 ));
             }

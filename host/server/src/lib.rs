@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod record;
 pub mod runs;
 pub mod telemetry;
+pub mod ui;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +54,9 @@ pub struct Shared {
     reloading: tokio::sync::Mutex<()>,
     /// Traces, when `[telemetry]` is configured.
     pub telemetry: Option<telemetry::Telemetry>,
+    /// A random secret of this process, from which the reviewers' page derives the
+    /// token that its forms must carry (against cross-site requests).
+    pub(crate) ui_secret: String,
 }
 
 /// A reload that took effect.
@@ -81,6 +85,7 @@ impl Shared {
             ad_hoc: Mutex::new(Vec::new()),
             waiting: AtomicUsize::new(0),
             reloading: tokio::sync::Mutex::new(()),
+            ui_secret: ui::new_secret(),
         }
     }
 
@@ -161,7 +166,9 @@ pub fn router(shared: Arc<Shared>) -> Router {
             open = open.route(e.path, (e.route)());
         }
     }
-    let admitted = admitted.layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
+    let admitted = admitted
+        .merge(ui::routes())
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), admit));
     Router::new()
         .merge(admitted)
         .merge(open)

@@ -342,9 +342,14 @@ pub fn document() -> Value {
                 op.insert(
                     "description".into(),
                     format!(
-                        "Needs a token with the `{}` scope when the server has tokens \
+                        "Needs a token with the `{}` scope{} when the server has tokens \
                          (`admin` implies every scope).",
-                        scope.as_str()
+                        scope.as_str(),
+                        if e.method == "get" && matches!(scope, Scope::Run | Scope::Review) {
+                            " (or `view`: it only reads)"
+                        } else {
+                            ""
+                        }
                     )
                     .into(),
                 );

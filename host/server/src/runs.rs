@@ -19,7 +19,7 @@ use seam_pipeline::{
     decide_review, Event, Observer, Pipeline, RunError, RunOutcome, RunStatus, Runner,
 };
 
-use crate::api::{authorize_caller, parse, ApiError, JsonBody};
+use crate::api::{authorize_caller, authorize_reading, parse, ApiError, JsonBody};
 use crate::auth::Scope;
 use crate::{Config, Shared};
 
@@ -256,7 +256,7 @@ pub async fn show(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<RunDoc>, ApiError> {
-    authorize_caller(&shared, &headers, Scope::Run)?;
+    authorize_reading(&shared, &headers, Scope::Run)?;
     let ledger = ledger_of(&shared)?;
     let (run, steps, reviews) = tokio::task::block_in_place(|| {
         let run = ledger.run(&id)?;
@@ -314,7 +314,7 @@ pub async fn reviews(
     headers: HeaderMap,
     query: Result<Query<ReviewQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<ReviewsResponse>, ApiError> {
-    authorize_caller(&shared, &headers, Scope::Review)?;
+    authorize_reading(&shared, &headers, Scope::Review)?;
     let Query(q) =
         query.map_err(|e| ApiError::invalid(format!("the review query: {}", e.body_text())))?;
     let status = match q.status.as_deref() {
@@ -337,7 +337,7 @@ pub async fn review(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<ReviewRow>, ApiError> {
-    authorize_caller(&shared, &headers, Scope::Review)?;
+    authorize_reading(&shared, &headers, Scope::Review)?;
     let id = review_id(&id)?;
     let ledger = ledger_of(&shared)?;
     let row = tokio::task::block_in_place(|| ledger.review(id)).map_err(ledger_failure)?;
@@ -418,32 +418,48 @@ pub async fn decide(
         .filter(|b| !b.trim().is_empty())
         .or(caller)
         .unwrap_or_else(|| "api".into());
-    let ledger = ledger_of(&shared)?;
-    let decided = tokio::task::block_in_place(|| {
-        decide_review(
-            &*ledger,
-            id,
-            accept,
-            &by,
-            request.note.as_deref(),
-            request.payload.as_ref(),
-        )
-    })
-    .map_err(|e| match e {
-        RunError::AlreadyDecided { .. } => {
-            ApiError::new(StatusCode::CONFLICT, "already_decided", e.to_string())
-        }
-        other => run_failure(other),
-    })?;
+    let (status, response) = decide_and_resume(
+        &shared,
+        id,
+        accept,
+        &by,
+        request.note.as_deref(),
+        request.payload.as_ref(),
+        request.wait_ms,
+    )
+    .await?;
+    Ok((status, Json(response)))
+}
+
+/// Records a person's decision on review `id`, then resumes its run when this server
+/// drives it, waiting up to `wait_ms` for the run to end (`202` when it goes on
+/// longer). Shared by the API and the reviewers' page. A review decided already is
+/// `409 already_decided`, and nothing is recorded.
+pub(crate) async fn decide_and_resume(
+    shared: &Arc<Shared>,
+    id: i64,
+    accept: bool,
+    by: &str,
+    note: Option<&str>,
+    payload: Option<&Value>,
+    wait_ms: Option<u64>,
+) -> Result<(StatusCode, DecideResponse), ApiError> {
+    let ledger = ledger_of(shared)?;
+    let decided =
+        tokio::task::block_in_place(|| decide_review(&*ledger, id, accept, by, note, payload))
+            .map_err(|e| match e {
+                RunError::AlreadyDecided { .. } => {
+                    ApiError::new(StatusCode::CONFLICT, "already_decided", e.to_string())
+                }
+                other => run_failure(other),
+            })?;
     let run =
         tokio::task::block_in_place(|| ledger.run(&decided.run_id)).map_err(ledger_failure)?;
-    let not_resumed = |note: Option<String>| {
-        Json(DecideResponse {
-            review: decided.clone(),
-            run: None,
-            resumed: false,
-            note,
-        })
+    let not_resumed = |note: Option<String>| DecideResponse {
+        review: decided.clone(),
+        run: None,
+        resumed: false,
+        note,
     };
     if run.cursor == OUTSIDE_CURSOR {
         return Ok((StatusCode::OK, not_resumed(None)));
@@ -456,15 +472,15 @@ pub async fn decide(
         );
         return Ok((StatusCode::OK, not_resumed(Some(note))));
     }
-    let wait = wait_of(&shared, request.wait_ms);
-    let (status, outcome) = drive(&shared, &run.pipeline, None, Some(run.id.clone()), wait).await?;
+    let wait = wait_of(shared, wait_ms);
+    let (status, outcome) = drive(shared, &run.pipeline, None, Some(run.id.clone()), wait).await?;
     Ok((
         status,
-        Json(DecideResponse {
+        DecideResponse {
             review: decided,
             run: Some(outcome),
             resumed: true,
             note: None,
-        }),
+        },
     ))
 }

@@ -4,6 +4,7 @@
 use rusqlite::{params_from_iter, Connection};
 
 use crate::report::*;
+use crate::OUTPUT_SCHEMA_GATE;
 
 /// A SQL condition on `runs` aliased `r` for `filter`, and its parameters.
 pub(crate) fn runs_where(filter: &Filter) -> (String, Vec<rusqlite::types::Value>) {
@@ -99,13 +100,12 @@ fn pipelines(
     rows.collect()
 }
 
-fn seams(
-    c: &Connection,
-    w: &str,
-    p: &[rusqlite::types::Value],
-) -> rusqlite::Result<Vec<SeamReport>> {
-    // One row per visit (run × upstream step) with what happened there, then summed.
-    let sql = format!(
+/// One row per visit (run × upstream step) with what happened there: `pipeline`,
+/// `from_step`, `run_id`, `first_ok`, `ok`, `retries`, `by_retry`, `by_fix`,
+/// `by_review`. A handoff counts at a seam when a gate or a router looked at it: the
+/// last step's output, routed to the end by the policy alone, is no seam.
+fn visits(w: &str) -> String {
+    format!(
         "WITH hs AS (
             SELECT h.id, h.run_id, r.pipeline, h.from_step, h.attempt, h.fixed_by,
                    (SELECT o.target FROM routes o WHERE o.handoff_id = h.id ORDER BY o.id LIMIT 1) AS target,
@@ -113,9 +113,11 @@ fn seams(
                    (SELECT o.target FROM routes o WHERE o.handoff_id = h.id ORDER BY o.id DESC LIMIT 1) AS last_target
             FROM handoffs h JOIN runs r ON r.id = h.run_id
             WHERE {w} AND EXISTS (SELECT 1 FROM routes o WHERE o.handoff_id = h.id)
+              AND (EXISTS (SELECT 1 FROM verdicts v WHERE v.handoff_id = h.id)
+                   OR EXISTS (SELECT 1 FROM routes o WHERE o.handoff_id = h.id AND o.decided_by <> 'policy'))
          ),
          visits AS (
-            SELECT pipeline, from_step, run_id,
+            SELECT pipeline, from_step, run_id, COUNT(*) AS handoffs,
                    MAX(attempt = 1 AND fixed_by IS NULL AND target NOT IN {STOPPED} AND target NOT LIKE 'fix:%') AS first_ok,
                    MAX(last_target NOT IN {STOPPED} AND last_target NOT LIKE 'fix:%') AS ok,
                    SUM(target = 'retry') AS retries,
@@ -123,12 +125,23 @@ fn seams(
                    MAX(fixed_by IS NOT NULL AND target NOT IN {STOPPED} AND target NOT LIKE 'fix:%') AS by_fix,
                    MAX(last_by = 'review' AND last_target NOT IN {STOPPED}) AS by_review
             FROM hs GROUP BY pipeline, from_step, run_id
-         )
+         )"
+    )
+}
+
+fn seams(
+    c: &Connection,
+    w: &str,
+    p: &[rusqlite::types::Value],
+) -> rusqlite::Result<Vec<SeamReport>> {
+    let sql = format!(
+        "{}
          SELECT pipeline, from_step, COUNT(*), SUM(first_ok), SUM(ok), SUM(retries),
                 SUM(NOT first_ok AND ok AND by_retry AND NOT by_review),
                 SUM(NOT first_ok AND ok AND by_fix AND NOT by_retry AND NOT by_review),
                 SUM(NOT first_ok AND ok AND by_review)
-         FROM visits GROUP BY pipeline, from_step ORDER BY pipeline, from_step"
+         FROM visits GROUP BY pipeline, from_step ORDER BY pipeline, from_step",
+        visits(w)
     );
     let mut st = c.prepare(&sql)?;
     let rows = st.query_map(params_from_iter(p.iter()), |r| {
@@ -145,6 +158,48 @@ fn seams(
             recovered_by_retry: r.get(6)?,
             recovered_by_fix: r.get(7)?,
             recovered_by_review: r.get(8)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The visits behind one seam's figures, newest run first, counted as [`seams`] does.
+pub(crate) fn seam_visits(
+    c: &Connection,
+    filter: &Filter,
+    pipeline: &str,
+    seam: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<crate::SeamVisit>> {
+    let (w, mut p) = runs_where(filter);
+    let n = p.len();
+    p.push(pipeline.to_string().into());
+    p.push(seam.to_string().into());
+    p.push((limit.min(i64::MAX as usize) as i64).into());
+    let sql = format!(
+        "{}
+         SELECT x.run_id, r.status, r.created_at, x.handoffs, x.first_ok, x.ok,
+                CASE WHEN x.first_ok OR NOT x.ok THEN NULL
+                     WHEN x.by_review THEN 'review' WHEN x.by_retry THEN 'retry'
+                     WHEN x.by_fix THEN 'fix' END
+         FROM visits x JOIN runs r ON r.id = x.run_id
+         WHERE x.pipeline = ?{} AND x.from_step = ?{}
+         ORDER BY r.created_at DESC, x.run_id DESC LIMIT ?{}",
+        visits(&w),
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let mut st = c.prepare(&sql)?;
+    let rows = st.query_map(params_from_iter(p.iter()), |r| {
+        Ok(crate::SeamVisit {
+            run_id: r.get(0)?,
+            status: r.get(1)?,
+            created_at: r.get(2)?,
+            handoffs: r.get(3)?,
+            first_pass: r.get(4)?,
+            passed: r.get(5)?,
+            recovered_by: r.get(6)?,
         })
     })?;
     rows.collect()
@@ -240,6 +295,7 @@ fn agreement(
                 SUM(v.outcome = 'passed' AND x.status = 'rejected')
          FROM reviews x JOIN handoffs h ON h.id = x.handoff_id JOIN verdicts v ON v.handoff_id = h.id JOIN runs r ON r.id = x.run_id
          WHERE {w} AND x.kind = 'escalation' AND x.status IN ('accepted', 'rejected') AND v.outcome IN ('passed', 'failed')
+           AND v.gate <> '{OUTPUT_SCHEMA_GATE}'
          GROUP BY r.pipeline, h.from_step, v.gate ORDER BY r.pipeline, h.from_step, v.gate"
     );
     let mut st = c.prepare(&sql)?;
