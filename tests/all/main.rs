@@ -10,6 +10,7 @@ mod http;
 mod ledger;
 mod loading;
 mod pipeline;
+mod postgres;
 mod report;
 mod server;
 mod std_plugins;

@@ -6,10 +6,10 @@ use std::path::Path;
 use seam_ledger::feedback::{ExportFilter, Shape};
 use seam_ledger::report::Filter;
 use seam_ledger::{Ledger, SqliteLedger};
-use seam_pipeline::decide_review;
+use seam_pipeline::{decide_review, Pipeline};
 use serde_json::{json, Value};
 
-use crate::pipeline::{load, run, scratch};
+use crate::pipeline::{load, scratch};
 
 const LEARNER: &str = r#"[[steps]]
 name = "w"
@@ -21,37 +21,40 @@ const GATE: &str = "[[seams]]\nfrom = \"w\"\n[[seams.gates]]\nname = \"short\"\n
 
 /// Three runs of a learner retried once each, and two escalated runs: one accepted,
 /// one rejected by a person. Returns the ledger.
-fn known_ledger(dir: &Path) -> SqliteLedger {
+pub(crate) fn known_ledger(dir: &Path) -> SqliteLedger {
     let ledger = SqliteLedger::open(&dir.join("l.db")).unwrap();
+    fill(dir, &ledger);
+    ledger
+}
+
+/// Writes the known content through the pipeline runner: three runs that pass after a
+/// retry, two escalated runs a person decided (one accepted, one rejected).
+pub(crate) fn fill(dir: &Path, ledger: &dyn Ledger) {
+    let run = |p: &Pipeline, input: Value| {
+        seam_pipeline::Runner::new(p, ledger, &seam_pipeline::Silent)
+            .start(input)
+            .unwrap()
+    };
     let retrying = load(
         dir,
         &format!("[pipeline]\nname = \"retrying\"\n{LEARNER}{GATE}on_fail = \"retry\"\n"),
     );
     for i in 0..3 {
-        run(&retrying, &ledger, json!({"i": i}));
+        run(&retrying, json!({"i": i}));
     }
     let escalating = load(
         dir,
         &format!("[pipeline]\nname = \"escalating\"\n{LEARNER}{GATE}on_fail = \"escalate\"\n[[seams.gates]]\nname = \"clean\"\nplugin = \"pii\"\n"),
     );
-    let a = run(&escalating, &ledger, json!({"i": "a"}));
-    let b = run(&escalating, &ledger, json!({"i": "b"}));
+    let a = run(&escalating, json!({"i": "a"}));
+    let b = run(&escalating, json!({"i": "b"}));
     let reviews = ledger.reviews(Some("pending")).unwrap();
     assert_eq!(reviews.len(), 2);
-    decide_review(
-        &ledger,
-        reviews[0].id,
-        true,
-        "ana",
-        Some("fine by me"),
-        None,
-    )
-    .unwrap();
-    decide_review(&ledger, reviews[1].id, false, "bo", Some("too long"), None).unwrap();
-    let runner = seam_pipeline::Runner::new(&escalating, &ledger, &seam_pipeline::Silent);
+    decide_review(ledger, reviews[0].id, true, "ana", Some("fine by me"), None).unwrap();
+    decide_review(ledger, reviews[1].id, false, "bo", Some("too long"), None).unwrap();
+    let runner = seam_pipeline::Runner::new(&escalating, ledger, &seam_pipeline::Silent);
     runner.resume(&a.run_id).unwrap();
     runner.resume(&b.run_id).unwrap();
-    ledger
 }
 
 #[test]
@@ -185,8 +188,8 @@ fn error_verdicts_are_counted_by_cause() {
             seam_test_artifacts::INFINITE_LOOP
         ),
     );
-    run(&p, &ledger, json!(null));
-    run(&p, &ledger, json!(null));
+    crate::pipeline::run(&p, &ledger, json!(null));
+    crate::pipeline::run(&p, &ledger, json!(null));
     let r = ledger.report(&Filter::default()).unwrap();
     assert_eq!(
         (r.gates[0].errors, r.gates[0].errors_by_cause.clone()),

@@ -1898,3 +1898,55 @@ fn traces_reach_an_otlp_collector_under_the_callers_trace() {
         stopping.elapsed()
     );
 }
+
+/// `seam serve` with `ledger = "postgres://…"`: runs start, wait for a person, resume
+/// when the review is decided over HTTP, and the report reads them.
+#[test]
+fn runs_and_reviews_over_http_with_a_postgres_ledger() {
+    let Some(base) = crate::postgres::server("runs_and_reviews_over_http_with_a_postgres_ledger")
+    else {
+        return;
+    };
+    let url = crate::postgres::fresh_database(&base, "server_runs");
+    let (dir, _) = crate::cli::escalating_pipeline("server-runs-pg-pipeline");
+    let pipeline = dir.join("pipeline.toml");
+    let server = start(
+        "runs-pg",
+        &format!(
+            "ledger = \"{url}\"\npipelines = [\"{}\"]\n",
+            pipeline.display()
+        ),
+    );
+    let a = get_as(&server, "/readyz", None);
+    assert_eq!(a.body["ledger"], url.as_str(), "{}", a.body);
+    let a = post(
+        &server,
+        "/v1/pipelines/esc/runs",
+        r#"{"input": {"n": 1}, "wait_ms": 60000}"#,
+    );
+    assert_eq!(
+        (a.status, &a.body["status"]),
+        (200, &json!("waiting")),
+        "{}",
+        a.body
+    );
+    let run = a.body["run_id"].as_str().unwrap().to_string();
+    let id = get_as(&server, "/v1/reviews", None).body["reviews"][0]["id"]
+        .as_i64()
+        .unwrap();
+    let a = post(
+        &server,
+        &format!("/v1/reviews/{id}/accept"),
+        r#"{"note": "fine", "wait_ms": 60000}"#,
+    );
+    assert_eq!(a.body["run"]["status"], "completed", "{}", a.body);
+    let a = post(&server, &format!("/v1/reviews/{id}/reject"), "{}");
+    assert_eq!(error(&a).0, 409);
+    let a = get_as(&server, &format!("/v1/runs/{run}"), None);
+    assert_eq!(a.body["status"], "completed", "{}", a.body);
+    assert_eq!(a.body["reviews"][0]["note"], "fine");
+    let a = get_as(&server, "/v1/report", None);
+    assert_eq!(a.body["pipelines"][0]["completed"], 1, "{}", a.body);
+    assert_eq!(a.body["pipelines"][0]["escalated"], 1, "{}", a.body);
+    conforms("get", "/v1/report", a.status, &a.body);
+}

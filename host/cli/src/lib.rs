@@ -86,6 +86,8 @@ enum Command {
     Report(report::ReportArgs),
     /// Export judged candidates (accepted and rejected) as JSONL.
     Feedback(report::FeedbackArgs),
+    /// Move a ledger: copy a SQLite ledger's records into a PostgreSQL one.
+    Ledger(report::LedgerCommandArgs),
     /// Check a payload with one or more gates.
     Check(check::CheckArgs),
     /// Print a plugin's description and settings schema.
@@ -318,6 +320,7 @@ fn run(
         Command::New(args) => new::run(args, out),
         Command::Report(args) => report::run(args, out),
         Command::Feedback(args) => report::feedback(args, out),
+        Command::Ledger(args) => report::ledger(args, out),
         Command::Route(args) => route::run(args, out),
         Command::Serve(args) => serve::run(args, out),
         Command::Mcp(args) => mcp::run(args, out),

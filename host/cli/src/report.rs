@@ -60,9 +60,13 @@ impl FilterArgs {
 }
 
 /// Opens the ledger for reading only (a reader never waits behind a writer), and
-/// remembers it and its WAL files as inputs that no output may replace.
-pub fn open_read_only(ledger: &LedgerArgs) -> Result<(SqliteLedger, PathBuf)> {
+/// remembers it and its WAL files as inputs that no output may replace; a PostgreSQL
+/// ledger is opened as it is. Returns the ledger and how messages show it.
+pub fn open_read_only(ledger: &LedgerArgs) -> Result<(Box<dyn Ledger>, String)> {
     let path = ledger.path(None);
+    if super::run::is_url(&path) {
+        return Ok((super::run::open_ledger(&path)?, super::run::shown(&path)));
+    }
     if !path.exists() {
         bail!(
             "no ledger at {}; pass --ledger FILE (the one `seam run` printed)",
@@ -70,7 +74,10 @@ pub fn open_read_only(ledger: &LedgerArgs) -> Result<(SqliteLedger, PathBuf)> {
         );
     }
     note_ledger(&path);
-    Ok((SqliteLedger::open_read_only(&path)?, path))
+    Ok((
+        Box::new(SqliteLedger::open_read_only(&path)?),
+        path.display().to_string(),
+    ))
 }
 
 /// Remembers a ledger file and its `-wal` and `-shm` companions as inputs.
@@ -101,21 +108,21 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let (ledger, path) = open_read_only(&args.ledger)?;
     let filter = args.filter.filter()?;
-    let activity = Activity::start(format!("reading the ledger {}", path.display()));
+    let activity = Activity::start(format!("reading the ledger {path}"));
     let report = ledger.report(&filter)?;
     drop(activity);
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?,
         Format::Pretty => {
             if report.pipelines.is_empty() {
-                writeln!(out, "no runs in {} match", path.display())?;
+                writeln!(out, "no runs in {path} match")?;
             } else {
                 out.write_all(report::render_text(&report).as_bytes())?;
             }
         }
     }
     if let Some(file) = &args.html {
-        let title = format!("seam reliability report — {}", path.display());
+        let title = format!("seam reliability report — {path}");
         let page = report::render_html(&report, &title);
         super::io::write_output(file, "HTML report", |w| w.write_all(page.as_bytes()))?;
         if args.format == Format::Pretty {
@@ -211,5 +218,68 @@ pub fn feedback(args: FeedbackArgs, out: &mut (dyn Write + Send)) -> Result<Exit
             ledger.export(&filter, shape, out)?;
         }
     }
+    Ok(Exit::Passed)
+}
+
+/// Arguments of `seam ledger`.
+#[derive(Args, Debug)]
+pub struct LedgerCommandArgs {
+    #[command(subcommand)]
+    command: LedgerCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum LedgerCommand {
+    /// Copy every record of a SQLite ledger into an empty PostgreSQL ledger (ids and
+    /// times unchanged), all or nothing.
+    Import {
+        /// The SQLite ledger to copy from.
+        #[arg(value_name = "FILE")]
+        from: PathBuf,
+        /// The PostgreSQL ledger to copy into (postgres://USER@HOST/DB); created and
+        /// migrated when new, and it must hold no runs.
+        #[arg(long = "to", value_name = "URL")]
+        to: String,
+    },
+}
+
+pub fn ledger(args: LedgerCommandArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
+    let LedgerCommand::Import { from, to } = args.command;
+    if !seam_ledger::pg::is_url(&to) {
+        bail!(
+            "--to {:?} is not a PostgreSQL URL; give postgres://USER@HOST:PORT/DATABASE",
+            to
+        );
+    }
+    if super::run::is_url(&from) {
+        bail!(
+            "{} is a PostgreSQL URL; `seam ledger import` copies from a SQLite ledger FILE",
+            super::run::shown(&from)
+        );
+    }
+    if !from.is_file() {
+        bail!(
+            "no ledger file at {}; give the SQLite ledger to copy (the one `seam run` printed)",
+            from.display()
+        );
+    }
+    note_ledger(&from);
+    let shown = from.display().to_string();
+    let source = SqliteLedger::open_read_only(&from)?;
+    let target = seam_ledger::PgLedger::open(&to)?;
+    let activity = Activity::start(format!(
+        "copying {shown} into {}",
+        seam_ledger::pg::redact(&to)
+    ));
+    let counts = target.import_sqlite(&source)?;
+    drop(activity);
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    let parts: Vec<String> = counts.iter().map(|(t, n)| format!("{n} {t}")).collect();
+    writeln!(
+        out,
+        "copied {total} records from {shown} into {}: {}",
+        seam_ledger::pg::redact(&to),
+        parts.join(", ")
+    )?;
     Ok(Exit::Passed)
 }

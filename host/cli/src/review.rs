@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 
-use seam_ledger::{Ledger, ReviewRow, SqliteLedger};
+use seam_ledger::{Ledger, ReviewRow};
 use seam_pipeline::{decide_review, Pipeline};
 
 use super::run::{execute, exit_for, LedgerArgs, Printer};
@@ -92,7 +92,7 @@ fn reviewer(by: &Option<String>) -> String {
 
 pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let path = args.ledger.path(None);
-    if !path.exists() {
+    if !super::run::is_url(&path) && !path.exists() {
         anyhow::bail!(
             "no ledger at {}; pass --ledger FILE (the one `seam run` printed)",
             path.display()
@@ -105,11 +105,15 @@ pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     let ledger = if read_only {
         super::report::open_read_only(&args.ledger)?.0
     } else {
-        SqliteLedger::open(&path)?
+        super::run::open_ledger(&path)?
     };
+    let ledger = &*ledger;
+    // Messages show a PostgreSQL URL without its password.
+    let shown = super::run::shown(&path);
+    let path = Path::new(&shown);
     let Some(command) = args.command else {
         let stdin = std::io::stdin();
-        return interactive_on(&ledger, &path, &mut stdin.lock(), out);
+        return interactive_on(ledger, path, &mut stdin.lock(), out);
     };
     match command {
         ReviewCommand::List { all, format } => {
@@ -144,8 +148,8 @@ pub fn run(args: ReviewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             }
             Ok(Exit::Passed)
         }
-        ReviewCommand::Accept(d) => decide(&ledger, &path, d, true, out),
-        ReviewCommand::Reject(d) => decide(&ledger, &path, d, false, out),
+        ReviewCommand::Accept(d) => decide(ledger, path, d, true, out),
+        ReviewCommand::Reject(d) => decide(ledger, path, d, false, out),
     }
 }
 

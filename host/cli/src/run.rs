@@ -48,10 +48,32 @@ pub struct RunArgs {
 /// Where the ledger is.
 #[derive(Args, Debug, Clone)]
 pub struct LedgerArgs {
-    /// The ledger file (default: the pipeline's `ledger`, else $SEAM_LEDGER, else
-    /// ./seam-ledger.db).
-    #[arg(long, value_name = "FILE", global = true)]
+    /// The ledger: a SQLite file or a postgres:// URL (default: the pipeline's
+    /// `ledger`, else $SEAM_LEDGER, else ./seam-ledger.db).
+    #[arg(long, value_name = "FILE|URL", global = true)]
     pub ledger: Option<PathBuf>,
+}
+
+/// Whether the ledger named `path` is a PostgreSQL URL rather than a file.
+pub fn is_url(path: &Path) -> bool {
+    path.to_str().is_some_and(seam_ledger::pg::is_url)
+}
+
+/// The ledger as messages show it: a file's path, or a URL without its password.
+pub fn shown(path: &Path) -> String {
+    match path.to_str() {
+        Some(url) if seam_ledger::pg::is_url(url) => seam_ledger::pg::redact(url),
+        _ => path.display().to_string(),
+    }
+}
+
+/// Opens (creating when needed) the ledger named `path`: a SQLite file or a
+/// PostgreSQL database.
+pub fn open_ledger(path: &Path) -> Result<Box<dyn Ledger>> {
+    Ok(match path.to_str() {
+        Some(url) if seam_ledger::pg::is_url(url) => Box::new(seam_ledger::PgLedger::open(url)?),
+        _ => Box::new(SqliteLedger::open(path)?),
+    })
 }
 
 impl LedgerArgs {
@@ -93,7 +115,7 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         (None, None) => vec![Value::Null],
     };
     let ledger_path = args.ledger.path(Some(&pipeline));
-    let ledger = SqliteLedger::open(&ledger_path)?;
+    let ledger = open_ledger(&ledger_path)?;
     let concurrency = args
         .concurrency
         .map_or(pipeline.concurrency, |n| n as usize)
@@ -103,7 +125,7 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     if args.resume.is_some() || inputs.len() == 1 {
         let outcomes = execute(
             &pipeline,
-            &ledger,
+            &*ledger,
             &printer,
             args.resume.as_deref(),
             inputs,
@@ -115,7 +137,7 @@ pub fn run(args: RunArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     // Many inputs: a run that cannot go on is reported beside the others' outcomes.
     let mut outcomes = Vec::new();
     let mut errors = Vec::new();
-    for (i, result) in execute_each(&pipeline, &ledger, &printer, inputs, concurrency) {
+    for (i, result) in execute_each(&pipeline, &*ledger, &printer, inputs, concurrency) {
         match result {
             Ok(outcome) => outcomes.push(outcome),
             Err(e) => errors.push((i + 1, format!("{:#}", anyhow::Error::from(e)))),
@@ -228,10 +250,10 @@ fn finish(
                 writeln!(
                     out,
                     "waiting for review: seam review list --ledger {0}; then seam review accept|reject ID --ledger {0}",
-                    ledger.display()
+                    shown(ledger)
                 )?;
             }
-            writeln!(out, "ledger: {}", ledger.display())?;
+            writeln!(out, "ledger: {}", shown(ledger))?;
         }
     }
     Ok(exit)

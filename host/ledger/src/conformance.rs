@@ -484,6 +484,22 @@ pub fn missing_records_are_not_found_by_name(l: &dyn Ledger) {
     );
     assert!(l.step_runs("nope").unwrap().is_empty());
     assert!(l.verdicts(42).unwrap().is_empty());
+    // Names no record can have (a NUL, which PostgreSQL cannot even store) are simply
+    // not found, never a failing ledger.
+    assert_eq!(what(l.run("a\0b").unwrap_err()).0, "run");
+    assert!(l.handoffs("a\0b").unwrap().is_empty());
+    assert!(l.reviews(Some("pend\0ing")).unwrap().is_empty());
+    let odd = Filter {
+        pipeline: Some("p\0".into()),
+        run: Some("r\0".into()),
+        ..Filter::default()
+    };
+    assert!(l.report(&odd).unwrap().pipelines.is_empty());
+    assert!(l.seam_visits(&odd, "p\0", "s\0", 5).unwrap().is_empty());
+    assert!(matches!(
+        l.claim("a\0b", "w\0", LEASE),
+        Err(LedgerError::NotFound { .. })
+    ));
 }
 
 /// Two runs through one seam: the first fails its gate once and passes on a retry,

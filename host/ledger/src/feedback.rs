@@ -210,6 +210,98 @@ pub(crate) fn write_record(
     writeln!(out, "{line}")
 }
 
+/// One routed handoff as a backend reads it for the export, in the order of run, seam
+/// and handoff.
+pub(crate) struct Candidate {
+    pub run_id: String,
+    pub pipeline: String,
+    pub step: String,
+    pub attempt: u32,
+    pub created_at: i64,
+    pub input: String,
+    pub context: String,
+    pub payload: String,
+    /// The last route's target and who decided it.
+    pub target: String,
+    pub decided_by: String,
+    /// The last decided review of the handoff: its status, who and the note.
+    pub review: Option<(String, Option<String>, Option<String>)>,
+}
+
+/// Turns candidates into lines of `shape`, holding one run's seam at a time (the pairs
+/// are made from it): the part of the export every backend shares.
+pub(crate) struct Exporter<'a> {
+    shape: Shape,
+    decision: Option<String>,
+    out: &'a mut dyn Write,
+    group: Vec<Record>,
+    written: u64,
+}
+
+impl<'a> Exporter<'a> {
+    pub fn new(filter: &ExportFilter, shape: Shape, out: &'a mut dyn Write) -> Self {
+        Exporter {
+            shape,
+            decision: filter.decision.clone(),
+            out,
+            group: Vec::new(),
+            written: 0,
+        }
+    }
+
+    /// The next candidate and the gates' judgments of it.
+    pub fn push(&mut self, c: Candidate, verdicts: Vec<Judgment>) -> std::io::Result<()> {
+        let stopped = matches!(c.target.as_str(), "retry" | "human" | "reject" | "error")
+            || c.target.starts_with("fix:");
+        let review = c.review.map(|(decision, by, note)| HumanDecision {
+            decision,
+            by: by.filter(|b| !b.is_empty()),
+            note: note.filter(|n| !n.is_empty()),
+        });
+        let label = match &review {
+            Some(r) if r.decision == "rejected" => "rejected",
+            _ if stopped => "rejected",
+            _ => "accepted",
+        };
+        let record = Record {
+            run_id: c.run_id,
+            pipeline: c.pipeline,
+            step: c.step,
+            attempt: c.attempt,
+            created_at: c.created_at,
+            input: json(&c.input),
+            context: json(&c.context),
+            candidate: json(&c.payload),
+            label: label.to_string(),
+            decided_by: c.decided_by,
+            verdicts,
+            review,
+        };
+        if let Some(last) = self.group.last() {
+            if last.run_id != record.run_id || last.step != record.step {
+                if self.shape.paired() {
+                    self.written += write_pairs(&self.group, self.shape, self.out)?;
+                }
+                self.group.clear();
+            }
+        }
+        if !self.shape.paired() && self.decision.as_deref().is_none_or(|d| d == record.label) {
+            write_record(self.shape, &record, self.out)?;
+            self.written += 1;
+        }
+        self.group.push(record);
+        Ok(())
+    }
+
+    /// Writes the last group's pairs; returns the number of lines written in all.
+    pub fn finish(mut self) -> std::io::Result<u64> {
+        if self.shape.paired() {
+            self.written += write_pairs(&self.group, self.shape, self.out)?;
+        }
+        Ok(self.written)
+    }
+}
+
 pub(crate) fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }

@@ -5,7 +5,8 @@
 //! The trait is the whole contract between the pipeline runner (and the server, the
 //! CLI, the Python package) and storage: no SQL and no driver type crosses it. A
 //! backend is done when [`conformance`] passes against it. [`SqliteLedger`] is the
-//! embedded default (one file, WAL). The trait is synchronous — the runner drives a
+//! embedded default (one file, WAL); [`PgLedger`] is a PostgreSQL database shared by
+//! many processes and machines; [`open`] picks one by its location. The trait is synchronous — the runner drives a
 //! run on a thread — and async callers use a blocking pool.
 //!
 //! A ledger must not decide anything: the runner tells it what happened, in phases
@@ -14,6 +15,7 @@
 
 pub mod conformance;
 pub mod feedback;
+pub mod pg;
 pub mod report;
 pub mod sqlite;
 
@@ -21,7 +23,20 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
+pub use pg::PgLedger;
 pub use sqlite::SqliteLedger;
+
+/// Opens the ledger at `location`: a `postgres://` (or `postgresql://`) URL is a
+/// [`PgLedger`], anything else the path of a [`SqliteLedger`] file.
+pub fn open(location: &str) -> Result<std::sync::Arc<dyn Ledger>, LedgerError> {
+    if pg::is_url(location) {
+        Ok(std::sync::Arc::new(PgLedger::open(location)?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteLedger::open(
+            std::path::Path::new(location),
+        )?))
+    }
+}
 
 /// Any backend's underlying error.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

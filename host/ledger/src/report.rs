@@ -25,6 +25,40 @@ pub struct Report {
     pub agreement: Vec<Agreement>,
 }
 
+impl Report {
+    /// The report from a backend's figures: each pipeline's products of its seams'
+    /// reliabilities are computed here, the same for every backend.
+    pub(crate) fn assemble(
+        pipelines: Vec<PipelineReport>,
+        seams: Vec<SeamReport>,
+        gates: Vec<GateReport>,
+        agreement: Vec<Agreement>,
+    ) -> Report {
+        let pipelines = pipelines
+            .into_iter()
+            .map(|mut pr| {
+                let mine: Vec<&SeamReport> =
+                    seams.iter().filter(|s| s.pipeline == pr.pipeline).collect();
+                let product = |f: fn(&SeamReport) -> Option<f64>| -> Option<f64> {
+                    if mine.is_empty() {
+                        return None;
+                    }
+                    mine.iter().map(|s| f(s)).product::<Option<f64>>()
+                };
+                pr.product_first_pass = product(|s| s.first_pass_reliability);
+                pr.product_after_recovery = product(|s| s.reliability_after_recovery);
+                pr
+            })
+            .collect();
+        Report {
+            pipelines,
+            seams,
+            gates,
+            agreement,
+        }
+    }
+}
+
 /// One pipeline's runs.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PipelineReport {

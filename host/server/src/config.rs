@@ -178,8 +178,10 @@ pub struct Config {
     /// The file it was read from.
     pub file: PathBuf,
     pub listen: SocketAddr,
-    /// The SQLite ledger that recorded checks go to, and `GET /v1/report` reads.
-    pub ledger: Option<PathBuf>,
+    /// The ledger that recorded checks and runs go to, and `GET /v1/report` reads: a
+    /// SQLite file (resolved against the configuration's folder) or a `postgres://`
+    /// URL.
+    pub ledger: Option<String>,
     /// The pipelines whose runs it starts, resumes and reviews.
     pub pipelines: Vec<seam_pipeline::Pipeline>,
     pub limits: Limits,
@@ -312,7 +314,7 @@ impl Config {
             if let Some(p) = f.pipelines.first() {
                 return Err(err(
                     p.span(),
-                    "pipelines need a ledger to record their runs in: set `ledger = \"FILE\"`"
+                    "pipelines need a ledger to record their runs in: set `ledger = \"FILE\"` (or a postgres:// URL)"
                         .into(),
                 ));
             }
@@ -334,7 +336,13 @@ impl Config {
         Ok(Config {
             file: path.to_path_buf(),
             listen,
-            ledger: f.ledger.as_ref().map(|l| dir.join(l)),
+            ledger: f.ledger.as_ref().map(|l| {
+                if seam_ledger::pg::is_url(l) {
+                    l.clone()
+                } else {
+                    dir.join(l).display().to_string()
+                }
+            }),
             pipelines,
             limits: f.limits,
             tokens,

@@ -334,17 +334,17 @@ impl Server {
 
 /// The configuration's ledger, opened (created when missing); `None` without one.
 pub fn open_ledger(config: &Config) -> anyhow::Result<Option<Arc<dyn seam_ledger::Ledger>>> {
-    let Some(path) = &config.ledger else {
+    let Some(location) = &config.ledger else {
         return Ok(None);
     };
-    let opened = seam_ledger::SqliteLedger::open(path).with_context(|| {
+    let opened = seam_ledger::open(location).with_context(|| {
         format!(
             "opening the ledger {} (`ledger` in {})",
-            path.display(),
+            seam_ledger::pg::redact(location),
             config.file.display()
         )
     })?;
-    Ok(Some(Arc::new(opened) as Arc<dyn seam_ledger::Ledger>))
+    Ok(Some(opened))
 }
 
 /// Reloads the configuration on every SIGHUP.

@@ -38,35 +38,13 @@ const STOPPED: &str = "('retry', 'human', 'reject', 'error')";
 
 /// Builds the report for `filter`.
 pub(crate) fn build(c: &Connection, filter: &Filter) -> rusqlite::Result<Report> {
-    {
-        let (w, p) = runs_where(filter);
-        let pipelines_raw = pipelines(c, &w, &p)?;
-        let seams = seams(c, &w, &p)?;
-        let gates = gates(c, &w, &p)?;
-        let agreement = agreement(c, &w, &p)?;
-        let pipelines = pipelines_raw
-            .into_iter()
-            .map(|mut pr| {
-                let mine: Vec<&SeamReport> =
-                    seams.iter().filter(|s| s.pipeline == pr.pipeline).collect();
-                let product = |f: fn(&SeamReport) -> Option<f64>| -> Option<f64> {
-                    if mine.is_empty() {
-                        return None;
-                    }
-                    mine.iter().map(|s| f(s)).product::<Option<f64>>()
-                };
-                pr.product_first_pass = product(|s| s.first_pass_reliability);
-                pr.product_after_recovery = product(|s| s.reliability_after_recovery);
-                pr
-            })
-            .collect();
-        Ok(Report {
-            pipelines,
-            seams,
-            gates,
-            agreement,
-        })
-    }
+    let (w, p) = runs_where(filter);
+    Ok(Report::assemble(
+        pipelines(c, &w, &p)?,
+        seams(c, &w, &p)?,
+        gates(c, &w, &p)?,
+        agreement(c, &w, &p)?,
+    ))
 }
 
 fn pipelines(
