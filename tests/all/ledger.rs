@@ -167,6 +167,15 @@ impl Ledger for RefusesBoom {
     fn release(&self, run_id: &str, holder: &str) -> Result<(), seam_ledger::LedgerError> {
         self.0.release(run_id, holder)
     }
+    fn claim_orphan(
+        &self,
+        holder: &str,
+        pipelines: &[String],
+        lease: Duration,
+        grace: Duration,
+    ) -> Result<Option<seam_ledger::Orphan>, seam_ledger::LedgerError> {
+        self.0.claim_orphan(holder, pipelines, lease, grace)
+    }
     fn decide_review(
         &self,
         id: i64,

@@ -1950,3 +1950,130 @@ fn runs_and_reviews_over_http_with_a_postgres_ledger() {
     assert_eq!(a.body["pipelines"][0]["escalated"], 1, "{}", a.body);
     conforms("get", "/v1/report", a.status, &a.body);
 }
+
+/// A `seam serve` process on `config`, and the address it says it listens on.
+fn serve_process(config: &Path) -> (std::process::Child, Running) {
+    let mut child =
+        crate::hardening::helper_command(&["serve", "--config", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it listens")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("seam serve: listening on ") {
+            break rest.split(';').next().unwrap().to_string();
+        }
+    };
+    // Keep reading, so the server never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (
+        child,
+        Running {
+            base: address,
+            stop: None,
+            thread: None,
+        },
+    )
+}
+
+/// Two `seam serve` processes on one PostgreSQL ledger; one is killed (`kill -9`) in
+/// the middle of a step. The other takes the run over once the dead one's claim lapses
+/// and finishes it: the step that had no record yet runs again, every recorded step
+/// once.
+#[test]
+fn a_killed_servers_run_is_taken_over_by_another_and_finished_once() {
+    let Some(base) =
+        crate::postgres::server("a_killed_servers_run_is_taken_over_by_another_and_finished_once")
+    else {
+        return;
+    };
+    let url = crate::postgres::fresh_database(&base, "takeover");
+    let dir = scratch("server-takeover");
+    std::fs::write(
+        dir.join("pipeline.toml"),
+        "[pipeline]\nname = \"slow\"\n\
+         [[steps]]\nname = \"work\"\nkind = \"command\"\n\
+         command = [\"sh\", \"-c\", '''cat >/dev/null; echo x >> ran; sleep 1; printf '\"done\"' ''']\n\
+         [[steps]]\nname = \"after\"\nkind = \"command\"\n\
+         command = [\"sh\", \"-c\", '''cat >/dev/null; echo y >> after; printf '\"after\"' ''']\n",
+    )
+    .unwrap();
+    let config = dir.join("seam-server.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nledger = \"{url}\"\npipelines = [\"pipeline.toml\"]\n\
+             [runs]\nlease_ms = 600\npickup_interval_ms = 100\n"
+        ),
+    )
+    .unwrap();
+    let (mut a, on_a) = serve_process(&config);
+    let (mut b, on_b) = serve_process(&config);
+    let started = post(&on_a, "/v1/pipelines/slow/runs", r#"{"input": 1}"#);
+    assert_eq!(started.status, 202, "{}", started.body);
+    let run = started.body["run_id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(dir.join("ran"))
+        .unwrap_or_default()
+        .is_empty()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the step never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    a.kill().unwrap();
+    a.wait().unwrap();
+    let killed = std::time::Instant::now();
+    let deadline = killed + Duration::from_secs(60);
+    let doc = loop {
+        let doc = get_as(&on_b, &format!("/v1/runs/{run}"), None).body;
+        if doc["status"] == "completed" {
+            break doc;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other server never finished the run: {doc}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    eprintln!(
+        "takeover: the run completed {:?} after its server was killed",
+        killed.elapsed()
+    );
+    assert_eq!(doc["output"], "after");
+    let steps: Vec<&str> = doc["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["work", "after"], "every recorded step once");
+    let ran = std::fs::read_to_string(dir.join("ran")).unwrap();
+    assert_eq!(
+        ran.lines().count(),
+        2,
+        "the unrecorded step ran again, once"
+    );
+    let after = std::fs::read_to_string(dir.join("after")).unwrap();
+    assert_eq!(after.lines().count(), 1);
+    let metrics = agent()
+        .get(&format!("{}/metrics", on_b.base))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        metrics.contains("seam_runs_taken_over_total 1"),
+        "{metrics}"
+    );
+    b.kill().unwrap();
+    b.wait().unwrap();
+}

@@ -70,6 +70,10 @@ pub const CHECKS: &[(&str, Check)] = &[
         only_checked_handoffs_make_seams_and_schemas_are_not_judged_by_people,
     ),
     (
+        "orphaned_runs_are_claimed_once_and_only_those",
+        orphaned_runs_are_claimed_once_and_only_those,
+    ),
+    (
         "the_export_streams_judged_candidates",
         the_export_streams_judged_candidates,
     ),
@@ -785,4 +789,88 @@ pub fn only_checked_handoffs_make_seams_and_schemas_are_not_judged_by_people(l: 
         [("length", 1, 1)],
         "the schema check is not judged by people"
     );
+}
+
+pub fn orphaned_runs_are_claimed_once_and_only_those(l: &dyn Ledger) {
+    let short = Duration::from_millis(1);
+    let new_run = |id: &str, cursor: &str, lease: Duration| {
+        l.start_run(&NewRun {
+            id,
+            pipeline: "p",
+            pipeline_file: "p.toml",
+            pipeline_digest: "d",
+            input: "{}",
+            cursor,
+            holder: "dead",
+            lease,
+        })
+        .expect("start_run");
+    };
+    let p = vec!["p".to_string()];
+    // Alive (its lease runs), dead (lapsed), and an outside run (never driven here).
+    new_run("alive", "c0", LEASE);
+    new_run("dead", "c0", short);
+    new_run("outside", crate::OUTSIDE_CURSOR, short);
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(
+        l.claim_orphan("w2", &["other".to_string()], LEASE, Duration::ZERO)
+            .unwrap(),
+        None,
+        "another pipeline's runs are not picked"
+    );
+    let got = l.claim_orphan("w2", &p, LEASE, Duration::ZERO).unwrap();
+    assert_eq!(
+        got,
+        Some(crate::Orphan {
+            run_id: "dead".into(),
+            pipeline: "p".into()
+        })
+    );
+    assert_eq!(
+        l.claim_orphan("w3", &p, LEASE, Duration::ZERO).unwrap(),
+        None
+    );
+    assert!(
+        matches!(l.claim("dead", "w3", LEASE).unwrap(), Claim::HeldByOther { holder, .. } if holder == "w2"),
+        "the picked run is w2's"
+    );
+    // A waiting run: not while its review is pending, not right after the decision
+    // (its worker resumes it), but once the decision is older than the grace.
+    start(l, "waits", "w1");
+    let hid = at_seam(l, "waits", r#""draft""#);
+    let at = format!("seam {hid}");
+    let then = |ids: &Recorded| to("waiting", &format!("review {}", ids.review_id.unwrap()));
+    let mut phase = Phase::new("waits", &at, &then);
+    phase.review = Some(NewReview {
+        handoff_id: Some(hid),
+        step: "write",
+        kind: "escalation",
+        payload: "\"draft\"",
+        findings: "[]",
+        reason: "r",
+    });
+    let review = l.record("a seam", phase).unwrap().review_id.unwrap();
+    l.release("waits", "w1").unwrap();
+    assert_eq!(
+        l.claim_orphan("w2", &p, LEASE, Duration::ZERO).unwrap(),
+        None
+    );
+    l.decide_review(review, true, "ana", None, None).unwrap();
+    assert_eq!(
+        l.claim_orphan("w2", &p, LEASE, Duration::from_secs(3600))
+            .unwrap(),
+        None
+    );
+    std::thread::sleep(Duration::from_millis(5));
+    assert_eq!(
+        l.claim_orphan("w5", &p, LEASE, Duration::ZERO)
+            .unwrap()
+            .map(|o| o.run_id),
+        Some("waits".into())
+    );
+    assert_eq!(
+        l.claim_orphan("w6", &p, LEASE, Duration::ZERO).unwrap(),
+        None
+    );
+    assert_eq!(l.run("outside").unwrap().status, "running");
 }

@@ -92,6 +92,18 @@ pub enum LedgerError {
 /// whether JSON matches its schema.
 pub const OUTPUT_SCHEMA_GATE: &str = "output_schema";
 
+/// The cursor of an *outside run*: one whose checks were recorded through `seam serve`
+/// by an orchestrator that runs its steps itself. seam never drives such a run, so no
+/// worker ever picks one up.
+pub const OUTSIDE_CURSOR: &str = "outside";
+
+/// A run that needs a driver and had none, now claimed by the caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Orphan {
+    pub run_id: String,
+    pub pipeline: String,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -388,6 +400,20 @@ pub trait Ledger: Send + Sync {
     /// it (a lapsed claim is not renewed: another worker may have taken the run).
     /// Returns whether it did.
     fn renew(&self, run_id: &str, holder: &str, lease: Duration) -> Result<bool, LedgerError>;
+
+    /// Claims for `holder`, for `lease`, the oldest run of `pipelines` that needs a
+    /// driver and has none: a `running` run whose claim lapsed (its worker died), or a
+    /// `waiting` run with no pending review, whose last review was decided at least
+    /// `grace` ago and which nobody resumed (its worker died between the decision and
+    /// the resume). Outside runs are never picked. A run another worker is claiming at
+    /// the same moment is skipped, not waited for. `None` when there is none.
+    fn claim_orphan(
+        &self,
+        holder: &str,
+        pipelines: &[String],
+        lease: Duration,
+        grace: Duration,
+    ) -> Result<Option<Orphan>, LedgerError>;
 
     /// Gives up `holder`'s claim on `run_id` (nothing happens if it holds none).
     fn release(&self, run_id: &str, holder: &str) -> Result<(), LedgerError>;

@@ -800,6 +800,41 @@ impl crate::Ledger for PgLedger {
         })
     }
 
+    fn claim_orphan(
+        &self,
+        holder: &str,
+        pipelines: &[String],
+        lease: Duration,
+        grace: Duration,
+    ) -> Result<Option<crate::Orphan>, LedgerError> {
+        let (now, lease_until) = until(lease);
+        let decided_before = now.saturating_sub(grace.as_millis().min(i64::MAX as u128) as i64);
+        let names: Vec<String> = pipelines.iter().map(|p| text(p).into_owned()).collect();
+        self.write("a claim on an orphaned run", |t| {
+            // SKIP LOCKED: replicas looking at once each take a different run.
+            t.query_opt(
+                "UPDATE runs SET claimed_by = $1, lease_until = $2 WHERE id = (
+                    SELECT r.id FROM runs r
+                    WHERE r.pipeline = ANY($3) AND r.cursor <> $6
+                      AND (r.lease_until IS NULL OR r.lease_until <= $4)
+                      AND (r.status = 'running'
+                           OR (r.status = 'waiting'
+                               AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.run_id = r.id AND v.status = 'pending')
+                               AND EXISTS (SELECT 1 FROM reviews v WHERE v.run_id = r.id AND v.decided_at <= $5)))
+                    ORDER BY r.updated_at, r.id LIMIT 1
+                    FOR UPDATE SKIP LOCKED)
+                 RETURNING id, pipeline",
+                &[&text(holder), &lease_until, &names, &now, &decided_before, &crate::OUTSIDE_CURSOR],
+            )
+            .map(|row| {
+                row.map(|r| crate::Orphan {
+                    run_id: r.get(0),
+                    pipeline: r.get(1),
+                })
+            })
+        })
+    }
+
     fn release(&self, run_id: &str, holder: &str) -> Result<(), LedgerError> {
         self.write("the release of a claim", |t| {
             t.execute(

@@ -467,6 +467,34 @@ impl crate::Ledger for SqliteLedger {
         })
     }
 
+    fn claim_orphan(
+        &self,
+        holder: &str,
+        pipelines: &[String],
+        lease: Duration,
+        grace: Duration,
+    ) -> Result<Option<crate::Orphan>, LedgerError> {
+        let now = now_ms();
+        let until = now.saturating_add(lease.as_millis().min(i64::MAX as u128) as i64);
+        let decided_before = now.saturating_sub(grace.as_millis().min(i64::MAX as u128) as i64);
+        let names = serde_json::to_string(pipelines).unwrap_or_else(|_| "[]".into());
+        // One writer at a time holds a SQLite file, so no other worker can claim the
+        // same run between the choice and the claim.
+        self.write("a claim on an orphaned run", |t| {
+            t.query_row(
+                &format!("UPDATE runs SET claimed_by = ?1, lease_until = ?2 WHERE id = ({ORPHAN}) RETURNING id, pipeline"),
+                params![holder, until, names, now, decided_before, crate::OUTSIDE_CURSOR],
+                |r| {
+                    Ok(crate::Orphan {
+                        run_id: r.get(0)?,
+                        pipeline: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+        })
+    }
+
     fn release(&self, run_id: &str, holder: &str) -> Result<(), LedgerError> {
         self.write("the release of a claim", |t| {
             t.execute(
@@ -685,6 +713,18 @@ impl crate::Ledger for SqliteLedger {
         })
     }
 }
+
+/// The oldest orphaned run ([`crate::Ledger::claim_orphan`]): ?3 the pipelines (a JSON
+/// list), ?4 now, ?5 the latest decision time that counts as abandoned, ?6 the outside
+/// cursor.
+const ORPHAN: &str = "SELECT r.id FROM runs r
+    WHERE r.pipeline IN (SELECT value FROM json_each(?3)) AND r.cursor <> ?6
+      AND (r.lease_until IS NULL OR r.lease_until <= ?4)
+      AND (r.status = 'running'
+           OR (r.status = 'waiting'
+               AND NOT EXISTS (SELECT 1 FROM reviews v WHERE v.run_id = r.id AND v.status = 'pending')
+               AND EXISTS (SELECT 1 FROM reviews v WHERE v.run_id = r.id AND v.decided_at <= ?5)))
+    ORDER BY r.updated_at, r.id LIMIT 1";
 
 const HANDOFF_SELECT: &str =
     "SELECT id, run_id, step_run_id, from_step, to_step, attempt, payload, context, fixed_by FROM handoffs";

@@ -334,6 +334,13 @@ impl<'a> Runner<'a> {
         }
     }
 
+    /// Claims runs as `holder`: a worker that has claimed a run already (an orphan it
+    /// picked up) drives it under that claim.
+    pub fn with_holder(mut self, holder: impl Into<String>) -> Self {
+        self.holder = holder.into();
+        self
+    }
+
     /// Claims runs for `lease` instead of [`RUN_LEASE`] (a shorter lease hands a dead
     /// worker's runs over sooner, at the cost of more renewals).
     pub fn with_lease(mut self, lease: Duration) -> Self {

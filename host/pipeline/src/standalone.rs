@@ -22,7 +22,7 @@ use crate::run::GateResult;
 
 /// The cursor of an *outside run*: one whose checks were recorded through `seam serve`
 /// by an orchestrator that runs its steps itself. seam never drives such a run.
-pub const OUTSIDE_CURSOR: &str = "outside";
+pub use seam_ledger::OUTSIDE_CURSOR;
 
 /// Longest seam name (it is a URL path segment and a metrics label).
 pub const MAX_SEAM_NAME: usize = 64;

@@ -31,6 +31,8 @@ ranged!(de_queue, usize, 0, 1_000_000);
 ranged!(de_ms, u64, 1, 3_600_000);
 ranged!(de_batch, usize, 1, 10_000);
 ranged!(de_cached, usize, 0, 4096);
+ranged!(de_pickup_ms, u64, 0, 3_600_000);
+ranged!(de_lease_ms, u64, 100, 3_600_000);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,6 +47,8 @@ struct File {
     bundles: BundlesSection,
     #[serde(default)]
     limits: Limits,
+    #[serde(default)]
+    runs: Runs,
     #[serde(default)]
     tokens: Vec<TokenSection>,
     #[serde(default)]
@@ -164,6 +168,56 @@ impl Limits {
     }
 }
 
+/// `[runs]`: how the served pipelines' runs are driven when several servers share one
+/// ledger (docs/operations.md).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Runs {
+    /// How long a server's claim on a run it drives lasts unrenewed, in ms (default
+    /// 60000; 100 to 3600000). It renews every third of it, so only a dead server's
+    /// claims lapse; a shorter lease hands its runs over sooner.
+    #[serde(default = "default_lease_ms", deserialize_with = "de_lease_ms")]
+    pub lease_ms: u64,
+    /// How often the server looks for orphaned runs of its pipelines to take over, in
+    /// ms (default 1000; 0 turns it off).
+    #[serde(default = "default_pickup_ms", deserialize_with = "de_pickup_ms")]
+    pub pickup_interval_ms: u64,
+    /// How long after a review's decision a run nobody resumed counts as orphaned, in
+    /// ms (default: the lease).
+    #[serde(default, deserialize_with = "de_grace_ms")]
+    pub takeover_grace_ms: Option<u64>,
+}
+
+fn de_grace_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    de_pickup_ms(d).map(Some)
+}
+
+fn default_lease_ms() -> u64 {
+    seam_pipeline::RUN_LEASE.as_millis() as u64
+}
+fn default_pickup_ms() -> u64 {
+    1000
+}
+
+impl Default for Runs {
+    fn default() -> Self {
+        Runs {
+            lease_ms: default_lease_ms(),
+            pickup_interval_ms: default_pickup_ms(),
+            takeover_grace_ms: None,
+        }
+    }
+}
+
+impl Runs {
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
+    }
+    pub fn takeover_grace(&self) -> Duration {
+        Duration::from_millis(self.takeover_grace_ms.unwrap_or(self.lease_ms))
+    }
+}
+
 /// `[[tokens]]`: a caller, by the SHA-256 of its bearer token, and what it may do.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,6 +239,8 @@ pub struct Config {
     /// The pipelines whose runs it starts, resumes and reviews.
     pub pipelines: Vec<seam_pipeline::Pipeline>,
     pub limits: Limits,
+    /// `[runs]`: leases and the pickup of orphaned runs.
+    pub runs: Runs,
     pub tokens: Vec<Token>,
     pub seams: Vec<StandaloneSeam>,
     /// Where `BUNDLE/PLUGIN` gates of ad-hoc checks are found.
@@ -345,6 +401,7 @@ impl Config {
             }),
             pipelines,
             limits: f.limits,
+            runs: f.runs,
             tokens,
             seams,
             resolver,

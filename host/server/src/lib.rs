@@ -298,6 +298,7 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Drained {
         let drain = self.shared.config().limits.drain_timeout();
         let hangups = tokio::spawn(reload_on_hangup(self.shared.clone()));
+        let pickup = tokio::spawn(runs::pick_up_orphans(self.shared.clone()));
         let stopping = Arc::new(Notify::new());
         let signal = stopping.clone();
         let app = router(self.shared.clone());
@@ -320,6 +321,7 @@ impl Server {
             }
         };
         hangups.abort();
+        pickup.abort();
         // Send the spans still buffered (each export within its timeout).
         let shared = self.shared.clone();
         let _ = tokio::task::spawn_blocking(move || {

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub shed: Counter<u64, AtomicU64>,
     pub reload_results: Family<ReloadLabels, Counter>,
+    /// Orphaned runs (of a dead server, or decided and not resumed) taken over.
+    pub runs_taken_over: Counter<u64, AtomicU64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -108,6 +110,7 @@ impl Default for Metrics {
             queue_depth: Gauge::default(),
             shed: Counter::default(),
             reload_results: Family::default(),
+            runs_taken_over: Counter::default(),
         };
         let r = &mut m.registry;
         r.register(
@@ -154,6 +157,11 @@ impl Default for Metrics {
             "seam_http_shed",
             "Requests answered 503 because the queue was full",
             m.shed.clone(),
+        );
+        r.register(
+            "seam_runs_taken_over",
+            "Orphaned runs this server took over (a dead server's, or decided and not resumed)",
+            m.runs_taken_over.clone(),
         );
         r.register(
             "seam_config_reloads",

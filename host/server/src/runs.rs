@@ -117,7 +117,7 @@ async fn drive(
             .find(|p| p.name == name)
             .expect("looked up above");
         let announce = Announce(Mutex::new(Some(tx)));
-        let runner = Runner::new(pipeline, &*ledger, &announce);
+        let runner = Runner::new(pipeline, &*ledger, &announce).with_lease(config.runs.lease());
         match &resume {
             Some(id) => runner.resume(id),
             None => runner.start(input.unwrap_or(Value::Null)),
@@ -483,4 +483,93 @@ pub(crate) async fn decide_and_resume(
             note: None,
         },
     ))
+}
+
+/// Orphans claimed per look: the rest wait for the next one (so one server does not
+/// take every orphan of a dead peer at once).
+const PICKUPS_PER_LOOK: usize = 8;
+
+/// Takes over the served pipelines' orphaned runs — a dead server's running runs once
+/// their claims lapse, and waiting runs whose review was decided while nobody resumed
+/// them — every `[runs] pickup_interval_ms`, until the server stops. Each is claimed
+/// with a holder of its own and resumed exactly after its last record.
+pub(crate) async fn pick_up_orphans(shared: Arc<Shared>) {
+    let Some(ledger) = shared.ledger.clone() else {
+        return;
+    };
+    let me = &seam_types::sha256_hex(format!("instance:{}", shared.ui_secret).as_bytes())[..12];
+    let mut picked: u64 = 0;
+    loop {
+        let config = shared.config();
+        let interval = config.runs.pickup_interval_ms;
+        tokio::time::sleep(Duration::from_millis(if interval == 0 {
+            1000
+        } else {
+            interval
+        }))
+        .await;
+        if interval == 0 || config.pipelines.is_empty() {
+            continue;
+        }
+        let names: Vec<String> = config.pipelines.iter().map(|p| p.name.clone()).collect();
+        for _ in 0..PICKUPS_PER_LOOK {
+            picked += 1;
+            let holder = format!("seam serve {me} pid {} pickup {picked}", std::process::id());
+            let (lease, grace) = (config.runs.lease(), config.runs.takeover_grace());
+            let found = {
+                let (ledger, holder, names) = (ledger.clone(), holder.clone(), names.clone());
+                tokio::task::spawn_blocking(move || {
+                    ledger.claim_orphan(&holder, &names, lease, grace)
+                })
+                .await
+            };
+            match found {
+                Ok(Ok(Some(orphan))) => {
+                    tracing::info!(run = %orphan.run_id, pipeline = %orphan.pipeline, "taking over an orphaned run");
+                    shared.metrics.runs_taken_over.inc();
+                    tokio::spawn(take_over(shared.clone(), config.clone(), orphan, holder));
+                }
+                Ok(Ok(None)) => break,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "looking for orphaned runs failed; trying again later");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+/// Resumes a claimed orphan under `holder`. A run that cannot go on is held for a
+/// lease before it is looked at again, so a broken run is not retried in a loop.
+async fn take_over(
+    shared: Arc<Shared>,
+    config: Arc<Config>,
+    orphan: seam_ledger::Orphan,
+    holder: String,
+) {
+    let Some(ledger) = shared.ledger.clone() else {
+        return;
+    };
+    let _ = tokio::task::spawn_blocking(move || {
+        let Some(pipeline) = config.pipelines.iter().find(|p| p.name == orphan.pipeline) else {
+            return;
+        };
+        let lease = config.runs.lease();
+        let runner = Runner::new(pipeline, &*ledger, &seam_pipeline::Silent)
+            .with_lease(lease)
+            .with_holder(holder.clone());
+        match runner.resume(&orphan.run_id) {
+            Ok(outcome) => tracing::info!(
+                run = %orphan.run_id,
+                status = outcome.status.as_str(),
+                "an orphaned run went on"
+            ),
+            Err(e) => {
+                tracing::warn!(run = %orphan.run_id, error = %e, "an orphaned run could not go on; looking at it again after a lease");
+                let _ = ledger.claim(&orphan.run_id, &holder, lease);
+            }
+        }
+    })
+    .await;
 }
