@@ -164,6 +164,18 @@ fn at_seam(l: &dyn Ledger, run: &str, payload: &str) -> i64 {
         .expect("handoff id")
 }
 
+/// The review of an escalated draft at the seam after `write`.
+fn escalation(hid: i64, reason: &'static str) -> NewReview<'static> {
+    NewReview {
+        handoff_id: Some(hid),
+        step: "write",
+        kind: "escalation",
+        payload: r#""draft""#,
+        findings: "[]",
+        reason,
+    }
+}
+
 fn counts(l: &dyn Ledger) -> Vec<(String, i64)> {
     l.counts().expect("counts")
 }
@@ -303,14 +315,7 @@ pub fn verdicts_routes_and_reviews_read_back_in_order(l: &dyn Ledger) {
         target: "human",
         reason: "length failed",
     });
-    phase.review = Some(NewReview {
-        handoff_id: Some(hid),
-        step: "write",
-        kind: "escalation",
-        payload: r#""draft""#,
-        findings: "[]",
-        reason: "length failed",
-    });
+    phase.review = Some(escalation(hid, "length failed"));
     let ids = l.record("a seam", phase).expect("record");
     let vs = l.verdicts(hid).expect("verdicts");
     let got: Vec<(&str, &str)> = vs
@@ -715,14 +720,7 @@ pub fn only_checked_handoffs_make_seams_and_schemas_are_not_judged_by_people(l: 
         target: "human",
         reason: "length failed",
     });
-    phase.review = Some(NewReview {
-        handoff_id: Some(hid),
-        step: "write",
-        kind: "escalation",
-        payload: r#""draft""#,
-        findings: "[]",
-        reason: "length failed",
-    });
+    phase.review = Some(escalation(hid, "length failed"));
     let review = l.record("a seam", phase).unwrap().review_id.unwrap();
     l.decide_review(review, true, "ana", None, None).unwrap();
     let at = format!("review {review}");
@@ -841,14 +839,7 @@ pub fn orphaned_runs_are_claimed_once_and_only_those(l: &dyn Ledger) {
     let at = format!("seam {hid}");
     let then = |ids: &Recorded| to("waiting", &format!("review {}", ids.review_id.unwrap()));
     let mut phase = Phase::new("waits", &at, &then);
-    phase.review = Some(NewReview {
-        handoff_id: Some(hid),
-        step: "write",
-        kind: "escalation",
-        payload: "\"draft\"",
-        findings: "[]",
-        reason: "r",
-    });
+    phase.review = Some(escalation(hid, "r"));
     let review = l.record("a seam", phase).unwrap().review_id.unwrap();
     l.release("waits", "w1").unwrap();
     assert_eq!(
