@@ -1375,9 +1375,16 @@ async fn report(
             );
         }
     };
-    let all = or_answer!(read("the report", || ledger.report(&Filter::default())));
-    pipelines.extend(all.pipelines.iter().map(|p| p.pipeline.clone()));
     let r = or_answer!(read("the report", || ledger.report(&filter)));
+    pipelines.extend(r.pipelines.iter().map(|p| p.pipeline.clone()));
+    // The filter's choices name every pipeline in the ledger: a filtered report lists
+    // only its own, so only then is the whole report read as well.
+    let unfiltered =
+        filter.pipeline.is_none() && filter.since_ms.is_none() && filter.until_ms.is_none();
+    if !unfiltered {
+        let all = or_answer!(read("the report", || ledger.report(&Filter::default())));
+        pipelines.extend(all.pipelines.iter().map(|p| p.pipeline.clone()));
+    }
     let window = q.window();
     let link = |p: &str, s: &str| {
         Some(format!(
