@@ -11,6 +11,7 @@ mod ledger;
 mod loading;
 mod pipeline;
 mod postgres;
+mod replicas;
 mod report;
 mod server;
 mod std_plugins;

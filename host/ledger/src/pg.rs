@@ -217,7 +217,8 @@ fn opt_text(s: Option<&str>) -> Option<Cow<'_, str>> {
     s.map(text)
 }
 
-/// A pooled connection, given back when dropped (unless it broke).
+/// A pooled connection, given back when dropped; when it broke, it and every idle
+/// connection are closed instead.
 struct Pooled<'a> {
     client: Option<Client>,
     pool: &'a Mutex<Vec<Client>>,
@@ -239,14 +240,22 @@ impl std::ops::DerefMut for Pooled<'_> {
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
+            let mut idle = self.pool.lock().unwrap_or_else(|e| e.into_inner());
             if !client.is_closed() {
-                let mut idle = self.pool.lock().unwrap_or_else(|e| e.into_inner());
                 if idle.len() < MAX_IDLE {
                     idle.push(client);
                     return;
                 }
+                drop(idle);
+                close(vec![client]);
+                return;
             }
-            close(vec![client]);
+            // A broken connection mostly means the server restarted or the network
+            // dropped: the idle ones are as stale, and each would fail its next caller.
+            let mut stale = std::mem::take(&mut *idle);
+            drop(idle);
+            stale.push(client);
+            close(stale);
         }
     }
 }

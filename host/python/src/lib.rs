@@ -732,13 +732,32 @@ fn load_seam(py: Python<'_>, file: &Path, text: &str, name: &str) -> PyResult<St
         .ok_or_else(|| ConfigError::new_err(format!("no seam `{name}` in {}", file.display())))
 }
 
+/// A ledger file, or a PostgreSQL database by its `postgres://` URL.
 fn open_ledger(path: Option<PathBuf>) -> PyResult<Option<Arc<dyn Ledger>>> {
     path.map(|p| {
+        let location = p.to_string_lossy();
+        if seam_ledger::pg::is_url(&location) {
+            // The error names the URL without its password.
+            return seam_ledger::PgLedger::open(&location)
+                .map(|l| Arc::new(l) as Arc<dyn Ledger>)
+                .map_err(|e| LedgerError::new_err(ledger_error_text(&e)));
+        }
         seam_ledger::SqliteLedger::open(&p)
             .map(|l| Arc::new(l) as Arc<dyn Ledger>)
             .map_err(|e| LedgerError::new_err(format!("opening the ledger {}: {e}", p.display())))
     })
     .transpose()
+}
+
+/// A ledger error with its causes, as one line.
+fn ledger_error_text(e: &seam_ledger::LedgerError) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 #[pymethods]
@@ -1014,15 +1033,32 @@ fn export_feedback(
         gate,
         decision,
     };
-    if !ledger.is_file() {
+    let location = ledger.to_string_lossy().into_owned();
+    let is_url = seam_ledger::pg::is_url(&location);
+    if !is_url && !ledger.is_file() {
         return Err(LedgerError::new_err(format!(
-            "no ledger at {}; pass the file seam recorded to",
+            "no ledger at {}; pass the file seam recorded to, or a postgres:// URL",
             ledger.display()
         )));
     }
-    let opened = seam_ledger::SqliteLedger::open_read_only(&ledger).map_err(|e| {
-        LedgerError::new_err(format!("opening the ledger {}: {e}", ledger.display()))
-    })?;
+    let opened: Box<dyn Ledger> = if is_url {
+        Box::new(
+            py.detach(|| seam_ledger::PgLedger::open(&location))
+                .map_err(|e| LedgerError::new_err(ledger_error_text(&e)))?,
+        )
+    } else {
+        Box::new(
+            seam_ledger::SqliteLedger::open_read_only(&ledger).map_err(|e| {
+                LedgerError::new_err(format!("opening the ledger {}: {e}", ledger.display()))
+            })?,
+        )
+    };
+    // Named in messages: a URL without its password.
+    let ledger = PathBuf::from(if is_url {
+        seam_ledger::pg::redact(&location)
+    } else {
+        location
+    });
     match out {
         None => {
             let mut buf = Vec::new();

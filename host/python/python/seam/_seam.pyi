@@ -211,7 +211,7 @@ class Seam:
         record: Mapping[str, str] | None = None,
     ) -> SeamResult:
         """Checks one handoff and decides; `record` ({"pipeline", "run", "step", "to"})
-        writes it to the seam's ledger."""
+        writes it to the seam's ledger (a file, or a `postgres://` URL)."""
     def acheck(
         self,
         payload: Json,
@@ -241,8 +241,8 @@ def export_feedback(
     gate: str | None = None,
     decision: Literal["accepted", "rejected"] | None = None,
 ) -> Any:
-    """The ledger's judged candidates as rows (dicts), or with `out` written as JSONL
-    and counted. `dpo` and `kto` are TRL's preference and unpaired preference rows."""
+    """The ledger's (a file, or a `postgres://` URL) judged candidates as rows (dicts),
+    or with `out` written as JSONL and counted. `dpo` and `kto` are TRL's preference and unpaired preference rows."""
 
 class Client:
     """A client for `seam serve`, answering with the in-process classes."""
