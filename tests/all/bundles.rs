@@ -517,6 +517,37 @@ fn round_trip_from_seam_new_to_a_signed_bundle_in_a_pipeline() {
     let (code, o, e) = seam(&["new", "gate", "tiny-gate", "--dir", dir.to_str().unwrap()]);
     assert_eq!(code, 0, "{o}{e}");
     let krate = dir.join("tiny-gate");
+    // The project carries its own copy of the SDK and names no path of this machine,
+    // so it builds wherever it is moved (and from an installed seam).
+    let checkout = std::fs::canonicalize(crate::repo("")).unwrap();
+    let mut files = vec![krate.clone()];
+    let mut seen = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.contains(checkout.to_str().unwrap()) && !text.contains("../../"),
+            "{} names a path outside the project",
+            path.display()
+        );
+        seen += 1;
+    }
+    assert_eq!(seen, 14, "the project's files and the SDK's copy");
+    assert!(std::fs::read_to_string(krate.join("Cargo.toml"))
+        .unwrap()
+        .contains("seam-guest = { path = \"seam-guest\" }"));
+    assert_eq!(
+        std::fs::read_to_string(krate.join("seam-guest/wit/seam.wit")).unwrap(),
+        std::fs::read_to_string(crate::repo("wit/seam.wit")).unwrap()
+    );
+    // Moved elsewhere, it still builds: the copy goes with it.
+    let moved = dir.join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::rename(&krate, moved.join("tiny-gate")).unwrap();
+    let krate = moved.join("tiny-gate");
 
     // Build the scaffolded crate as it is, for wasm32-wasip2 (sharing the workspace's
     // wasm target folder so its dependencies are not compiled again).

@@ -667,3 +667,146 @@ fn a_gate_from_a_file_is_named_by_its_own_description() {
         format!("seam: error: gates {file} and {copy} both call themselves `says-anything`; their verdicts could not be told apart: rename one plugin\n")
     );
 }
+
+/// `seam wit` gives plugin authors the contract this seam runs: each version's WIT,
+/// byte for byte the repository's, printed or written into a folder.
+#[test]
+fn seam_wit_prints_and_writes_every_contract_it_runs() {
+    let (code, out, _) = seam(&["wit", "--list"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "seam:plugin@0.1.0\nseam:plugin@0.2.0\n")
+    );
+    assert_eq!(
+        seam_runtime::CONTRACT_WIT
+            .iter()
+            .map(|(v, _)| *v)
+            .collect::<Vec<_>>(),
+        seam_runtime::SUPPORTED_CONTRACTS
+    );
+    for (version, text) in seam_runtime::CONTRACT_WIT {
+        assert!(
+            text.contains(&format!("\npackage seam:plugin@{version};\n")),
+            "{version}"
+        );
+    }
+    let newest = std::fs::read_to_string(repo("wit/seam.wit")).unwrap();
+    let (code, out, _) = seam(&["wit"]);
+    assert_eq!((code, &out), (0, &newest));
+    let (code, out, _) = seam(&["wit", "--version", "seam:plugin@0.1.0"]);
+    assert_eq!(
+        (code, out),
+        (
+            0,
+            std::fs::read_to_string(repo("wit/0.1.0/seam.wit")).unwrap()
+        )
+    );
+
+    let dir = crate::pipeline::scratch("cli-wit");
+    let into = dir.join("wit");
+    let (code, out, err) = seam(&["wit", "--out", into.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out,
+        format!(
+            "wrote {} (seam:plugin@0.2.0)\n",
+            into.join("seam.wit").display()
+        )
+    );
+    assert_eq!(
+        std::fs::read_to_string(into.join("seam.wit")).unwrap(),
+        newest
+    );
+    // Again over the old one: replaced, not appended.
+    let (code, _, _) = seam(&["wit", "--out", into.to_str().unwrap(), "--version", "0.1.0"]);
+    assert_eq!(code, 0);
+    assert!(std::fs::read_to_string(into.join("seam.wit"))
+        .unwrap()
+        .contains("package seam:plugin@0.1.0;"));
+
+    // Bad input: an unknown version, a file for a folder, a folder where the file goes,
+    // --list with other options.
+    for (args, expected) in [
+        (
+            vec!["wit", "--version", "0.3.0"],
+            "seam: error: --version \"0.3.0\": this seam runs seam:plugin@0.1.0, seam:plugin@0.2.0; pick one of those\n".to_string(),
+        ),
+        (
+            vec!["wit", "--out", into.join("seam.wit").to_str().unwrap()],
+            format!(
+                "seam: error: --out {}: not a folder; give the folder to write seam.wit into\n",
+                into.join("seam.wit").display()
+            ),
+        ),
+    ] {
+        let (code, out, err) = seam(&args);
+        assert_eq!((code, out.as_str(), err), (2, "", expected), "{args:?}");
+    }
+    let clash = dir.join("clash");
+    std::fs::create_dir_all(clash.join("seam.wit")).unwrap();
+    let (code, _, err) = seam(&["wit", "--out", clash.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("seam.wit is a folder; remove it or choose another folder"),
+        "{err}"
+    );
+    let (code, _, err) = seam(&["wit", "--list", "--version", "0.1.0"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("--list"), "{err}");
+}
+
+/// `seam new`'s bad inputs: a name that is not kebab-case, a folder that exists, an
+/// --sdk that is not the SDK. Nothing is written for any of them.
+#[test]
+fn seam_new_refuses_bad_names_taken_folders_and_wrong_sdks() {
+    let dir = crate::pipeline::scratch("cli-new-refusals");
+    let parent = dir.to_str().unwrap();
+    for name in [
+        "Upper",
+        "9lives",
+        "trailing-",
+        "under_score",
+        "",
+        "a/b",
+        "../up",
+    ] {
+        let (code, _, err) = seam(&["new", "gate", name, "--dir", parent]);
+        assert_eq!(code, 2, "{name:?}");
+        assert!(
+            err.contains(&format!("`{name}` is not a plugin name: use kebab-case")),
+            "{name:?}: {err}"
+        );
+    }
+    std::fs::create_dir_all(dir.join("taken")).unwrap();
+    let (code, _, err) = seam(&["new", "router", "taken", "--dir", parent]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        err,
+        format!(
+            "seam: error: {} exists; choose another name or folder\n",
+            dir.join("taken").display()
+        )
+    );
+    let (code, _, err) = seam(&[
+        "new",
+        "gate",
+        "g",
+        "--dir",
+        parent,
+        "--sdk",
+        "/nonexistent/sdk",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("seam: error: --sdk /nonexistent/sdk: no such folder;"),
+        "{err}"
+    );
+    let (code, _, err) = seam(&["new", "gate", "g", "--dir", parent, "--sdk", parent]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no Cargo.toml there"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["taken"], "nothing written");
+}

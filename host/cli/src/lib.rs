@@ -18,6 +18,7 @@ mod route;
 pub mod run;
 mod serve;
 mod style;
+mod wit;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -98,6 +99,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Serve the seams and standard gates as MCP tools, over stdio or HTTP (docs/mcp.md).
     Mcp(mcp::McpArgs),
+    /// Print or write the plugin contract (WIT) this seam runs, for binding generators.
+    Wit(wit::WitArgs),
     /// Print a shell completion script (e.g. `seam completions bash > ~/.local/share/bash-completion/completions/seam`).
     Completions {
         /// The shell.
@@ -318,6 +321,7 @@ fn run(
         Command::Keygen(args) => bundle::keygen(args, out),
         Command::Lock(args) => bundle::lock(args, out),
         Command::New(args) => new::run(args, out),
+        Command::Wit(args) => wit::run(args, out),
         Command::Report(args) => report::run(args, out),
         Command::Feedback(args) => report::feedback(args, out),
         Command::Ledger(args) => report::ledger(args, out),

@@ -2,7 +2,7 @@
 //! a bundle source manifest with a test case, and a README. It builds as it is.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -27,18 +27,83 @@ pub struct NewArgs {
     /// The parent folder (default: the current one).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// Where the seam-guest SDK is (default: the one this seam was built from).
+    /// Depend on the seam-guest SDK in this folder (a seam checkout's `guest-sdk/rust`)
+    /// instead of the copy `seam new` writes into the project.
     #[arg(long, value_name = "DIR")]
     sdk: Option<PathBuf>,
 }
 
-/// The SDK this binary was built beside.
-fn default_sdk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("..")
-        .join("guest-sdk")
-        .join("rust")
+/// The Rust SDK's sources, vendored into every new Rust project as `seam-guest/`, so
+/// the project builds wherever it is and whatever machine `seam` was built on.
+const SDK_SOURCES: &[(&str, &str)] = &[
+    (
+        "src/lib.rs",
+        include_str!("../../../guest-sdk/rust/src/lib.rs"),
+    ),
+    (
+        "src/__private.rs",
+        include_str!("../../../guest-sdk/rust/src/__private.rs"),
+    ),
+    (
+        "src/handoff.rs",
+        include_str!("../../../guest-sdk/rust/src/handoff.rs"),
+    ),
+    (
+        "src/log.rs",
+        include_str!("../../../guest-sdk/rust/src/log.rs"),
+    ),
+    (
+        "src/testing.rs",
+        include_str!("../../../guest-sdk/rust/src/testing.rs"),
+    ),
+    (
+        "src/verdict.rs",
+        include_str!("../../../guest-sdk/rust/src/verdict.rs"),
+    ),
+];
+
+/// The SDK's manifest, made standalone: the workspace's inherited keys written out.
+fn sdk_manifest() -> String {
+    let mut text = include_str!("../../../guest-sdk/rust/Cargo.toml").to_string();
+    for (inherited, own) in [
+        ("rust-version.workspace = true", String::new()),
+        (
+            "version.workspace = true",
+            format!("version = \"{}\"", env!("CARGO_PKG_VERSION")),
+        ),
+        ("edition.workspace = true", "edition = \"2021\"".to_string()),
+        (
+            "license.workspace = true",
+            "license = \"Apache-2.0\"".to_string(),
+        ),
+        (
+            "serde.workspace = true",
+            "serde = { version = \"1\", features = [\"derive\"] }".to_string(),
+        ),
+        (
+            "serde_json.workspace = true",
+            "serde_json = \"1\"".to_string(),
+        ),
+        ("[lints]\nworkspace = true\n", String::new()),
+    ] {
+        text = text.replace(inherited, &own);
+    }
+    text.replace("\n\n\n", "\n\n")
+}
+
+/// The vendored SDK's files, relative to the project.
+fn sdk_files() -> Vec<(String, String)> {
+    let (_, wit) = seam_runtime::CONTRACT_WIT[seam_runtime::CONTRACT_WIT.len() - 1];
+    let mut files = vec![
+        ("seam-guest/Cargo.toml".to_string(), sdk_manifest()),
+        ("seam-guest/wit/seam.wit".to_string(), wit.to_string()),
+    ];
+    for (path, text) in SDK_SOURCES {
+        // In a checkout the WIT is two folders up; in the copy it sits beside.
+        let text = text.replace("path: \"../../wit\"", "path: \"wit\"");
+        files.push((format!("seam-guest/{path}"), text));
+    }
+    files
 }
 
 pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
@@ -60,10 +125,22 @@ pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
     if root.exists() {
         bail!("{} exists; choose another name or folder", root.display());
     }
-    let sdk = args.sdk.clone().unwrap_or_else(default_sdk);
-    let sdk = std::fs::canonicalize(&sdk).with_context(|| {
-        format!("the seam-guest SDK is not at {}; pass --sdk DIR (the guest-sdk folder of a seam clone)", sdk.display())
-    })?;
+    // The vendored copy by default; an explicit --sdk by its full path.
+    let sdk = match &args.sdk {
+        None => "seam-guest".to_string(),
+        Some(dir) => {
+            let dir = std::fs::canonicalize(dir).with_context(|| {
+                format!("--sdk {}: no such folder; give a seam checkout's guest-sdk/rust, or leave --sdk out to use the copy seam new writes", dir.display())
+            })?;
+            if !dir.join("Cargo.toml").is_file() {
+                bail!(
+                    "--sdk {}: no Cargo.toml there; give a seam checkout's guest-sdk/rust",
+                    dir.display()
+                );
+            }
+            dir.display().to_string().replace('\\', "/")
+        }
+    };
     let snake = name.replace('-', "_");
     let camel: String = name
         .split('-')
@@ -86,12 +163,10 @@ pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             "router",
         ),
     };
-    let files = [
+    let mut files = vec![
         (
             "Cargo.toml",
-            CARGO
-                .replace("{name}", name)
-                .replace("{sdk}", &sdk.display().to_string().replace('\\', "/")),
+            CARGO.replace("{name}", name).replace("{sdk}", &sdk),
         ),
         (".cargo/config.toml", CONFIG.to_string()),
         ("src/lib.rs", lib),
@@ -108,6 +183,12 @@ pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         ),
         (".gitignore", "/target\n*.seam\n".to_string()),
     ];
+    let vendored = if args.sdk.is_none() {
+        sdk_files()
+    } else {
+        Vec::new()
+    };
+    files.extend(vendored.iter().map(|(p, t)| (p.as_str(), t.clone())));
     for (file, text) in files {
         let path = root.join(file);
         std::fs::create_dir_all(path.parent().expect("files are in the folder"))

@@ -52,6 +52,13 @@ use seam_types::{GateVerdict, Handoff, PluginInfo, PluginKind, Route, Verdict};
 /// Versions of the `seam:plugin` contract this host runs.
 pub const SUPPORTED_CONTRACTS: &[&str] = &["0.1.0", "0.2.0"];
 
+/// The WIT text of each supported contract, oldest first; the last is the one new
+/// plugins target (`seam wit` writes them).
+pub const CONTRACT_WIT: &[(&str, &str)] = &[
+    ("0.1.0", include_str!("../../../wit/0.1.0/seam.wit")),
+    ("0.2.0", include_str!("../../../wit/seam.wit")),
+];
+
 /// A version of the `seam:plugin` contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Contract {
