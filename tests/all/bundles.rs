@@ -584,12 +584,14 @@ fn round_trip_from_seam_new_to_a_signed_bundle_in_a_pipeline() {
     let bundles = dir.join("bundles");
     std::fs::create_dir_all(&bundles).unwrap();
     let archive = bundles.join("tiny-gate-0.1.0.seam");
+    // Built above with the shared target folder: its `build` need not run again.
     let (code, o, e) = seam(&[
         "bundle",
         "build",
         krate.to_str().unwrap(),
         "--out",
         archive.to_str().unwrap(),
+        "--no-build",
     ]);
     assert_eq!(code, 0, "{o}{e}");
     let (code, o, _) = seam(&["bundle", "test", archive.to_str().unwrap()]);
@@ -712,4 +714,92 @@ fn a_bare_name_that_a_bundle_holds_suggests_its_reference() {
         err.contains("the bundle paths hold `demo/short`: name a bundle's plugin as BUNDLE/PLUGIN"),
         "{err}"
     );
+}
+
+/// `build` in a plugin of `bundle.toml` runs in the source folder before the file is
+/// read; a failing build, a missing program and an empty command are refused naming
+/// the plugin, and `--no-build` uses the file as it is.
+#[test]
+fn bundle_build_runs_each_plugins_build_command_first() {
+    let dir = scratch("bundle-build-command");
+    let src = source(&dir);
+    let manifest = std::fs::read_to_string(src.join("bundle.toml")).unwrap();
+    let with_build = |build: &str| {
+        std::fs::write(
+            src.join("bundle.toml"),
+            manifest.replace(
+                "file = \"pii.wasm\"\n",
+                &format!("file = \"pii.wasm\"\n{build}\n"),
+            ),
+        )
+        .unwrap()
+    };
+    // The build makes the file from nothing: it is there only because it ran.
+    std::fs::rename(src.join("pii.wasm"), src.join("pii.source")).unwrap();
+    with_build(r#"build = ["cp", "pii.source", "pii.wasm"]"#);
+    let out = dir.join("built.seam");
+    let (code, o, e) = seam(&[
+        "bundle",
+        "build",
+        src.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{o}{e}");
+    assert!(
+        o.starts_with("building plugin `pii`: cp pii.source pii.wasm\nbuilt demo 1.2.0 → "),
+        "{o}"
+    );
+    // --no-build: the file as it is (here: gone).
+    std::fs::remove_file(src.join("pii.wasm")).unwrap();
+    let (code, o, e) = seam(&[
+        "bundle",
+        "build",
+        src.to_str().unwrap(),
+        "--out",
+        dir.join("skipped.seam").to_str().unwrap(),
+        "--no-build",
+    ]);
+    assert_eq!(code, 2, "{o}");
+    assert!(
+        e.contains("plugin `pii`: ") && e.contains("build it first"),
+        "{e}"
+    );
+    assert!(!o.contains("building plugin"), "{o}");
+
+    let file = src.join("bundle.toml").display().to_string();
+    for (build, expected) in [
+        (
+            r#"build = ["sh", "-c", "exit 3"]"#,
+            format!(
+                "building plugin `pii` failed (exit status: 3): `sh -c exit 3` in {}; fix it, or pass --no-build to use the file as it is",
+                src.display()
+            ),
+        ),
+        (
+            r#"build = ["no-such-builder-here", "x"]"#,
+            format!("building plugin `pii`: cannot run `no-such-builder-here` (No such file or directory (os error 2)); install it, or fix `build` in {file}"),
+        ),
+        (
+            r#"build = []"#,
+            "plugin `pii`: `build` is empty; give the program and its arguments".to_string(),
+        ),
+        (
+            r#"build = "make""#,
+            "invalid type: string \"make\", expected a sequence".to_string(),
+        ),
+    ] {
+        with_build(build);
+        let target = dir.join("refused.seam");
+        let (code, o, e) = seam(&[
+            "bundle",
+            "build",
+            src.to_str().unwrap(),
+            "--out",
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 2, "{build}: {o}");
+        assert!(e.contains(&expected), "{build}: {e}");
+        assert!(!target.exists(), "{build}: nothing written");
+    }
 }

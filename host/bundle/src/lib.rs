@@ -664,6 +664,55 @@ struct SourceManifest {
 struct SourcePlugin {
     name: String,
     file: String,
+    /// The command that builds `file`, as a program and its arguments, run in the
+    /// source folder by `seam bundle build` before it reads the file.
+    #[serde(default)]
+    build: Option<Vec<String>>,
+}
+
+/// A plugin's build command from a source folder's `bundle.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildCommand {
+    pub plugin: String,
+    /// The program and its arguments (never empty).
+    pub argv: Vec<String>,
+}
+
+/// The build commands a source folder's `bundle.toml` names, in plugin order; refuses
+/// an empty one naming the plugin and line.
+pub fn build_commands(dir: &Path) -> Result<Vec<BuildCommand>, BundleError> {
+    let bundle = dir.display().to_string();
+    let manifest_path = dir.join(MANIFEST);
+    let text =
+        seam_types::files::read_regular_text(&manifest_path, MAX_TEXT_FILE_BYTES).map_err(|e| {
+            BundleError::Read {
+                bundle: bundle.clone(),
+                reason: format!("{}: {e}", manifest_path.display()),
+            }
+        })?;
+    let source: SourceManifest =
+        toml::from_str(&text).map_err(|e| manifest_error(&text, &bundle, e))?;
+    let mut commands = Vec::new();
+    for p in source.plugins {
+        match p.build {
+            None => {}
+            Some(argv) if argv.first().is_none_or(|program| program.trim().is_empty()) => {
+                return Err(BundleError::Invalid {
+                    bundle,
+                    message: format!(
+                        "plugin `{}`: `build` is empty; give the program and its arguments, \
+                         e.g. build = [\"cargo\", \"build\", \"--release\"], or leave it out",
+                        p.name
+                    ),
+                })
+            }
+            Some(argv) => commands.push(BuildCommand {
+                plugin: p.name,
+                argv,
+            }),
+        }
+    }
+    Ok(commands)
 }
 
 /// The files a bundle's source folder names: its `bundle.toml` and each plugin's built

@@ -28,6 +28,9 @@ enum BundleCommand {
         /// without the .seam extension is written as a directory).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Do not run the plugins' `build` commands; use the files as they are.
+        #[arg(long)]
+        no_build: bool,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -158,6 +161,38 @@ fn refuse_bundle_dest(source: &std::path::Path, dest: &std::path::Path) -> Resul
     Ok(())
 }
 
+/// Runs each plugin's `build` command from `bundle.toml` in the source folder, its
+/// output passed through; stops at the first that fails, naming it.
+fn run_build_commands(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> Result<()> {
+    for c in seam_bundle::build_commands(dir)? {
+        let shown = c.argv.join(" ");
+        writeln!(out, "building plugin `{}`: {shown}", c.plugin)?;
+        out.flush()?;
+        let status = std::process::Command::new(&c.argv[0])
+            .args(&c.argv[1..])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::inherit())
+            .stderr(std::process::Stdio::inherit())
+            .status();
+        match status {
+            Ok(s) if s.success() => {}
+            Ok(s) => bail!(
+                "building plugin `{}` failed ({s}): `{shown}` in {}; fix it, or pass --no-build to use the file as it is",
+                c.plugin,
+                dir.display()
+            ),
+            Err(e) => bail!(
+                "building plugin `{}`: cannot run `{}` ({e}); install it, or fix `build` in {}",
+                c.plugin,
+                c.argv[0],
+                dir.join("bundle.toml").display()
+            ),
+        }
+    }
+    Ok(())
+}
+
 /// Writes a new file (never an existing one, nor through a link) with `mode`.
 fn write_new(path: &std::path::Path, text: &str, mode: u32) -> Result<()> {
     let mut options = std::fs::OpenOptions::new();
@@ -178,9 +213,13 @@ pub fn run(args: BundleArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
         BundleCommand::Build {
             dir,
             out: dest,
+            no_build,
             engine,
         } => {
             let runtime = engine.runtime()?;
+            if !no_build {
+                run_build_commands(&dir, out)?;
+            }
             let activity = Activity::start(format!("building the bundle in {}", dir.display()));
             let built = seam_pipeline::bundles::build(&dir, &runtime, |plugin| {
                 activity.set(format!("compiling plugin `{plugin}`"))

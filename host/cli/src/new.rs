@@ -1,4 +1,5 @@
-//! `seam new gate|router NAME`: a plugin crate on `seam-guest`, with a passing unit test,
+//! `seam new gate|router NAME [--lang rust|python]`: a plugin project on the guest SDK (a
+//! copy of it inside the project), with a passing unit test,
 //! a bundle source manifest with a test case, and a README. It builds as it is.
 
 use std::io::Write;
@@ -16,6 +17,13 @@ pub enum Kind {
     Router,
 }
 
+/// The plugin's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Lang {
+    Rust,
+    Python,
+}
+
 /// Arguments of `seam new`.
 #[derive(Args, Debug)]
 pub struct NewArgs {
@@ -27,6 +35,10 @@ pub struct NewArgs {
     /// The parent folder (default: the current one).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// The language: rust (a crate on seam-guest) or python (a module on seam_guest,
+    /// built with componentize-py).
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
     /// Depend on the seam-guest SDK in this folder (a seam checkout's `guest-sdk/rust`)
     /// instead of the copy `seam new` writes into the project.
     #[arg(long, value_name = "DIR")]
@@ -151,6 +163,21 @@ pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
                 .unwrap_or_default()
         })
         .collect();
+    if args.lang == Lang::Python {
+        if args.sdk.is_some() {
+            bail!("--sdk is for --lang rust; a Python project carries its own copy of seam_guest");
+        }
+        let (files, next) = python_project(args.kind, name, &snake, &camel);
+        write_project(&root, &files)?;
+        writeln!(
+            out,
+            "created {} `{name}` in {}",
+            kind_name(args.kind),
+            root.display()
+        )?;
+        writeln!(out, "next:\n  cd {}\n{next}", root.display())?;
+        return Ok(Exit::Passed);
+    }
     let (lib, case, kind) = match args.kind {
         Kind::Gate => (
             gate_lib(name, &camel),
@@ -163,42 +190,241 @@ pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
             "router",
         ),
     };
-    let mut files = vec![
+    let mut files: Vec<(String, String)> = vec![
         (
-            "Cargo.toml",
+            "Cargo.toml".into(),
             CARGO.replace("{name}", name).replace("{sdk}", &sdk),
         ),
-        (".cargo/config.toml", CONFIG.to_string()),
-        ("src/lib.rs", lib),
+        (".cargo/config.toml".into(), CONFIG.to_string()),
+        ("src/lib.rs".into(), lib),
         (
-            "bundle.toml",
-            BUNDLE.replace("{name}", name).replace("{snake}", &snake) + &case,
+            "bundle.toml".into(),
+            (BUNDLE_HEAD.to_string() + BUNDLE)
+                .replace("{name}", name)
+                .replace("{snake}", &snake)
+                + &case,
         ),
         (
-            "README.md",
+            "README.md".into(),
             README
                 .replace("{name}", name)
                 .replace("{snake}", &snake)
                 .replace("{kind}", kind),
         ),
-        (".gitignore", "/target\n*.seam\n".to_string()),
+        (".gitignore".into(), "/target\n*.seam\n".to_string()),
     ];
-    let vendored = if args.sdk.is_none() {
-        sdk_files()
-    } else {
-        Vec::new()
-    };
-    files.extend(vendored.iter().map(|(p, t)| (p.as_str(), t.clone())));
+    if args.sdk.is_none() {
+        files.extend(sdk_files());
+    }
+    write_project(&root, &files)?;
+    writeln!(out, "created {kind} `{name}` in {}", root.display())?;
+    writeln!(out, "next:\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  seam bundle build . && seam bundle test {name}-0.1.0.seam", root.display())?;
+    Ok(Exit::Passed)
+}
+
+fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Gate => "gate",
+        Kind::Router => "router",
+    }
+}
+
+fn write_project(root: &std::path::Path, files: &[(String, String)]) -> Result<()> {
     for (file, text) in files {
         let path = root.join(file);
         std::fs::create_dir_all(path.parent().expect("files are in the folder"))
             .with_context(|| format!("creating {}", root.display()))?;
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    writeln!(out, "created {kind} `{name}` in {}", root.display())?;
-    writeln!(out, "next:\n  cd {}\n  cargo test\n  cargo build --release --target wasm32-wasip2\n  seam bundle build . && seam bundle test {name}-0.1.0.seam", root.display())?;
-    Ok(Exit::Passed)
+    Ok(())
 }
+
+/// The Python SDK's files, vendored into every new Python project as `seam_guest/`.
+const PY_SDK_SOURCES: &[(&str, &str)] = &[
+    (
+        "seam_guest/__init__.py",
+        include_str!("../../../guest-sdk/python/seam_guest/__init__.py"),
+    ),
+    (
+        "seam_guest/_component.py",
+        include_str!("../../../guest-sdk/python/seam_guest/_component.py"),
+    ),
+    (
+        "seam_guest/testing.py",
+        include_str!("../../../guest-sdk/python/seam_guest/testing.py"),
+    ),
+    (
+        "seam_guest/build.py",
+        include_str!("../../../guest-sdk/python/seam_guest/build.py"),
+    ),
+    ("seam_guest/py.typed", ""),
+];
+
+/// The componentize-py the Python SDK is tested with.
+const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
+
+/// A Python gate or router project: the module, its native test, a `bundle.toml`
+/// whose `build` makes the component, requirements, a README, and `seam_guest/`.
+fn python_project(
+    kind: Kind,
+    name: &str,
+    snake: &str,
+    camel: &str,
+) -> (Vec<(String, String)>, String) {
+    let module = format!("{snake}_{}", kind_name(kind));
+    let fill = |t: &str| {
+        t.replace("{name}", name)
+            .replace("{camel}", camel)
+            .replace("{module}", &module)
+            .replace("{kind}", kind_name(kind))
+            .replace("{componentize}", COMPONENTIZE_PY)
+    };
+    let (code, test, case) = match kind {
+        Kind::Gate => (PY_GATE, PY_GATE_TEST, GATE_CASE),
+        Kind::Router => (PY_ROUTER, PY_ROUTER_TEST, ROUTER_CASE),
+    };
+    let (_, wit) = seam_runtime::CONTRACT_WIT[seam_runtime::CONTRACT_WIT.len() - 1];
+    let mut files = vec![
+        (format!("{module}.py"), fill(code)),
+        (format!("test_{module}.py"), fill(test)),
+        (
+            "bundle.toml".to_string(),
+            fill(BUNDLE_HEAD) + &fill(PY_BUNDLE) + &fill(case),
+        ),
+        (
+            "requirements.txt".to_string(),
+            fill("{componentize}\npytest==9.2.0\n"),
+        ),
+        ("README.md".to_string(), fill(PY_README)),
+        (
+            ".gitignore".to_string(),
+            "*.wasm\n*.seam\n__pycache__/\n.venv/\n".to_string(),
+        ),
+        ("seam_guest/wit/seam.wit".to_string(), wit.to_string()),
+    ];
+    files.extend(
+        PY_SDK_SOURCES
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string())),
+    );
+    let next = fill(
+        "  python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt\n  \
+         python3 -m pytest -q\n  seam bundle build . && seam bundle test {name}-0.1.0.seam",
+    );
+    (files, next)
+}
+
+const PY_GATE: &str = r#""""`{name}`: a seam gate."""
+
+from dataclasses import dataclass, field
+
+from seam_guest import Finding, Gate, Verdict
+
+
+@dataclass
+class Settings:
+    """Settings of `{name}`."""
+
+    max_chars: int = field(default=280, metadata={"description": "Most characters allowed (default 280)."})
+
+
+class {camel}(Gate):
+    name = "{name}"
+    version = "0.1.0"
+    description = "Fails text longer than max_chars characters."
+    Settings = Settings
+
+    # Setup to do once per settings (compiling patterns, loading tables) goes in
+    # `def prepare(self, settings)`, which keeps what it makes on `self`.
+
+    def check(self, settings, handoff):
+        verdict = Verdict()
+        for t in handoff.texts(""):
+            n = len(t.text)
+            if n > settings.max_chars:
+                message = f"{n} characters, at most {settings.max_chars} allowed"
+                verdict.add(Finding.error("length.chars", message).at(t, settings.max_chars))
+        return verdict
+"#;
+
+const PY_GATE_TEST: &str = r#""""`{name}` natively, without building: python3 -m pytest -q"""
+
+from seam_guest.testing import check
+
+from {module} import {camel}
+
+
+def test_long_text_fails_and_short_text_passes():
+    verdict = check({camel}, {"max_chars": 3}, "four")
+    assert verdict.codes == ["length.chars"]
+    assert verdict.findings[0].span == (3, 4)
+    assert check({camel}, {}, "four").passed
+"#;
+
+const PY_ROUTER: &str = r#""""`{name}`: a seam router."""
+
+from dataclasses import dataclass, field
+
+from seam_guest import Route, Router
+
+
+@dataclass
+class Settings:
+    """Settings of `{name}`."""
+
+    on_failure: str = field(default="retry", metadata={"description": "Where a handoff goes when a gate failed."})
+
+
+class {camel}(Router):
+    name = "{name}"
+    version = "0.1.0"
+    description = "Sends a handoff that failed a gate to on_failure, else on."
+    Settings = Settings
+
+    def route(self, settings, handoff, verdicts):
+        for v in verdicts:
+            if not v.verdict.passed:
+                return Route(settings.on_failure, f"gate `{v.gate}` failed")
+        return Route("next", "every gate passed")
+"#;
+
+const PY_ROUTER_TEST: &str = r#""""`{name}` natively, without building: python3 -m pytest -q"""
+
+from seam_guest import Finding, GateVerdict, Verdict
+from seam_guest.testing import route
+
+from {module} import {camel}
+
+
+def test_a_failed_gate_is_retried():
+    failed = GateVerdict("g", Verdict([Finding.error("x", "y")]))
+    assert route({camel}, {}, "x", [failed]).target == "retry"
+    assert route({camel}, {}, "x", []).target == "next"
+"#;
+
+const PY_BUNDLE: &str = r#"[[plugins]]
+name = "{name}"
+file = "{name}.wasm"
+build = ["python3", "-m", "seam_guest.build", "build", "{module}.py", "-o", "{name}.wasm"]
+"#;
+
+const PY_README: &str = r#"# {name}
+
+A seam {kind} in Python, made with `seam new --lang python`.
+
+```sh
+python3 -m venv .venv && . .venv/bin/activate
+pip install -r requirements.txt                 # {componentize}, pytest
+python3 -m pytest -q                            # the tests, natively: no build
+seam bundle build .                             # builds {name}.wasm, then {name}-0.1.0.seam
+seam bundle test {name}-0.1.0.seam              # the cases in bundle.toml, through the real host
+```
+
+`seam_guest/` is the SDK, copied from the seam that made this project (with the
+contract it targets in `seam_guest/wit/seam.wit`). `python3 -m seam_guest.build build
+{module}.py -o {name}.wasm` builds the component alone; `seam describe {name}.wasm`
+prints its settings schema. See seam's docs/plugin-authoring.md.
+"#;
 
 const CARGO: &str = r#"[package]
 name = "{name}"
@@ -227,7 +453,9 @@ const CONFIG: &str = r#"# A small shadow stack: a fresh instance's first call to
 rustflags = ["-C", "link-arg=-zstack-size=131072"]
 "#;
 
-const BUNDLE: &str = r#"# The bundle source: `seam bundle build .` fills in the rest from the component.
+/// The `[bundle]` table every new project's `bundle.toml` starts with.
+const BUNDLE_HEAD: &str = r#"# The bundle source: `seam bundle build .` runs `build`, then fills in the rest from
+# the component.
 [bundle]
 name = "{name}"
 version = "0.1.0"
@@ -235,9 +463,12 @@ description = ""
 authors = []
 license = ""
 
-[[plugins]]
+"#;
+
+const BUNDLE: &str = r#"[[plugins]]
 name = "{name}"
 file = "target/wasm32-wasip2/release/{snake}.wasm"
+build = ["cargo", "build", "--release", "--target", "wasm32-wasip2"]
 "#;
 
 const GATE_CASE: &str = r#"
@@ -381,7 +612,7 @@ A seam {kind}, made with `seam new`.
 ```sh
 cargo test                                         # the unit tests, natively
 cargo build --release --target wasm32-wasip2       # the component
-seam bundle build .                                # {name}-0.1.0.seam, with the cases in bundle.toml
+seam bundle build .                                # runs `build` in bundle.toml, then {name}-0.1.0.seam
 seam bundle test {name}-0.1.0.seam                 # the cases, through the real host
 ```
 

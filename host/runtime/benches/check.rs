@@ -313,6 +313,43 @@ fn main() {
         });
         group.finish();
     }
+
+    // Gates by language: the Rust and Python gates `seam new` makes (max_chars 10 on a
+    // 20-character text), built by bench/guests.sh, which passes their paths.
+    let guests: Vec<(&str, String)> = [
+        ("rust", "SEAM_BENCH_RUST_GATE"),
+        ("python", "SEAM_BENCH_PYTHON_GATE"),
+    ]
+    .iter()
+    .filter_map(|(lang, var)| std::env::var(var).ok().map(|p| (*lang, p)))
+    .collect();
+    const GUESTS: &str = "template_max-chars";
+    if !guests.is_empty() {
+        let settings = json!({"max_chars": 10});
+        let text = "far too long for ten";
+        let handoff = Handoff::text(text);
+        let mut group = c.benchmark_group(GUESTS);
+        group.bench_function("native", |b| {
+            b.iter(|| std::hint::black_box(text).chars().count() > 10)
+        });
+        for (lang, path) in &guests {
+            let gate = load(&runtime, path, &settings);
+            let v = gate.check_blocking(&handoff);
+            assert_eq!(
+                v.outcome.verdict().map(|v| v.passed),
+                Some(false),
+                "{lang}: {v:?}"
+            );
+            let mut warm = gate.warm();
+            group.bench_function(format!("{lang}-fresh"), |b| {
+                b.iter(|| gate.check_blocking(&handoff))
+            });
+            group.bench_function(format!("{lang}-reuse"), |b| {
+                b.iter(|| warm.check_blocking(&handoff))
+            });
+        }
+        group.finish();
+    }
     c.final_summary();
 
     let median = |group: &str, f: &str| -> Option<f64> {
@@ -360,6 +397,23 @@ fn main() {
             })
             .collect();
         println!("{group:<22} {}", cells.join(" | "));
+    }
+
+    if let Some(native) = median(GUESTS, "native") {
+        let columns = ["rust-fresh", "rust-reuse", "python-fresh", "python-reuse"];
+        println!(
+            "\n{:<22} native | {}",
+            "gates by language",
+            columns.join(" | ")
+        );
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|f| match median(GUESTS, f) {
+                Some(ns) => format!("{} ({:.0}×)", show(ns), ns / native),
+                None => "–".into(),
+            })
+            .collect();
+        println!("{GUESTS:<22} {} | {}", show(native), cells.join(" | "));
     }
 
     // Throughput: four-gate handoffs, one caller thread per core, fresh instances.
