@@ -3,7 +3,7 @@
 //! runs, and the database going away under a replica and coming back. Every test here
 //! needs `SEAM_TEST_POSTGRES` (see `postgres.rs`) and says so without it.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,22 +24,8 @@ struct Replica {
 impl Replica {
     /// A `seam serve` process on `config`, at the address it says it listens on.
     fn start(config: &std::path::Path) -> Replica {
-        let mut child =
-            crate::hardening::helper_command(&["serve", "--config", config.to_str().unwrap()])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("the server says where it listens")
-                .unwrap();
-            if let Some(rest) = line.strip_prefix("seam serve: listening on ") {
-                break rest.split(';').next().unwrap().to_string();
-            }
-        };
+        let (child, base, lines) =
+            crate::server::serve_process(config, std::process::Stdio::null());
         // Keep reading, so the server never blocks on a full pipe.
         std::thread::spawn(move || lines.for_each(drop));
         Replica {

@@ -945,22 +945,7 @@ fn seam_serve_stops_cleanly_on_sigterm() {
     let dir = scratch("server-process");
     let path = dir.join("seam-server.toml");
     std::fs::write(&path, format!("listen = \"127.0.0.1:0\"\n{REPLY}")).unwrap();
-    let mut child =
-        crate::hardening::helper_command(&["serve", "--config", path.to_str().unwrap()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server says where it listens")
-            .unwrap();
-        if let Some(rest) = line.strip_prefix("seam serve: listening on ") {
-            break rest.split(';').next().unwrap().to_string();
-        }
-    };
+    let (mut child, address, lines) = serve_process(&path, std::process::Stdio::piped());
     let running = Running {
         base: address,
         stop: None,
@@ -1949,4 +1934,32 @@ fn runs_and_reviews_over_http_with_a_postgres_ledger() {
     assert_eq!(a.body["pipelines"][0]["completed"], 1, "{}", a.body);
     assert_eq!(a.body["pipelines"][0]["escalated"], 1, "{}", a.body);
     conforms("get", "/v1/report", a.status, &a.body);
+}
+
+/// Lines a `seam serve` process writes to stdout.
+pub(crate) type StdoutLines = std::io::Lines<std::io::BufReader<std::process::ChildStdout>>;
+
+/// A `seam serve` process on `config` (its stderr to `stderr`), the address it says
+/// it listens on, and the rest of its stdout.
+pub(crate) fn serve_process(
+    config: &Path,
+    stderr: std::process::Stdio,
+) -> (std::process::Child, String, StdoutLines) {
+    let mut child =
+        crate::hardening::helper_command(&["serve", "--config", config.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server says where it listens")
+            .unwrap();
+        if let Some(rest) = line.strip_prefix("seam serve: listening on ") {
+            break rest.split(';').next().unwrap().to_string();
+        }
+    };
+    (child, address, lines)
 }
