@@ -736,15 +736,14 @@ fn load_seam(py: Python<'_>, file: &Path, text: &str, name: &str) -> PyResult<St
 fn open_ledger(path: Option<PathBuf>) -> PyResult<Option<Arc<dyn Ledger>>> {
     path.map(|p| {
         let location = p.to_string_lossy();
-        if seam_ledger::pg::is_url(&location) {
-            // The error names the URL without its password.
-            return seam_ledger::PgLedger::open(&location)
-                .map(|l| Arc::new(l) as Arc<dyn Ledger>)
-                .map_err(|e| LedgerError::new_err(ledger_error_text(&e)));
-        }
-        seam_ledger::SqliteLedger::open(&p)
-            .map(|l| Arc::new(l) as Arc<dyn Ledger>)
-            .map_err(|e| LedgerError::new_err(format!("opening the ledger {}: {e}", p.display())))
+        seam_ledger::open(&location).map_err(|e| {
+            LedgerError::new_err(if seam_ledger::pg::is_url(&location) {
+                // It names the URL without its password.
+                ledger_error_text(&e)
+            } else {
+                format!("opening the ledger {}: {e}", p.display())
+            })
+        })
     })
     .transpose()
 }
