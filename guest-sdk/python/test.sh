@@ -20,4 +20,4 @@ if ! python3 -m venv "$venv" >/dev/null 2>&1; then
 fi
 cargo build --quiet --bin seam
 "$venv/bin/pip" install --quiet --disable-pip-version-check "./guest-sdk/python[test]"
-SEAM_BIN="$PWD/target/debug/seam" PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q guest-sdk/python/tests "$@"
+SEAM_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/seam" PATH="$PWD/$venv/bin:$PATH" "$venv/bin/python" -m pytest -q guest-sdk/python/tests "$@"
