@@ -22,6 +22,7 @@ pub enum Kind {
 pub enum Lang {
     Rust,
     Python,
+    Typescript,
 }
 
 /// Arguments of `seam new`.
@@ -163,11 +164,15 @@ pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
                 .unwrap_or_default()
         })
         .collect();
-    if args.lang == Lang::Python {
+    if args.lang != Lang::Rust {
         if args.sdk.is_some() {
-            bail!("--sdk is for --lang rust; a Python project carries its own copy of seam_guest");
+            bail!("--sdk is for --lang rust; a Python or TypeScript project carries its own copy of the SDK");
         }
-        let (files, next) = python_project(args.kind, name, &snake, &camel);
+        let (files, next) = if args.lang == Lang::Python {
+            python_project(args.kind, name, &snake, &camel)
+        } else {
+            typescript_project(args.kind, name, &snake)
+        };
         write_project(&root, &files)?;
         writeln!(
             out,
@@ -259,6 +264,181 @@ const PY_SDK_SOURCES: &[(&str, &str)] = &[
     ),
     ("seam_guest/py.typed", ""),
 ];
+
+/// The TypeScript SDK's files, vendored into every new TypeScript project as
+/// `seam-guest/` (an npm `file:` dependency).
+const TS_SDK_SOURCES: &[(&str, &str)] = &[
+    (
+        "seam-guest/package.json",
+        include_str!("../../../guest-sdk/typescript/package.json"),
+    ),
+    (
+        "seam-guest/src/index.js",
+        include_str!("../../../guest-sdk/typescript/src/index.js"),
+    ),
+    (
+        "seam-guest/src/testing.js",
+        include_str!("../../../guest-sdk/typescript/src/testing.js"),
+    ),
+    (
+        "seam-guest/src/component.js",
+        include_str!("../../../guest-sdk/typescript/src/component.js"),
+    ),
+    (
+        "seam-guest/src/build.js",
+        include_str!("../../../guest-sdk/typescript/src/build.js"),
+    ),
+];
+
+/// A TypeScript gate or router project: the module, its native test, a
+/// `package.json`, a `bundle.toml` whose `build` makes the component, a README, and
+/// `seam-guest/`.
+fn typescript_project(kind: Kind, name: &str, snake: &str) -> (Vec<(String, String)>, String) {
+    let module = format!("{snake}_{}", kind_name(kind));
+    let fill = |t: &str| {
+        t.replace("{name}", name)
+            .replace("{module}", &module)
+            .replace("{kind}", kind_name(kind))
+    };
+    let (code, test, case) = match kind {
+        Kind::Gate => (TS_GATE, TS_GATE_TEST, GATE_CASE),
+        Kind::Router => (TS_ROUTER, TS_ROUTER_TEST, ROUTER_CASE),
+    };
+    let (_, wit) = seam_runtime::CONTRACT_WIT[seam_runtime::CONTRACT_WIT.len() - 1];
+    let mut files = vec![
+        (format!("{module}.ts"), fill(code)),
+        (format!("{module}.test.ts"), fill(test)),
+        ("package.json".to_string(), fill(TS_PACKAGE)),
+        (
+            "bundle.toml".to_string(),
+            fill(BUNDLE_HEAD) + &fill(TS_BUNDLE) + &fill(case),
+        ),
+        ("README.md".to_string(), fill(TS_README)),
+        (
+            ".gitignore".to_string(),
+            "node_modules/\n*.wasm\n*.seam\n".to_string(),
+        ),
+        ("seam-guest/wit/seam.wit".to_string(), wit.to_string()),
+    ];
+    files.extend(
+        TS_SDK_SOURCES
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string())),
+    );
+    let next = fill(
+        "  npm install\n  npm test\n  seam bundle build . && seam bundle test {name}-0.1.0.seam",
+    );
+    (files, next)
+}
+
+const TS_PACKAGE: &str = r#"{
+  "name": "{name}",
+  "version": "0.1.0",
+  "private": true,
+  "type": "module",
+  "scripts": {
+    "test": "seam-guest-ts test",
+    "build": "seam-guest-ts build {module}.ts -o {name}.wasm"
+  },
+  "devDependencies": {
+    "@seam/guest": "file:./seam-guest"
+  }
+}
+"#;
+
+const TS_GATE: &str = r#"// `{name}`: a seam gate.
+import { Finding, Verdict, gate, s } from "@seam/guest";
+
+export default gate({
+  name: "{name}",
+  version: "0.1.0",
+  description: "Fails text longer than max_chars characters.",
+  settings: s.object({
+    max_chars: s.integer({ default: 280, description: "Most characters allowed (default 280)." }),
+  }),
+  // Setup to do once per settings goes in `prepare(settings) { ... }`.
+  check(settings: { max_chars: number }, handoff) {
+    const verdict = new Verdict();
+    for (const t of handoff.texts("")) {
+      const n = t.text.length;
+      if (n > settings.max_chars) {
+        verdict.add(Finding.error("length.chars", `${n} characters, at most ${settings.max_chars} allowed`).at(t, settings.max_chars));
+      }
+    }
+    return verdict;
+  },
+});
+"#;
+
+const TS_GATE_TEST: &str = r#"// `{name}` natively, without building: npm test
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { check } from "@seam/guest/testing";
+
+import plugin from "./{module}.ts";
+
+test("long text fails and short text passes", () => {
+  const verdict = check(plugin, { max_chars: 3 }, "four");
+  assert.deepEqual(verdict.codes, ["length.chars"]);
+  assert.deepEqual(verdict.findings[0].span, [3, 4]);
+  assert.equal(check(plugin, {}, "four").passed, true);
+});
+"#;
+
+const TS_ROUTER: &str = r#"// `{name}`: a seam router.
+import { Route, router, s } from "@seam/guest";
+
+export default router({
+  name: "{name}",
+  version: "0.1.0",
+  description: "Sends a handoff that failed a gate to on_failure, else on.",
+  settings: s.object({
+    on_failure: s.string({ default: "retry", description: "Where a handoff goes when a gate failed." }),
+  }),
+  route(settings: { on_failure: string }, handoff, verdicts) {
+    const failed = verdicts.find((v) => !v.verdict.passed);
+    return failed ? new Route(settings.on_failure, `gate \`${failed.gate}\` failed`) : new Route("next", "every gate passed");
+  },
+});
+"#;
+
+const TS_ROUTER_TEST: &str = r#"// `{name}` natively, without building: npm test
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { Finding, Verdict } from "@seam/guest";
+import { route } from "@seam/guest/testing";
+
+import plugin from "./{module}.ts";
+
+test("a failed gate is retried", () => {
+  const failed = { gate: "g", verdict: new Verdict([Finding.error("x", "y")]) };
+  assert.equal(route(plugin, {}, "x", [failed]).target, "retry");
+  assert.equal(route(plugin, {}, "x", []).target, "next");
+});
+"#;
+
+const TS_BUNDLE: &str = r#"[[plugins]]
+name = "{name}"
+file = "{name}.wasm"
+build = ["npm", "run", "--silent", "build"]
+"#;
+
+const TS_README: &str = r#"# {name}
+
+A seam {kind} in TypeScript, made with `seam new --lang typescript`.
+
+```sh
+npm install                                  # jco, componentize-js and esbuild, pinned by seam-guest/
+npm test                                     # the tests, under node: no build
+seam bundle build .                          # runs `npm run build` ({name}.wasm), then {name}-0.1.0.seam
+seam bundle test {name}-0.1.0.seam           # the cases in bundle.toml, through the real host
+```
+
+`seam-guest/` is the SDK, copied from the seam that made this project (with the
+contract it targets in `seam-guest/wit/seam.wit`). See seam's docs/plugin-authoring.md.
+"#;
 
 /// The componentize-py the Python SDK is tested with.
 const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
