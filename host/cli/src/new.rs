@@ -106,10 +106,12 @@ fn sdk_manifest() -> String {
 
 /// The vendored SDK's files, relative to the project.
 fn sdk_files() -> Vec<(String, String)> {
-    let (_, wit) = seam_runtime::CONTRACT_WIT[seam_runtime::CONTRACT_WIT.len() - 1];
     let mut files = vec![
         ("seam-guest/Cargo.toml".to_string(), sdk_manifest()),
-        ("seam-guest/wit/seam.wit".to_string(), wit.to_string()),
+        (
+            "seam-guest/wit/seam.wit".to_string(),
+            newest_wit().to_string(),
+        ),
     ];
     for (path, text) in SDK_SOURCES {
         // In a checkout the WIT is two folders up; in the copy it sits beside.
@@ -117,6 +119,18 @@ fn sdk_files() -> Vec<(String, String)> {
         files.push((format!("seam-guest/{path}"), text));
     }
     files
+}
+
+/// The newest contract's WIT, which every vendored SDK carries.
+fn newest_wit() -> &'static str {
+    seam_runtime::CONTRACT_WIT[seam_runtime::CONTRACT_WIT.len() - 1].1
+}
+
+/// A Python or TypeScript SDK vendored as is: the contract at `wit`, then `sources`.
+fn vendored(wit: &str, sources: &[(&str, &str)]) -> Vec<(String, String)> {
+    std::iter::once((wit.to_string(), newest_wit().to_string()))
+        .chain(sources.iter().map(|(p, t)| (p.to_string(), t.to_string())))
+        .collect()
 }
 
 pub fn run(args: NewArgs, out: &mut (dyn Write + Send)) -> Result<Exit> {
@@ -304,7 +318,6 @@ fn typescript_project(kind: Kind, name: &str, snake: &str) -> (Vec<(String, Stri
         Kind::Gate => (TS_GATE, TS_GATE_TEST, GATE_CASE),
         Kind::Router => (TS_ROUTER, TS_ROUTER_TEST, ROUTER_CASE),
     };
-    let (_, wit) = seam_runtime::CONTRACT_WIT[seam_runtime::CONTRACT_WIT.len() - 1];
     let mut files = vec![
         (format!("{module}.ts"), fill(code)),
         (format!("{module}.test.ts"), fill(test)),
@@ -318,13 +331,8 @@ fn typescript_project(kind: Kind, name: &str, snake: &str) -> (Vec<(String, Stri
             ".gitignore".to_string(),
             "node_modules/\n*.wasm\n*.seam\n".to_string(),
         ),
-        ("seam-guest/wit/seam.wit".to_string(), wit.to_string()),
     ];
-    files.extend(
-        TS_SDK_SOURCES
-            .iter()
-            .map(|(p, t)| (p.to_string(), t.to_string())),
-    );
+    files.extend(vendored("seam-guest/wit/seam.wit", TS_SDK_SOURCES));
     let next = fill(
         "  npm install\n  npm test\n  seam bundle build . && seam bundle test {name}-0.1.0.seam",
     );
@@ -463,7 +471,6 @@ fn python_project(
         Kind::Gate => (PY_GATE, PY_GATE_TEST, GATE_CASE),
         Kind::Router => (PY_ROUTER, PY_ROUTER_TEST, ROUTER_CASE),
     };
-    let (_, wit) = seam_runtime::CONTRACT_WIT[seam_runtime::CONTRACT_WIT.len() - 1];
     let mut files = vec![
         (format!("{module}.py"), fill(code)),
         (format!("test_{module}.py"), fill(test)),
@@ -480,13 +487,8 @@ fn python_project(
             ".gitignore".to_string(),
             "*.wasm\n*.seam\n__pycache__/\n.venv/\n".to_string(),
         ),
-        ("seam_guest/wit/seam.wit".to_string(), wit.to_string()),
     ];
-    files.extend(
-        PY_SDK_SOURCES
-            .iter()
-            .map(|(p, t)| (p.to_string(), t.to_string())),
-    );
+    files.extend(vendored("seam_guest/wit/seam.wit", PY_SDK_SOURCES));
     let next = fill(
         "  python3 -m venv .venv && . .venv/bin/activate && pip install -r requirements.txt\n  \
          python3 -m pytest -q\n  seam bundle build . && seam bundle test {name}-0.1.0.seam",
