@@ -399,16 +399,41 @@ mod forbidden_import {
 mod counter {
     use super::*;
 
+    fn says(calls: &str, traces: &str) -> [(String, String); 2] {
+        [
+            ("counter.calls".to_string(), calls.to_string()),
+            ("counter.traces".to_string(), traces.to_string()),
+        ]
+    }
+
+    /// No byte an earlier check wrote is seen by the next one: not in a static with a
+    /// value, a zero-initialised static, or pages grown during the call (pages the
+    /// memory reset skips when nobody touched them, and must not skip once written).
     #[test]
     fn every_check_gets_a_fresh_instance() {
         let gate = fixture(fixtures::COUNTER, json!({}), Limits::default());
-        for _ in 0..5 {
+        for _ in 0..20 {
             let report = gate.check_blocking(&Handoff::text("x"));
-            assert_eq!(
-                finding_messages(&report.outcome),
-                [("counter.calls".to_string(), "1".to_string())]
-            );
+            assert_eq!(finding_messages(&report.outcome), says("1", "0"));
         }
+        let reports =
+            seam_runtime::check_all_blocking(&[gate.clone(), gate.clone()], &Handoff::text("x"));
+        for report in reports {
+            assert_eq!(finding_messages(&report.outcome), says("1", "0"));
+        }
+    }
+
+    /// The fixture does see what a call leaves: kept warm, the second check finds the
+    /// first one's mark on each of the 64 pages of its zero-initialised static (so the
+    /// test above can fail).
+    #[test]
+    fn a_gate_kept_warm_sees_the_traces_of_its_last_check() {
+        let gate = fixture(fixtures::COUNTER, json!({}), Limits::default());
+        let mut warm = gate.warm();
+        let first = warm.check_blocking(&Handoff::text("x"));
+        assert_eq!(finding_messages(&first.outcome), says("1", "0"));
+        let second = warm.check_blocking(&Handoff::text("x"));
+        assert_eq!(finding_messages(&second.outcome), says("2", "64"));
     }
 }
 

@@ -85,13 +85,15 @@ pub mod engine {
     pub const TABLES_PER_INSTANCE_SLOT: u32 = 32;
     /// Bytes of each memory slot kept mapped between instances and reset in place, so
     /// a fresh instance takes fewer page faults. Where the kernel has `PAGEMAP_SCAN`
-    /// this is a budget of touched pages, not a range: only the pages a call wrote are
-    /// copied back, and a plugin that writes more has the rest unmapped (and faulted
-    /// in again by the next call). A Rust gate writes a few pages; QuickJS and CPython
-    /// write megabytes per call. Measured per fresh check (1 MiB → 16 MiB): a
-    /// TypeScript (QuickJS) gate 484 → 258 µs, `json-schema` on 1 KB ~95 → ~80 µs, a
-    /// Python gate 2.7 → 2.3 ms (noisy), Rust gates unchanged (~21–24 µs). The cost is
-    /// that much resident memory at most per warm slot of a plugin that writes it.
+    /// this is a budget of touched pages, not a range: only the pages calls in this
+    /// slot wrote are reset (copied back from the image, or zeroed), and a plugin that
+    /// writes more has the rest unmapped (and faulted in again by the next call). A Rust
+    /// gate writes a few pages; QuickJS and CPython write megabytes per call. Measured
+    /// per fresh check (1 MiB → 16 MiB): a TypeScript (QuickJS) gate 484 → 258 µs,
+    /// `json-schema` on 1 KB ~95 → ~80 µs, a Python gate 2.7 → 2.3 ms (noisy), Rust
+    /// gates unchanged (~21–24 µs). The cost is that much resident memory at most per
+    /// warm slot of a plugin that writes it. (Pages no call touched are skipped only
+    /// with the patched wasmtime in `vendor/`; see its README.)
     pub const KEEP_RESIDENT_MEMORY_BYTES: usize = 16 << 20;
     /// Below this total recent cost (in nanoseconds) of the gates of one `check_all`,
     /// they run one after another on one thread instead of a task each, because a
