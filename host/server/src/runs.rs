@@ -124,7 +124,13 @@ async fn drive(
         }
     });
     let started = rx.await;
-    let finished = tokio::time::timeout(wait, task).await;
+    let finished = match &started {
+        Ok(_) => tokio::time::timeout(wait, task).await,
+        // Never announced: the runner returned before the run started (a refused
+        // resume, a failed start), so its task is ending; wait for its answer. Timing
+        // it out with a zero `wait` raced that end and answered 504 instead of 409.
+        Err(_) => Ok(task.await),
+    };
     match (finished, started) {
         (Ok(Ok(Ok(outcome))), _) => Ok((StatusCode::OK, outcome)),
         (Ok(Ok(Err(e))), _) => Err(run_failure(e)),
