@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use toml::Spanned;
 
-use seam_runtime::{check_all, Limits, RouteReport, Runtime};
+use seam_runtime::{check_all, check_all_blocking, Limits, RouteReport, Runtime};
 use seam_types::Handoff;
 
 use crate::config::{
@@ -202,18 +202,9 @@ impl StandaloneSeam {
     /// (1 for the first) and `fixes` the fixes applied so far, as the caller counts them.
     pub async fn check(&self, handoff: &Handoff, attempt: u32, fixes: u32) -> Checked {
         let plugins: Vec<_> = self.gates.iter().map(|g| g.plugin.clone()).collect();
-        let reports = check_all(&plugins, handoff).await;
-        let results: Vec<GateResult> = self
-            .gates
-            .iter()
-            .zip(reports)
-            .map(|(gate, report)| GateResult::of(gate, report))
-            .collect();
-        let blocked = results
-            .iter()
-            .any(|r| r.report.outcome.error().is_some() && r.on_error == crate::OnError::Block);
+        let results = self.results(check_all(&plugins, handoff).await);
         let route = match &self.router {
-            Some(router) if !blocked => Some(
+            Some(router) if !blocked(&results) => Some(
                 router
                     .plugin
                     .route(handoff, &policy::router_verdicts(&results))
@@ -221,6 +212,43 @@ impl StandaloneSeam {
             ),
             _ => None,
         };
+        self.decided(results, route, attempt, fixes)
+    }
+
+    /// [`check`](Self::check) on this thread, for callers that are not async (the
+    /// Python package): cheap gates and the router run here, with no hop to the
+    /// runtime's threads and back, which costs more than small gates. Must not be
+    /// called from inside an async runtime.
+    pub fn check_blocking(&self, handoff: &Handoff, attempt: u32, fixes: u32) -> Checked {
+        let plugins: Vec<_> = self.gates.iter().map(|g| g.plugin.clone()).collect();
+        let results = self.results(check_all_blocking(&plugins, handoff));
+        let route = match &self.router {
+            Some(router) if !blocked(&results) => Some(
+                router
+                    .plugin
+                    .route_blocking(handoff, &policy::router_verdicts(&results)),
+            ),
+            _ => None,
+        };
+        self.decided(results, route, attempt, fixes)
+    }
+
+    fn results(&self, reports: Vec<seam_runtime::CheckReport>) -> Vec<GateResult> {
+        self.gates
+            .iter()
+            .zip(reports)
+            .map(|(gate, report)| GateResult::of(gate, report))
+            .collect()
+    }
+
+    /// The decision on the gates' results and the router's answer.
+    fn decided(
+        &self,
+        results: Vec<GateResult>,
+        route: Option<RouteReport>,
+        attempt: u32,
+        fixes: u32,
+    ) -> Checked {
         let routed = route
             .as_ref()
             .zip(self.router.as_ref())
@@ -251,6 +279,13 @@ impl StandaloneSeam {
             reason,
         }
     }
+}
+
+/// Whether a gate's malfunction blocks the handoff (then the router is not asked).
+fn blocked(results: &[GateResult]) -> bool {
+    results
+        .iter()
+        .any(|r| r.report.outcome.error().is_some() && r.on_error == crate::OnError::Block)
 }
 
 /// The action a decision asks of a caller outside a pipeline: `next`, `retry`, `fix`,

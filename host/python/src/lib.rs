@@ -70,22 +70,6 @@ fn runtime() -> PyResult<&'static Runtime> {
         .map_err(|e| SeamError::new_err(e.clone()))
 }
 
-/// Drives async seam code from Python's threads (each call blocks its own thread).
-fn executor() -> PyResult<&'static tokio::runtime::Runtime> {
-    static EXECUTOR: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
-    EXECUTOR
-        .get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("seam-python")
-                .enable_time()
-                .build()
-                .map_err(|e| format!("seam could not start its threads: {e}"))
-        })
-        .as_ref()
-        .map_err(|e| SeamError::new_err(e.clone()))
-}
-
 fn load_error(e: seam_runtime::LoadError) -> PyErr {
     use seam_runtime::LoadError as E;
     match e {
@@ -862,11 +846,12 @@ impl Seam {
             }
         };
         let h = handoff(py, payload, context)?;
-        let executor = executor()?;
         let seam = self.seam.clone();
         let origin = &self.origin;
         let (checked, recorded) = py.detach(|| {
-            let checked = executor.block_on(async { seam.check(&h, attempt, fixes).await });
+            // On this thread: a hop to the runtime's threads and back costs more than
+            // the small gates a seam usually holds.
+            let checked = seam.check_blocking(&h, attempt, fixes);
             let recorded = record.as_ref().map(|(r, ledger)| {
                 seam_pipeline::outside::record(&**ledger, origin, &seam, r, &h, attempt, &checked)
                     .map(|ids| (r, ids))
