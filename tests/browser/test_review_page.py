@@ -175,6 +175,15 @@ def wait_for(driver, css):
     return WebDriverWait(driver, 15).until(EC.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def error_says(driver, text):
+    """Waits until the page's error says `text`. The error of the page before a click
+    can still be there, or go stale, while the next page loads: reading it once raced
+    that load (a StaleElementReferenceException in CI)."""
+    WebDriverWait(driver, 15).until(
+        EC.text_to_be_present_in_element((By.CSS_SELECTOR, "p.error"), text))
+    return True
+
+
 def text_of(driver, css):
     return driver.find_element(By.CSS_SELECTOR, css).text
 
@@ -341,28 +350,28 @@ def test_bad_decisions_are_refused_with_the_reason_and_nothing_recorded(server, 
     # No name: the ledger records who decided.
     d.execute_script("document.getElementById('by').removeAttribute('required')")
     d.find_element(By.ID, "accept").click()
-    assert "Give your name" in wait_for(d, "p.error").text
+    assert error_says(d, "Give your name")
     # An edit with Reject.
     d.find_element(By.ID, "by").send_keys("Lee")
     editor = d.find_element(By.ID, "payload-editor")
     editor.send_keys(" (edited)")
     d.find_element(By.ID, "reject").click()
-    assert "an edited payload goes with Accept" in wait_for(d, "p.error").text
+    assert error_says(d, "an edited payload goes with Accept")
     assert d.find_element(By.ID, "payload-editor").get_attribute("value").endswith("(edited)")
     # A stale form token (another site, or a restarted server).
     d.execute_script("document.querySelector('input[name=form_token]').value = 'forged'")
     d.find_element(By.ID, "accept").click()
-    assert "stale or did not come from this page" in wait_for(d, "p.error").text
+    assert error_says(d, "stale or did not come from this page")
     assert s.api("GET", "/v1/reviews/1")["status"] == "pending"
     # Pages that are not there, and a review that is not.
     d.get(s.base + "/ui/reviews/999")
-    assert "no review `999`" in wait_for(d, "p.error").text
+    assert error_says(d, "no review `999`")
     d.get(s.base + "/ui/reviews/abc")
-    assert "review ids are numbers" in wait_for(d, "p.error").text
+    assert error_says(d, "review ids are numbers")
     d.get(s.base + "/ui/report?since=lately")
-    assert "“since” \"lately\"" in wait_for(d, "p.error").text
+    assert error_says(d, "“since” \"lately\"")
     d.get(s.base + "/ui/nowhere")
-    assert "There is no page /ui/nowhere" in wait_for(d, "p.error").text
+    assert error_says(d, "There is no page /ui/nowhere")
 
 
 def test_tokens_sign_in_for_the_visit_and_only_review_may_decide(server, browser):
@@ -381,7 +390,7 @@ def test_tokens_sign_in_for_the_visit_and_only_review_may_decide(server, browser
     assert "/ui/login?next=" in d.current_url
     every_field_is_labelled(d)
     d.find_element(By.ID, "token").send_keys("not-a-token", Keys.ENTER)
-    assert "does not know that token" in wait_for(d, "p.error").text
+    assert error_says(d, "does not know that token")
     d.find_element(By.ID, "token").send_keys("seam-view-token", Keys.ENTER)
     wait_for(d, "h1")
     assert d.current_url.endswith("/ui/reviews/1"), "back where the reviewer was going"
