@@ -162,12 +162,29 @@ impl MemoryImageSource {
         // extra-super-sure that it never changes, and because
         // this costs very little, we use the kernel's "seal" API
         // to make the memfd image permanently read-only.
-        memfd.add_seals(&[
-            memfd::FileSeal::SealGrow,
-            memfd::FileSeal::SealShrink,
-            memfd::FileSeal::SealWrite,
-            memfd::FileSeal::SealSeal,
-        ])?;
+        //
+        // seam's patch: `F_SEAL_WRITE` waits for every extra reference to the
+        // file's pages to go, and fails with `EBUSY` when one stays: a page
+        // just written can sit in another CPU's LRU batch, which only that
+        // CPU drains. Seen failing a module's first instantiation on a busy
+        // 2-core machine. `F_SEAL_FUTURE_WRITE` (Linux 5.1+) denies every
+        // later write and writable shared mapping just the same, and nothing
+        // else holds this fd or maps it writably, so the image stays as
+        // immutable; it is the fallback when the first seal is busy.
+        let seals = |write| {
+            memfd.add_seals(&[
+                memfd::FileSeal::SealGrow,
+                memfd::FileSeal::SealShrink,
+                write,
+                memfd::FileSeal::SealSeal,
+            ])
+        };
+        match seals(memfd::FileSeal::SealWrite) {
+            Err(memfd::Error::AddSeals(err)) if err.raw_os_error() == Some(libc::EBUSY) => {
+                seals(memfd::FileSeal::SealFutureWrite)?
+            }
+            other => other?,
+        }
 
         Ok(Some(MemoryImageSource::Memfd(memfd)))
     }
