@@ -20,24 +20,45 @@ fn default_replacement() -> String {
     "[REDACTED]".to_string()
 }
 
+/// The settings, ready to search with: the words trimmed, the empty ones dropped.
+pub struct Prepared {
+    words: Vec<String>,
+    /// Bytes where a match may begin; the search skips every other byte.
+    may_begin: [bool; 256],
+    replacement: String,
+    pointer: String,
+}
+
+impl Prepare<Settings> for Prepared {
+    fn prepare(s: Settings) -> Result<Self, String> {
+        let words: Vec<String> = s
+            .words
+            .iter()
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect();
+        Ok(Prepared {
+            may_begin: first_bytes(&words),
+            words,
+            replacement: s.replacement,
+            pointer: s.pointer,
+        })
+    }
+}
+
 pub struct BanList;
 
 impl Gate for BanList {
     type Settings = Settings;
-    type Prepared = Settings;
+    type Prepared = Prepared;
     const NAME: &'static str = "ban-list";
     const DESCRIPTION: &'static str = "Fails on banned words or phrases (whole words, ignoring case); the fix replaces each with a redaction token.";
 
-    fn check(s: &Settings, handoff: &Handoff) -> Result<Verdict, String> {
+    fn check(s: &Prepared, handoff: &Handoff) -> Result<Verdict, String> {
         let mut verdict = Verdict::new();
         let mut fixes = Vec::new();
         for t in handoff.texts(&s.pointer)? {
-            let mut hits: Vec<(usize, usize)> = s
-                .words
-                .iter()
-                .filter(|w| !w.trim().is_empty())
-                .flat_map(|w| find_word(t.text, w.trim()))
-                .collect();
+            let mut hits = find_words(t.text, s);
             if hits.is_empty() {
                 continue;
             }
@@ -93,13 +114,42 @@ fn ends_word(text: &str, i: usize) -> bool {
     }
 }
 
-/// Byte ranges where `word` occurs in `text` ignoring case, on word boundaries.
-fn find_word(text: &str, word: &str) -> Vec<(usize, usize)> {
-    text.char_indices()
-        .filter(|&(start, _)| starts_word(text, start))
-        .filter_map(|(start, _)| match_at(&text[start..], word).map(|len| (start, start + len)))
-        .filter(|&(_, end)| ends_word(text, end))
-        .collect()
+/// Byte ranges where any of the words occurs in `text` ignoring case, on word
+/// boundaries: one pass over the bytes, trying the words only where one can begin.
+fn find_words(text: &str, prepared: &Prepared) -> Vec<(usize, usize)> {
+    let mut hits = Vec::new();
+    for (i, &b) in text.as_bytes().iter().enumerate() {
+        if !prepared.may_begin[b as usize] || !starts_word(text, i) {
+            continue;
+        }
+        let rest = &text[i..];
+        for w in &prepared.words {
+            if let Some(len) = match_at(rest, w) {
+                if ends_word(text, i + len) {
+                    hits.push((i, i + len));
+                }
+            }
+        }
+    }
+    hits
+}
+
+/// The bytes a match of one of `words` can begin with: an ASCII first letter in
+/// either case, and the first byte of any non-ASCII character (one may lower-case to
+/// an ASCII letter, as the Kelvin sign does to `k`). A word that begins with a
+/// non-ASCII letter may begin at any character.
+fn first_bytes(words: &[String]) -> [bool; 256] {
+    let mut may_begin = [false; 256];
+    may_begin[0xC0..].fill(true);
+    for first in words.iter().filter_map(|w| w.chars().next()) {
+        if first.is_ascii() {
+            may_begin[first.to_ascii_lowercase() as usize] = true;
+            may_begin[first.to_ascii_uppercase() as usize] = true;
+        } else {
+            may_begin[..0x80].fill(true);
+        }
+    }
+    may_begin
 }
 
 /// If `text` starts with `word` ignoring case, the byte length of the match in `text`.
@@ -107,11 +157,22 @@ fn match_at(text: &str, word: &str) -> Option<usize> {
     let mut chars = text.char_indices();
     for w in word.chars() {
         let (_, c) = chars.next()?;
-        if c != w && !c.to_lowercase().eq(w.to_lowercase()) {
+        if !same_ignoring_case(c, w) {
             return None;
         }
     }
     Some(chars.next().map_or(text.len(), |(i, _)| i))
+}
+
+/// `c` and `w` are equal once lower-cased; ASCII pairs without the Unicode tables.
+fn same_ignoring_case(c: char, w: char) -> bool {
+    if c == w {
+        true
+    } else if c.is_ascii() && w.is_ascii() {
+        c.eq_ignore_ascii_case(&w)
+    } else {
+        c.to_lowercase().eq(w.to_lowercase())
+    }
 }
 
 export_gate!(BanList);
@@ -152,6 +213,76 @@ mod tests {
         let v = check::<BanList>(json!({"words": ["straße"]}), &h).unwrap();
         let hits: Vec<_> = v.findings.iter().map(|f| spanned(&h, f).unwrap()).collect();
         assert_eq!(hits, ["STRAẞE", "straße"]);
+    }
+
+    #[test]
+    fn case_folds_beyond_ascii_where_a_letter_lowers_to_ascii() {
+        // KELVIN SIGN lowers to `k`, so it matches an ASCII word's `k`; `ǅ` lowers to `ǆ`.
+        let h = Handoff::text("\u{212A}ill it, \u{1C5}ungla, killer");
+        let v = check::<BanList>(json!({"words": ["KILL", " \u{1C6}ungla "]}), &h).unwrap();
+        let hits: Vec<_> = v.findings.iter().map(|f| spanned(&h, f).unwrap()).collect();
+        assert_eq!(hits, ["\u{212A}ill", "\u{1C5}ungla"]);
+        // And the other way round: a word that begins with one matches ASCII text.
+        let h = Handoff::text("Kill it, kill it.");
+        let v = check::<BanList>(json!({"words": ["\u{212A}ILL"]}), &h).unwrap();
+        let hits: Vec<_> = v.findings.iter().map(|f| spanned(&h, f).unwrap()).collect();
+        assert_eq!(hits, ["Kill", "kill"]);
+    }
+
+    /// The search as first written: every word tried at every character, comparing
+    /// with the Unicode tables only.
+    fn reference(text: &str, words: &[String]) -> Vec<(usize, usize)> {
+        let mut hits: Vec<_> = words
+            .iter()
+            .flat_map(|w| {
+                text.char_indices()
+                    .filter(|&(i, _)| starts_word(text, i))
+                    .filter_map(|(i, _)| {
+                        let mut chars = text[i..].char_indices();
+                        for w in w.chars() {
+                            let (_, c) = chars.next()?;
+                            if !c.to_lowercase().eq(w.to_lowercase()) {
+                                return None;
+                            }
+                        }
+                        Some((i, i + chars.next().map_or(text.len() - i, |(j, _)| j)))
+                    })
+                    .filter(|&(_, end)| ends_word(text, end))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        hits.sort_unstable();
+        hits
+    }
+
+    #[test]
+    fn the_search_finds_what_trying_every_character_finds() {
+        const ALPHABET: [char; 16] = [
+            'a', 'A', 'k', 'K', '\u{212A}', 's', 'ß', 'ẞ', 'İ', 'i', 'é', 'É', '\'', ' ', '_', '1',
+        ];
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut pick = |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        for _ in 0..3000 {
+            let text: String = (0..pick(24)).map(|_| ALPHABET[pick(16)]).collect();
+            let words: Vec<String> = (0..1 + pick(3))
+                .map(|_| (0..1 + pick(3)).map(|_| ALPHABET[pick(12)]).collect())
+                .collect();
+            let prepared = Prepared::prepare(Settings {
+                words: words.clone(),
+                replacement: default_replacement(),
+                pointer: String::new(),
+            })
+            .unwrap();
+            let mut hits = find_words(&text, &prepared);
+            hits.sort_unstable();
+            let words: Vec<String> = words.iter().map(|w| w.trim().to_string()).collect();
+            assert_eq!(hits, reference(&text, &words), "{text:?} {words:?}");
+        }
     }
 
     #[test]
