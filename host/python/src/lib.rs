@@ -12,8 +12,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::PyException;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::Value;
 
 use seam_ledger::Ledger;
@@ -84,10 +86,13 @@ fn to_json(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Str
     if let Ok(s) = value.cast::<PyString>() {
         return Ok(Value::String(s.to_str()?.to_string()).to_string());
     }
-    let json = py.import("json")?;
+    static DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
     let kwargs = PyDict::new(py);
-    kwargs.set_item("allow_nan", false)?;
-    match json.call_method("dumps", (value,), Some(&kwargs)) {
+    kwargs.set_item(intern!(py, "allow_nan"), false)?;
+    match DUMPS
+        .import(py, "json", "dumps")?
+        .call((value,), Some(&kwargs))
+    {
         Ok(text) => Ok(text.extract::<String>()?),
         Err(e) => Err(PayloadError::new_err(format!(
             "{what} is not JSON-serializable ({}); pass a str, or dicts, lists, numbers, \
@@ -103,13 +108,45 @@ fn to_value(py: Python<'_>, value: &Bound<'_, PyAny>, what: &str) -> PyResult<Va
     serde_json::from_str(&text).map_err(|e| PayloadError::new_err(format!("{what}: {e}")))
 }
 
-/// JSON text (or a value) as a Python object.
+/// JSON text as a Python object, read by `json.loads` (integers of any size, as
+/// Python reads them).
 fn from_json(py: Python<'_>, text: &str) -> PyResult<Py<PyAny>> {
-    Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
+    static LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    Ok(LOADS.import(py, "json", "loads")?.call1((text,))?.unbind())
 }
 
+/// A JSON value as the Python object `json.loads` would make of its text, built
+/// directly: a round trip through the `json` module cost several microseconds per
+/// check result.
 fn from_value(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
-    from_json(py, &value.to_string())
+    Ok(match value {
+        Value::Null => py.None(),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any().unbind(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any().unbind(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any().unbind(),
+            _ => match n.as_f64() {
+                Some(f) if n.is_f64() => f.into_pyobject(py)?.into_any().unbind(),
+                // An integer beyond 64 bits: exact, as Python reads it.
+                _ => from_json(py, &n.to_string())?,
+            },
+        },
+        Value::String(s) => PyString::new(py, s).into_any().unbind(),
+        Value::Array(items) => {
+            let list = PyList::empty(py);
+            for item in items {
+                list.append(from_value(py, item)?)?;
+            }
+            list.into_any().unbind()
+        }
+        Value::Object(map) => {
+            let dict = PyDict::new(py);
+            for (key, item) in map {
+                dict.set_item(key, from_value(py, item)?)?;
+            }
+            dict.into_any().unbind()
+        }
+    })
 }
 
 /// A byte range `[start, end)` of the string a finding points at.

@@ -192,12 +192,25 @@ def test_a_seam_fixes_escalates_and_routes():
     assert fixed.decision.action == "fix"
     assert fixed.decision.gate == "pii"
     assert fixed.decision.payload == "Write to [EMAIL]"
+    # A fixed JSON payload comes back as the Python values json.loads gives, types and
+    # all: ints (beyond 64 bits as floats, as seam reads them), floats, bools, None,
+    # nested lists and objects, non-ASCII text.
+    doc = {"to": "ana@example.com", "n": -7, "big": 18446744073709551615,
+           "huge": 123456789012345678901234567890, "ratio": 0.25, "ok": True,
+           "none": None, "list": [1, "Grüße", {"x": []}], "nested": {"y": False}}
+    payload = redact.check(doc).decision.payload
+    assert payload == {**doc, "to": "[EMAIL]", "huge": 1.2345678901234568e29}
+    assert [type(payload[k]) for k in ("n", "big", "huge", "ratio", "ok", "none")] == [
+        int, int, float, float, bool, type(None)]
     human = seam.Seam(
         "review",
         {"on_fail": "escalate",
          "gates": [{"plugin": "contains", "settings": {"required": ["$89"]}}]},
     ).check("no price")
     assert human.decision.action == "human"
+    assert human.decision.findings == [
+        {"code": "contains.missing", "gate": "contains", "message": 'required text "$89" not found',
+         "path": "", "severity": "error"}]
     triage = seam.Seam(
         "triage",
         {
