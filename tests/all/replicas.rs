@@ -327,8 +327,8 @@ fn three_replicas_drive_200_runs_while_two_are_killed() {
         ),
         RUNS as i64
     );
-    // Nothing left claimed once the survivor has released what it finished (a
-    // release follows the run's last record).
+    // Nothing left claimed: a run's last record releases its claim in the same
+    // transaction, so even a replica killed right after it leaves nothing claimed.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let claimed = counts(

@@ -52,6 +52,10 @@ pub const CHECKS: &[(&str, Check)] = &[
         "a_phase_by_a_worker_without_the_claim_is_refused",
         a_phase_by_a_worker_without_the_claim_is_refused,
     ),
+    (
+        "a_phase_that_ends_a_run_releases_its_claim",
+        a_phase_that_ends_a_run_releases_its_claim,
+    ),
     ("a_review_is_decided_once", a_review_is_decided_once),
     (
         "missing_records_are_not_found_by_name",
@@ -438,6 +442,39 @@ pub fn a_phase_by_a_worker_without_the_claim_is_refused(l: &dyn Ledger) {
         l.record("a phase", phase),
         Err(LedgerError::NotFound { what: "run", .. })
     ));
+}
+
+/// A run's last phase gives up its claim in the same transaction: a worker killed
+/// between that phase and its release must not leave a finished run claimed.
+pub fn a_phase_that_ends_a_run_releases_its_claim(l: &dyn Ledger) {
+    for end in ["completed", "rejected", "failed"] {
+        let run = format!("run-{end}");
+        start(l, &run, "w1");
+        let then = |_: &Recorded| to("running", "c1");
+        let mut phase = Phase::new(&run, "c0", &then);
+        phase.holder = Some("w1");
+        l.record("a phase by w1", phase).unwrap();
+        assert!(
+            matches!(
+                l.claim(&run, "w2", LEASE).unwrap(),
+                Claim::HeldByOther { .. }
+            ),
+            "a running run stays claimed"
+        );
+        let then = |_: &Recorded| to(end, "end");
+        let mut phase = Phase::new(&run, "c1", &then);
+        phase.holder = Some("w1");
+        l.record("the last phase by w1", phase).unwrap();
+        assert_eq!(l.run(&run).unwrap().status, end);
+        assert!(
+            !l.renew(&run, "w1", LEASE).unwrap(),
+            "a {end} run is no longer claimed by w1"
+        );
+        assert!(
+            matches!(l.claim(&run, "w2", LEASE).unwrap(), Claim::Held { .. }),
+            "a {end} run is free"
+        );
+    }
 }
 
 pub fn a_review_is_decided_once(l: &dyn Ledger) {

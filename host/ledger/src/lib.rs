@@ -97,6 +97,11 @@ pub const OUTPUT_SCHEMA_GATE: &str = "output_schema";
 /// worker ever picks one up.
 pub const OUTSIDE_CURSOR: &str = "outside";
 
+/// The statuses a run ends in, as a SQL list. The phase that moves a run into one of
+/// them also releases its claim, in the same transaction: a worker killed between its
+/// last phase and its release must not leave a finished run claimed.
+const ENDED_STATUSES: &str = "('completed', 'rejected', 'failed')";
+
 /// A run that needs a driver and had none, now claimed by the caller.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Orphan {

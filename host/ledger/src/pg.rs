@@ -697,8 +697,14 @@ impl PgLedger {
             }
             let to = (phase.then)(&ids);
             let n = t.execute(
-                "UPDATE runs SET status = $2, cursor = $3, output = COALESCE($4, output), reason = COALESCE($5, reason), updated_at = $6
-                 WHERE id = $1 AND cursor = $7 AND ($8::TEXT IS NULL OR claimed_by = $8)",
+                // A run's last phase releases its claim with it (see `ENDED_STATUSES`).
+                &format!(
+                    "UPDATE runs SET status = $2, cursor = $3, output = COALESCE($4, output), reason = COALESCE($5, reason), updated_at = $6,
+                     claimed_by = CASE WHEN $2 IN {ENDED} THEN NULL ELSE claimed_by END,
+                     lease_until = CASE WHEN $2 IN {ENDED} THEN NULL ELSE lease_until END
+                     WHERE id = $1 AND cursor = $7 AND ($8::TEXT IS NULL OR claimed_by = $8)",
+                    ENDED = crate::ENDED_STATUSES
+                ),
                 &[&phase.run_id, &to.status, &to.cursor, &opt_text(to.output.as_deref()), &opt_text(to.reason.as_deref()), &now, &phase.at, &phase.holder],
             )?;
             if n != 1 {

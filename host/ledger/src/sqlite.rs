@@ -810,8 +810,14 @@ mod tx {
         to: &RunMove,
     ) -> rusqlite::Result<()> {
         let n = tx.execute(
-            "UPDATE runs SET status = ?2, cursor = ?3, output = COALESCE(?4, output), reason = COALESCE(?5, reason), updated_at = ?6
-             WHERE id = ?1 AND cursor = ?7 AND (?8 IS NULL OR claimed_by = ?8)",
+            // A run's last phase releases its claim with it (see `ENDED_STATUSES`).
+            &format!(
+                "UPDATE runs SET status = ?2, cursor = ?3, output = COALESCE(?4, output), reason = COALESCE(?5, reason), updated_at = ?6,
+                 claimed_by = CASE WHEN ?2 IN {ENDED} THEN NULL ELSE claimed_by END,
+                 lease_until = CASE WHEN ?2 IN {ENDED} THEN NULL ELSE lease_until END
+                 WHERE id = ?1 AND cursor = ?7 AND (?8 IS NULL OR claimed_by = ?8)",
+                ENDED = crate::ENDED_STATUSES
+            ),
             params![id, to.status, to.cursor, to.output, to.reason, now_ms(), from, holder],
         )?;
         if n != 1 {
