@@ -412,10 +412,14 @@ mod counter {
     #[test]
     fn every_check_gets_a_fresh_instance() {
         let gate = fixture(fixtures::COUNTER, json!({}), Limits::default());
+        assert_eq!(gate.recycling(), Ok(()));
         for _ in 0..20 {
             let report = gate.check_blocking(&Handoff::text("x"));
             assert_eq!(finding_messages(&report.outcome), says("1", "0"));
+            // One instance, reset after every check and used for the next.
+            assert_eq!(gate.idle_instances(), 1);
         }
+        assert_eq!(gate.recycling(), Ok(()));
         let reports =
             seam_runtime::check_all_blocking(&[gate.clone(), gate.clone()], &Handoff::text("x"));
         for report in reports {

@@ -208,6 +208,13 @@ fn main() {
         ..RuntimeConfig::default()
     })
     .expect("runtime");
+    // The same gates with a new instance per check (recycling off), for comparison.
+    let unrecycled = Runtime::new(RuntimeConfig {
+        cache: None,
+        recycle_instances: false,
+        ..RuntimeConfig::default()
+    })
+    .expect("runtime");
     let mut c = Criterion::default()
         .output_directory(&out_dir())
         .warm_up_time(Duration::from_millis(if quick { 200 } else { 1000 }))
@@ -261,10 +268,21 @@ fn main() {
     ];
     for (id, gate, handoff, native) in &singles {
         assert!(gate.check_blocking(handoff).outcome.verdict().is_some());
+        assert_eq!(gate.recycling(), Ok(()), "{id}");
         let mut warm = gate.warm();
         let mut group = c.benchmark_group(*id);
         group.bench_function("native", |b| b.iter(|| native(handoff)));
         group.bench_function("seam-fresh", |b| b.iter(|| gate.check_blocking(handoff)));
+        if *id == "trivial" {
+            let plain = load(
+                &unrecycled,
+                seam_test_artifacts::SAYS_ANYTHING,
+                &trivial_settings,
+            );
+            group.bench_function("seam-new-instance", |b| {
+                b.iter(|| plain.check_blocking(handoff))
+            });
+        }
         group.bench_function("seam-reuse", |b| b.iter(|| warm.check_blocking(handoff)));
         group.finish();
     }
@@ -286,6 +304,10 @@ fn main() {
             assert!(report.outcome.verdict().is_some(), "{report:?}");
         }
         let mut warm: Vec<_> = gates.iter().map(Plugin::warm).collect();
+        let plain: Vec<Plugin> = four_gates()
+            .iter()
+            .map(|(name, settings)| load(&unrecycled, name, settings))
+            .collect();
         let mut group = c.benchmark_group(*id);
         group.bench_function("native", |b| b.iter(|| limit_four.check(text)));
         group.bench_function("plugin-code-native", |b| {
@@ -294,6 +316,14 @@ fn main() {
         group.bench_function("seam-fresh", |b| {
             b.iter(|| {
                 gates
+                    .iter()
+                    .map(|g| g.check_blocking(&handoff))
+                    .collect::<Vec<_>>()
+            })
+        });
+        group.bench_function("seam-new-instance", |b| {
+            b.iter(|| {
+                plain
                     .iter()
                     .map(|g| g.check_blocking(&handoff))
                     .collect::<Vec<_>>()

@@ -22,6 +22,7 @@ mod deadline;
 mod error;
 pub mod limits;
 mod prepare;
+mod recycle;
 mod sandbox;
 mod schema;
 pub mod std_plugins;
@@ -98,6 +99,11 @@ pub struct RuntimeConfig {
     pub cache: Option<Cache>,
     /// How many memories, core instances and tables one plugin may have.
     pub pool: PoolLimits,
+    /// Reset and reuse a gate's instance after a check that ended well, instead of
+    /// dropping it (default on). Each check still starts from the state a new
+    /// instance would have; see `docs/sandbox.md`, "Recycled instances". Off, every
+    /// check makes a new instance.
+    pub recycle_instances: bool,
 }
 
 /// The pooling allocator's per-plugin limits. Components built from Python or
@@ -142,6 +148,7 @@ impl Default for RuntimeConfig {
             fuel_metering: false,
             cache: Cache::default_dir().map(Cache::new),
             pool: PoolLimits::default(),
+            recycle_instances: true,
         }
     }
 }
@@ -273,6 +280,8 @@ struct RuntimeInner {
     executor: Executor,
     /// Why the configured cache was set aside.
     cache_unusable: Option<String>,
+    /// Every plugin's recycled instances.
+    shelves: Arc<recycle::Shelves>,
 }
 
 /// The runtime's own tokio runtime (with timers, which WASI clocks and deadlines
@@ -394,6 +403,7 @@ impl Runtime {
                 linker,
                 config,
                 cache_unusable,
+                shelves: Arc::default(),
             }),
         })
     }
@@ -429,6 +439,20 @@ impl Runtime {
         inner.settings = settings.to_string();
         if inner.pre.contract() == Contract::V0_2 {
             self.prepare(&mut inner, source)?;
+        }
+        if inner.info.kind == PluginKind::Gate {
+            let refused = if !self.inner.config.recycle_instances {
+                Err("recycling is off in the runtime's configuration".to_string())
+            } else if inner.preparation.each_call() {
+                // A reset would undo `prepare`: there is no snapshot to reset to.
+                Err("every check runs prepare first".to_string())
+            } else {
+                vet::reusable(&source.bytes)
+            };
+            match refused {
+                Ok(()) => inner.shelf = Some(self.inner.shelves.shelf()),
+                Err(reason) => inner.not_recycled = Some(reason),
+            }
         }
         Ok(Plugin {
             inner: Arc::new(inner),
@@ -602,6 +626,8 @@ impl Runtime {
             pre,
             preparation: Preparation::None,
             cost_ns: Arc::default(),
+            shelf: None,
+            not_recycled: None,
         };
         let call = self
             .inner
@@ -805,6 +831,10 @@ struct PluginInner {
     /// Recent cost of a check, in nanoseconds (a moving average; 0 before the first),
     /// shared by clones; [`check_all`] decides from it whether to spread the gates.
     cost_ns: Arc<std::sync::atomic::AtomicU64>,
+    /// A gate's recycled instances ([`recycle`]), when its instances can be reset.
+    shelf: Option<Arc<recycle::Shelf>>,
+    /// Why a gate's instances are not recycled.
+    not_recycled: Option<String>,
 }
 
 /// What a call asks of a plugin.
@@ -1008,6 +1038,12 @@ impl PluginInner {
     async fn slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ErrorCause> {
         if let Ok(slot) = self.runtime.instances.clone().try_acquire_owned() {
             return Ok(slot);
+        }
+        // Idle recycled instances give their slots up before anyone waits.
+        while self.runtime.shelves.free_one() {
+            if let Ok(slot) = self.runtime.instances.clone().try_acquire_owned() {
+                return Ok(slot);
+            }
         }
         let wait = self.limits.wall_backstop();
         match tokio::time::timeout(wait, self.runtime.instances.clone().acquire_owned()).await {
@@ -1251,6 +1287,25 @@ impl Plugin {
         &self.inner.preparation
     }
 
+    /// Whether a gate's checks run on recycled instances (reset to the state a new
+    /// instance has, then reused), or why not: the component's code could change
+    /// state a reset does not restore, recycling is off, the plugin is a router, or
+    /// wasmtime refused to reset one of its instances.
+    pub fn recycling(&self) -> Result<(), String> {
+        match (&self.inner.shelf, &self.inner.not_recycled) {
+            (Some(shelf), _) if shelf.in_use() => Ok(()),
+            (Some(_), _) => Err("wasmtime could not reset its instances".into()),
+            (None, Some(reason)) => Err(reason.clone()),
+            (None, None) => Err("it is a router".into()),
+        }
+    }
+
+    /// How many reset instances of this gate wait for its next checks (0 when it is
+    /// not recycled).
+    pub fn idle_instances(&self) -> usize {
+        self.inner.shelf.as_ref().map_or(0, |shelf| shelf.len())
+    }
+
     /// Checks one handoff in a fresh, sandboxed instance. Never fails: anything that
     /// goes wrong is an error verdict in the report. Safe to await on any tokio
     /// runtime: the call runs on the runtime's own threads.
@@ -1280,11 +1335,23 @@ impl Plugin {
         async move {
             match request {
                 Err(cause) => p.report(Call::failed(cause), ""),
-                Ok(handoff) => {
-                    let call = p.clone().call(Request::Check(&handoff)).await;
-                    p.observe(call.duration);
-                    p.report(call, &handoff.payload)
-                }
+                Ok(handoff) => match p.shelf.as_ref().filter(|s| s.in_use()) {
+                    Some(shelf) => {
+                        let (call, live) = live_check(&p, shelf.take(), &handoff).await;
+                        p.observe(call.duration);
+                        let report = p.report(call, &handoff.payload);
+                        if let Some(live) = live.filter(|_| report.outcome.error().is_none()) {
+                            let cap = p.runtime.config.max_instances as usize / 2;
+                            shelf.put_back(live, cap);
+                        }
+                        report
+                    }
+                    None => {
+                        let call = p.clone().call(Request::Check(&handoff)).await;
+                        p.observe(call.duration);
+                        p.report(call, &handoff.payload)
+                    }
+                },
             }
         }
     }
@@ -1470,23 +1537,35 @@ impl LiveGate {
                     .instantiate_async(&mut *store)
                     .await
                     .map_err(instantiating)?;
-                if p.preparation.each_call() {
-                    let prepared = gate
-                        .call_prepare(&mut *store, &p.settings)
-                        .await
-                        .map_err(instantiating)?;
-                    if let Err(message) = prepared {
-                        return Err(instantiating(wasmtime::format_err!(
-                            "prepare() refused the settings it had accepted at load: {message:?}"
-                        )));
-                    }
-                }
-                Ok(LiveGate::V0_2(gate))
+                let gate = LiveGate::V0_2(gate);
+                gate.prepare_each_call(p, store)
+                    .await
+                    .map_err(instantiating)?;
+                Ok(gate)
             }
             Pre::Router(_) | Pre::Router2(_) => Err(instantiating(wasmtime::format_err!(
                 "this plugin is a router, not a gate"
             ))),
         }
+    }
+
+    /// Runs `prepare(settings)` in this instance if the plugin's calls cannot start
+    /// from a snapshot ([`Preparation::EachCall`]).
+    async fn prepare_each_call(
+        &self,
+        p: &PluginInner,
+        store: &mut Store<StoreState>,
+    ) -> wasmtime::Result<()> {
+        let LiveGate::V0_2(gate) = self else {
+            return Ok(());
+        };
+        if !p.preparation.each_call() {
+            return Ok(());
+        }
+        if let Err(message) = gate.call_prepare(&mut *store, &p.settings).await? {
+            wasmtime::bail!("prepare() refused the settings it had accepted at load: {message:?}");
+        }
+        Ok(())
     }
 
     async fn check(
@@ -1556,82 +1635,88 @@ impl WarmGate {
                 });
                 return (p.report(call, payload), None);
             }
-            let started = Instant::now();
-            let mut fresh_meter = None;
-            let mut live = match live {
-                Some(live) => live,
-                None => {
-                    let slot = match p.slot().await {
-                        Ok(slot) => slot,
-                        Err(cause) => return (p.report(Call::failed(cause), payload), None),
-                    };
-                    let mut store = p.new_store();
-                    // One budget covers making the instance and its first check, as
-                    // for a fresh call.
-                    let meter = p.arm(&mut store);
-                    fresh_meter = Some(meter.clone());
-                    let made = Metered::new(LiveGate::make(&p, &mut store), meter.clone()).await;
-                    let gate = match made {
-                        Ok(Ok(gate)) => gate,
-                        Ok(Err(failure)) => {
-                            let cause = p.cause(&failure, &store, &meter);
-                            let (log, log_truncated) = store.data().log.take();
-                            let call = Call {
-                                result: Err(cause),
-                                log,
-                                log_truncated,
-                                duration: started.elapsed(),
-                            };
-                            return (p.report(call, payload), None);
-                        }
-                        Err(passed) => {
-                            let call = Call::failed(p.timeout(passed));
-                            return (p.report(call, payload), None);
-                        }
-                    };
-                    Live {
-                        _slot: slot,
-                        store,
-                        gate,
-                    }
-                }
-            };
-            let meter = match fresh_meter {
-                Some(meter) => meter,
-                None => p.arm(&mut live.store),
-            };
-            let called = Metered::new(
-                live.gate.check(&mut live.store, &p.settings, &handoff),
-                meter.clone(),
-            )
-            .await;
-            let result = match called {
-                Ok(Ok(verdict)) => Ok(Answer::Verdict(verdict)),
-                Ok(Err(error)) => Err(p.cause(
-                    &Failure {
-                        instantiating: false,
-                        error,
-                    },
-                    &live.store,
-                    &meter,
-                )),
-                Err(passed) => Err(p.timeout(passed)),
-            };
-            live.store.data_mut().meter = None;
-            let (log, log_truncated) = live.store.data().log.take();
-            let report = p.report(
-                Call {
-                    result,
-                    log,
-                    log_truncated,
-                    duration: started.elapsed(),
-                },
-                payload,
-            );
+            let (call, live) = live_check(&p, live, &handoff).await;
+            let report = p.report(call, payload);
             let keep = report.outcome.error().is_none();
-            (report, keep.then_some(live))
+            (report, live.filter(|_| keep))
         }
     }
+}
+
+/// One check on `live`, or on a live instance made first (holding a slot of the pool)
+/// when there is none. Returns the call, and the instance unless making it failed.
+async fn live_check(
+    p: &Arc<PluginInner>,
+    live: Option<Live>,
+    handoff: &bindings::WitHandoff,
+) -> (Call<Answer>, Option<Live>) {
+    let started = Instant::now();
+    let mut fresh_meter = None;
+    let mut live = match live {
+        Some(live) => live,
+        None => {
+            let slot = match p.slot().await {
+                Ok(slot) => slot,
+                Err(cause) => return (Call::failed(cause), None),
+            };
+            let mut store = p.new_store();
+            // One budget covers making the instance and its first check, as for a
+            // fresh call.
+            let meter = p.arm(&mut store);
+            fresh_meter = Some(meter.clone());
+            let made = Metered::new(LiveGate::make(p, &mut store), meter.clone()).await;
+            let gate = match made {
+                Ok(Ok(gate)) => gate,
+                Ok(Err(failure)) => {
+                    let cause = p.cause(&failure, &store, &meter);
+                    let (log, log_truncated) = store.data().log.take();
+                    let call = Call {
+                        result: Err(cause),
+                        log,
+                        log_truncated,
+                        duration: started.elapsed(),
+                    };
+                    return (call, None);
+                }
+                Err(passed) => return (Call::failed(p.timeout(passed)), None),
+            };
+            Live {
+                _slot: slot,
+                store,
+                gate,
+            }
+        }
+    };
+    let meter = match fresh_meter {
+        Some(meter) => meter,
+        None => p.arm(&mut live.store),
+    };
+    let called = Metered::new(
+        live.gate.check(&mut live.store, &p.settings, handoff),
+        meter.clone(),
+    )
+    .await;
+    let result = match called {
+        Ok(Ok(verdict)) => Ok(Answer::Verdict(verdict)),
+        Ok(Err(error)) => Err(p.cause(
+            &Failure {
+                instantiating: false,
+                error,
+            },
+            &live.store,
+            &meter,
+        )),
+        Err(passed) => Err(p.timeout(passed)),
+    };
+    live.store.data_mut().meter = None;
+    let (log, log_truncated) = live.store.data().log.take();
+    let call = Call {
+        result,
+        log,
+        log_truncated,
+        duration: started.elapsed(),
+    };
+    (call, Some(live))
 }
 
 /// Checks a verdict against the caps and the contract's rules, and its findings'

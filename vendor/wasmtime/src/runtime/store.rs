@@ -1085,6 +1085,30 @@ impl<T> Store<T> {
         self.inner.set_epoch_deadline(ticks_beyond_current);
     }
 
+    /// seam's patch: resets every instance in this store to its state right
+    /// after instantiation, so the store can serve another call as if it were
+    /// fresh, for the cost of resetting the pages the last call touched.
+    ///
+    /// Memories are reset to their copy-on-write image and initial size (only
+    /// the pages touched, where the host has `PAGEMAP_SCAN`), and globals to
+    /// their constant initializers. Returns `Ok(false)`, changing nothing,
+    /// when some instance cannot be reset this way (no pooling allocator, a
+    /// memory without an image slot, a global or memory that only startup code
+    /// initializes, a GC heap).
+    ///
+    /// Tables and host state are not reset. The caller must know that no code
+    /// in the store can change a table (no `table.set`, `table.grow`,
+    /// `table.fill`, `table.copy`, `table.init`, `elem.drop`) and that no
+    /// module has a start function, passive segments, or data segments outside
+    /// its own memory image; that no call is in progress and the last one
+    /// returned without a trap; and that the host holds nothing the guest
+    /// could still refer to (resources, handles). On an error the store must
+    /// be dropped.
+    #[cfg(feature = "pooling-allocator")]
+    pub fn reset_for_reuse(&mut self) -> Result<bool> {
+        self.inner.reset_for_reuse()
+    }
+
     /// Configures epoch-deadline expiration to trap.
     ///
     /// When epoch-interruption-instrumented code is executed on this
@@ -2248,6 +2272,44 @@ at https://bytecodealliance.org/security.
         assert_eq!(id, actual);
 
         Ok(id)
+    }
+
+    /// seam's patch: resets every instance in this store to its state at
+    /// instantiation (see [`Store::reset_for_reuse`]).
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn reset_for_reuse(&mut self) -> Result<bool> {
+        let engine = self.engine().clone();
+        let Some(pool) = engine.allocator().as_pooling() else {
+            return Ok(false);
+        };
+        // A dummy instance (such as the store's default caller) is skipped when
+        // it has no state of its own.
+        let is_stateless_dummy = |i: &StoreInstance| {
+            matches!(i.kind, StoreInstanceKind::Dummy) && i.handle.get().has_no_state()
+        };
+        let resettable = self
+            .instances
+            .values()
+            .all(|i| is_stateless_dummy(i) || i.handle.get().can_reset_for_reuse());
+        if !resettable {
+            return Ok(false);
+        }
+        let ids: Vec<InstanceId> = self
+            .instances
+            .iter()
+            .filter(|(_, i)| !is_stateless_dummy(i))
+            .map(|(id, _)| id)
+            .collect();
+        let (pagemap, keep_resident) = pool.reuse_params();
+        let tunables = wasmtime_environ::MemoryTunables::new(
+            engine.tunables(),
+            wasmtime_environ::MemoryKind::LinearMemory,
+        );
+        for id in ids {
+            self.instance_mut(id)
+                .reset_for_reuse(pagemap, keep_resident, &tunables)?;
+        }
+        Ok(true)
     }
 
     #[cfg(target_has_atomic = "64")]

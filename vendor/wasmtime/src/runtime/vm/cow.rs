@@ -556,6 +556,45 @@ impl MemoryImageSlot {
         Ok(bytes_resident)
     }
 
+    /// seam's patch: puts a live slot back in the state `instantiate` left it
+    /// in, for an instance that is reused instead of dropped: its contents are
+    /// reset to the current image (only the touched pages, with `pagemap`), its
+    /// accessible size to `initial_size_bytes`, and pages beyond `keep_resident`
+    /// are decommitted now rather than queued.
+    ///
+    /// On an error the slot is left dirty, so dropping its memory resets it as
+    /// usual.
+    #[allow(dead_code, reason = "only used in some cfgs")]
+    pub(crate) fn reset_for_reuse(
+        &mut self,
+        pagemap: Option<&PageMap>,
+        keep_resident: HostAlignedByteCount,
+        initial_size_bytes: usize,
+        ty: &wasmtime_environ::Memory,
+        memory_tunables: &MemoryTunables<'_>,
+    ) -> Result<()> {
+        let mut decommit: Vec<vm::iovec> = Vec::new();
+        self.clear_and_remain_ready(pagemap, keep_resident, |ptr, len| {
+            decommit.push(vm::iovec {
+                iov_base: ptr.cast(),
+                iov_len: len,
+            });
+        })?;
+        let result = (|| -> Result<()> {
+            if !decommit.is_empty() {
+                // SAFETY: these ranges belong to this slot, whose instance is not
+                // running; their contents are being reset anyway.
+                unsafe { vm::decommit_pages(&decommit)? };
+            }
+            let image = self.image.clone();
+            self.instantiate(initial_size_bytes, image.as_ref(), ty, memory_tunables)
+        })();
+        if result.is_err() {
+            self.dirty = true;
+        }
+        result
+    }
+
     #[allow(dead_code, reason = "only used in some cfgs")]
     unsafe fn reset_all_memory_contents(
         &mut self,

@@ -1519,6 +1519,90 @@ impl Instance {
         unsafe { &mut self.get_unchecked_mut().wmemcheck_state }
     }
 
+    /// seam's patch: whether [`Self::reset_for_reuse`] can put this instance
+    /// back in its state at instantiation. Its memories must be pooled and
+    /// copy-on-write (each reset to its image), its globals constant-initialized,
+    /// and no startup work may be lost with a memory reset.
+    ///
+    /// What the startup function did to tables (active element segments) is
+    /// kept, not redone: the caller must know that no code can change a table,
+    /// and that no module has a start function, passive segments, or data
+    /// segments outside its own memory image.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn can_reset_for_reuse(&self) -> bool {
+        let module = self.env_module();
+        // Segmented initialization of a defined memory means startup code, not
+        // the image, holds its data.
+        let data_in_image = module.num_defined_memories() == 0
+            || matches!(
+                module.memory_initialization,
+                MemoryInitialization::Static { .. }
+            );
+        !module.needs_gc_heap
+            && data_in_image
+            && mutable_globals_have_constant_initializers(module)
+            && self
+                .memories
+                .iter()
+                .all(|(_, (_, memory))| memory.can_reset_for_reuse())
+            && match module.startup {
+                ModuleStartup::IfMemoriesNeedInit(_) => !self.needs_startup(),
+                ModuleStartup::None | ModuleStartup::Always(_) => true,
+            }
+    }
+
+    /// seam's patch: whether this instance has no memories, tables or globals of
+    /// its own.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn has_no_state(&self) -> bool {
+        let module = self.env_module();
+        self.memories.is_empty() && self.tables.is_empty() && module.num_defined_globals() == 0
+    }
+
+    /// seam's patch: resets this instance's memories (size and contents) and
+    /// globals to their values at instantiation; see
+    /// [`Self::can_reset_for_reuse`], which must hold. On an error, the
+    /// instance must not be used again.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn reset_for_reuse(
+        mut self: Pin<&mut Self>,
+        pagemap: Option<&crate::runtime::vm::sys::vm::PageMap>,
+        keep_resident: crate::runtime::vm::HostAlignedByteCount,
+        memory_tunables: &wasmtime_environ::MemoryTunables<'_>,
+    ) -> Result<()> {
+        let indices: Vec<DefinedMemoryIndex> = self.memories.keys().collect();
+        for index in indices {
+            let memory = &mut self.as_mut().memories_mut()[index].1;
+            if !memory.reset_for_reuse(pagemap, keep_resident, memory_tunables)? {
+                bail!("memory {index:?} cannot be reset for reuse");
+            }
+            let vmmemory = memory.vmmemory();
+            self.set_memory(index, vmmemory);
+        }
+        let module = self.env_module().clone();
+        // SAFETY: as in `initialize_vmctx`: every mutable defined global is
+        // written with its constant initializer (which `can_reset_for_reuse`
+        // checked it has), and no wasm of this instance is running.
+        // Immutable globals cannot have changed.
+        unsafe {
+            for (index, val) in module.global_initializers.iter() {
+                if !module.globals[module.global_index(*index)].mutability {
+                    continue;
+                }
+                let mut def = VMGlobalDefinition::new();
+                match val {
+                    GlobalConstValue::I32(i) => *def.as_i32_mut() = *i,
+                    GlobalConstValue::I64(i) => *def.as_i64_mut() = *i,
+                    GlobalConstValue::F32(i) => *def.as_f32_bits_mut() = *i,
+                    GlobalConstValue::F64(i) => *def.as_f64_bits_mut() = *i,
+                    GlobalConstValue::V128(i) => def.set_u128(*i),
+                }
+                self.global_ptr(*index).write(def);
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn needs_startup(&self) -> bool {
         match self.env_module().startup {
             ModuleStartup::None => false,
@@ -1551,6 +1635,20 @@ unsafe impl InstanceLayout for Instance {
 }
 
 pub type InstanceHandle = OwnedInstance<Instance>;
+
+/// seam's patch: whether every mutable global a module defines has a constant
+/// initializer, which a reset can write again (immutable ones cannot change).
+#[cfg(feature = "pooling-allocator")]
+fn mutable_globals_have_constant_initializers(module: &wasmtime_environ::Module) -> bool {
+    let mut constant = vec![false; module.num_defined_globals()];
+    for (index, _) in module.global_initializers.iter() {
+        constant[index.index()] = true;
+    }
+    (0..module.num_defined_globals()).all(|i| {
+        let index = DefinedGlobalIndex::new(i);
+        constant[i] || !module.globals[module.global_index(index)].mutability
+    })
+}
 
 /// A handle holding an `Instance` of a WebAssembly module.
 ///

@@ -450,6 +450,41 @@ impl Memory {
         }
     }
 
+    /// seam's patch: resets a pooled, copy-on-write memory to its size and
+    /// contents at instantiation, for an instance that is reused instead of
+    /// dropped. Returns `false`, changing nothing, for any other memory.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn reset_for_reuse(
+        &mut self,
+        pagemap: Option<&crate::runtime::vm::sys::vm::PageMap>,
+        keep_resident: crate::runtime::vm::HostAlignedByteCount,
+        memory_tunables: &MemoryTunables<'_>,
+    ) -> Result<bool> {
+        let Memory::Local(mem) = self else {
+            return Ok(false);
+        };
+        let Some(slot) = mem.memory_image.as_mut() else {
+            return Ok(false);
+        };
+        let Some(initial) = mem
+            .ty
+            .minimum_byte_size()
+            .ok()
+            .and_then(|n| usize::try_from(n).ok())
+        else {
+            return Ok(false);
+        };
+        slot.reset_for_reuse(pagemap, keep_resident, initial, &mem.ty, memory_tunables)?;
+        mem.alloc.set_byte_size(initial);
+        Ok(true)
+    }
+
+    /// seam's patch: whether [`Self::reset_for_reuse`] would reset this memory.
+    #[cfg(feature = "pooling-allocator")]
+    pub(crate) fn can_reset_for_reuse(&self) -> bool {
+        matches!(self, Memory::Local(mem) if mem.memory_image.is_some())
+    }
+
     /// Is this a shared memory?
     pub fn is_shared_memory(&self) -> bool {
         matches!(self, Memory::Shared(_))

@@ -268,6 +268,13 @@ impl Drop for PoolingInstanceAllocator {
 }
 
 impl PoolingInstanceAllocator {
+    /// seam's patch: what resetting a live memory of this pool for reuse needs:
+    /// the pagemap (if the host has `PAGEMAP_SCAN`) and how much of a memory to
+    /// keep resident.
+    pub(crate) fn reuse_params(&self) -> (Option<&PageMap>, crate::vm::HostAlignedByteCount) {
+        (self.pagemap.as_ref(), self.memories.keep_resident)
+    }
+
     /// Releases memory kept resident for unused slots, returning the number
     /// of bytes released. See
     /// [`MemoryPool::release_resident_unused_memory`].
