@@ -427,6 +427,42 @@ mod counter {
         }
     }
 
+    /// Idle recycled instances hold pool slots, and give them up: with both slots of a
+    /// pool taken, one by a gate kept warm and one by another gate's idle instance, a
+    /// third gate's check takes the idle instance's slot instead of waiting for one.
+    #[test]
+    fn idle_recycled_instances_give_their_slots_up() {
+        let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
+            cache: Some(seam_runtime::Cache::new(crate::test_cache_dir())),
+            max_instances: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        let load = || {
+            let source =
+                seam_runtime::PluginSource::file(std::path::Path::new(fixtures::COUNTER)).unwrap();
+            runtime
+                .load(
+                    &source,
+                    seam_types::PluginKind::Gate,
+                    &json!({}),
+                    Limits::default(),
+                )
+                .unwrap()
+        };
+        let (kept, idle, third) = (load(), load(), load());
+        let mut warm = kept.warm();
+        let report = warm.check_blocking(&Handoff::text("x"));
+        assert_eq!(finding_messages(&report.outcome), says("1", "0"));
+        let report = idle.check_blocking(&Handoff::text("x"));
+        assert_eq!(finding_messages(&report.outcome), says("1", "0"));
+        assert_eq!(idle.idle_instances(), 1, "both slots are now held");
+        let report = third.check_blocking(&Handoff::text("x"));
+        assert_eq!(finding_messages(&report.outcome), says("1", "0"));
+        assert_eq!(idle.idle_instances(), 0, "its slot went to the third gate");
+        assert_eq!(third.idle_instances(), 1);
+    }
+
     /// The fixture does see what a call leaves: kept warm, the second check finds the
     /// first one's mark on each of the 64 pages of its zero-initialised static (so the
     /// test above can fail).
