@@ -438,18 +438,7 @@ mod counter {
             ..Default::default()
         })
         .unwrap();
-        let load = || {
-            let source =
-                seam_runtime::PluginSource::file(std::path::Path::new(fixtures::COUNTER)).unwrap();
-            runtime
-                .load(
-                    &source,
-                    seam_types::PluginKind::Gate,
-                    &json!({}),
-                    Limits::default(),
-                )
-                .unwrap()
-        };
+        let load = || crate::fixture_in(&runtime, fixtures::COUNTER, json!({}), Limits::default());
         let (kept, idle, third) = (load(), load(), load());
         let mut warm = kept.warm();
         let report = warm.check_blocking(&Handoff::text("x"));
@@ -717,15 +706,7 @@ mod contract_9_0 {
             dir.display()
         );
         // A good plugin is cached, so the check above can fail.
-        let source = PluginSource::file(std::path::Path::new(fixtures::COUNTER)).unwrap();
-        runtime
-            .load(
-                &source,
-                seam_types::PluginKind::Gate,
-                &json!({}),
-                Limits::default(),
-            )
-            .unwrap();
+        crate::fixture_in(&runtime, fixtures::COUNTER, json!({}), Limits::default());
         assert!(files_in(&dir) > 0);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -60,8 +60,13 @@ pub fn gate(name: &str, settings: Value) -> Plugin {
 
 /// A fixture gate (a path from `seam_test_artifacts`) with settings and limits.
 pub fn fixture(path: &str, settings: Value, limits: Limits) -> Plugin {
+    fixture_in(runtime(), path, settings, limits)
+}
+
+/// [`fixture`] in a runtime of the test's own.
+pub fn fixture_in(runtime: &Runtime, path: &str, settings: Value, limits: Limits) -> Plugin {
     let source = PluginSource::file(std::path::Path::new(path)).expect("reading the fixture");
-    runtime()
+    runtime
         .load(&source, PluginKind::Gate, &settings, limits)
         .unwrap_or_else(|e| panic!("loading {path}: {e}"))
 }

@@ -403,7 +403,7 @@ impl Runtime {
                 linker,
                 config,
                 cache_unusable,
-                shelves: Arc::default(),
+                shelves: Arc::new(recycle::Shelves::new(n)),
             }),
         })
     }
@@ -1341,8 +1341,7 @@ impl Plugin {
                         p.observe(call.duration);
                         let report = p.report(call, &handoff.payload);
                         if let Some(live) = live.filter(|_| report.outcome.error().is_none()) {
-                            let cap = p.runtime.config.max_instances as usize / 2;
-                            shelf.put_back(live, cap);
+                            shelf.put_back(live);
                         }
                         report
                     }

@@ -39,13 +39,22 @@ pub(crate) struct Shelf {
 }
 
 /// Every plugin's shelf in a runtime, for the count and for taking back slots.
-#[derive(Default)]
 pub(crate) struct Shelves {
     all: Mutex<Vec<Weak<Shelf>>>,
     idle: AtomicUsize,
+    /// Most idle instances in the whole runtime: half its pool.
+    cap: usize,
 }
 
 impl Shelves {
+    pub(crate) fn new(pool_slots: u32) -> Self {
+        Shelves {
+            all: Mutex::default(),
+            idle: AtomicUsize::new(0),
+            cap: pool_slots as usize / 2,
+        }
+    }
+
     /// A new shelf for one loaded plugin.
     pub(crate) fn shelf(self: &Arc<Self>) -> Arc<Shelf> {
         let shelf = Arc::new(Shelf {
@@ -97,9 +106,8 @@ impl Shelf {
     }
 
     /// Resets `live` after a check that ended well, and shelves it if the reset is
-    /// complete and there is room; otherwise drops it. `total_cap` bounds the idle
-    /// instances of the whole runtime.
-    pub(crate) fn put_back(&self, mut live: Live, total_cap: usize) {
+    /// complete and there is room; otherwise drops it.
+    pub(crate) fn put_back(&self, mut live: Live) {
         if live.store.data().holds_resources() {
             return;
         }
@@ -111,7 +119,7 @@ impl Shelf {
             }
             Err(_) => return,
         }
-        if self.shelves.idle.load(Ordering::Relaxed) >= total_cap {
+        if self.shelves.idle.load(Ordering::Relaxed) >= self.shelves.cap {
             return;
         }
         let mut idle = lock(&self.idle);

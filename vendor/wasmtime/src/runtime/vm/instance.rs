@@ -1570,8 +1570,8 @@ impl Instance {
         keep_resident: crate::runtime::vm::HostAlignedByteCount,
         memory_tunables: &wasmtime_environ::MemoryTunables<'_>,
     ) -> Result<()> {
-        let indices: Vec<DefinedMemoryIndex> = self.memories.keys().collect();
-        for index in indices {
+        for i in 0..self.memories.len() {
+            let index = DefinedMemoryIndex::new(i);
             let memory = &mut self.as_mut().memories_mut()[index].1;
             if !memory.reset_for_reuse(pagemap, keep_resident, memory_tunables)? {
                 bail!("memory {index:?} cannot be reset for reuse");
@@ -1640,14 +1640,18 @@ pub type InstanceHandle = OwnedInstance<Instance>;
 /// initializer, which a reset can write again (immutable ones cannot change).
 #[cfg(feature = "pooling-allocator")]
 fn mutable_globals_have_constant_initializers(module: &wasmtime_environ::Module) -> bool {
-    let mut constant = vec![false; module.num_defined_globals()];
-    for (index, _) in module.global_initializers.iter() {
-        constant[index.index()] = true;
-    }
-    (0..module.num_defined_globals()).all(|i| {
-        let index = DefinedGlobalIndex::new(i);
-        constant[i] || !module.globals[module.global_index(index)].mutability
-    })
+    // Each defined global has at most one constant initializer, so the counts
+    // match only if every mutable one has one.
+    let mutable = |index: DefinedGlobalIndex| module.globals[module.global_index(index)].mutability;
+    let defined = (0..module.num_defined_globals())
+        .filter(|&i| mutable(DefinedGlobalIndex::new(i)))
+        .count();
+    let constant = module
+        .global_initializers
+        .iter()
+        .filter(|(index, _)| mutable(*index))
+        .count();
+    defined == constant
 }
 
 /// A handle holding an `Instance` of a WebAssembly module.
