@@ -427,6 +427,36 @@ mod counter {
         }
     }
 
+    /// A reset that skips the page scan (no page fault during the check) still
+    /// catches a page the check wrote for the first time: the write faulted, so that
+    /// reset scans. Checks that mark page 0 are reset quickly; one that marks page 9
+    /// leaves nothing for the checks after it.
+    #[test]
+    fn a_page_written_for_the_first_time_is_reset_too() {
+        let gate = fixture(fixtures::COUNTER, json!({}), Limits::default());
+        let check = |text: &str| {
+            let report = gate.check_blocking(&Handoff::text(text));
+            assert_eq!(finding_messages(&report.outcome), says("1", "0"), "{text}");
+        };
+        for _ in 0..4 {
+            check("page 0");
+        }
+        let quick = gate.quick_resets();
+        if seam_runtime::resets_can_skip_scans() {
+            assert!(quick >= 2, "steady checks skip the scan ({quick})");
+        }
+        check("page 9");
+        assert_eq!(
+            gate.quick_resets(),
+            quick,
+            "the first write to page 9 faulted, so its reset scanned"
+        );
+        check("page 0");
+        check("page 9");
+        check("page 0");
+        assert_eq!(gate.idle_instances(), 1);
+    }
+
     /// Idle recycled instances hold pool slots, and give them up: with both slots of a
     /// pool taken, one by a gate kept warm and one by another gate's idle instance, a
     /// third gate's check takes the idle instance's slot instead of waiting for one.

@@ -1159,7 +1159,11 @@ impl PluginInner {
         } else {
             old - old / 8 + took / 8
         };
-        self.cost_ns.store(new.max(1), Relaxed);
+        // Written only when it moved by more than 1/16: every core checks this gate,
+        // and a store on each check would bounce the line between their caches.
+        if new.abs_diff(old) > old / 16 {
+            self.cost_ns.store(new.max(1), Relaxed);
+        }
     }
 
     fn payload_cap(&self, handoff: &Handoff) -> Result<(), ErrorCause> {
@@ -1304,6 +1308,16 @@ impl Plugin {
     /// not recycled).
     pub fn idle_instances(&self) -> usize {
         self.inner.shelf.as_ref().map_or(0, |shelf| shelf.len())
+    }
+
+    /// How many of this gate's resets rewrote only the pages the reset before found,
+    /// without the kernel's page scan, because no page fault showed that the check
+    /// reached another page (see `docs/sandbox.md`, "Recycled instances").
+    pub fn quick_resets(&self) -> u64 {
+        self.inner
+            .shelf
+            .as_ref()
+            .map_or(0, |shelf| shelf.quick_resets())
     }
 
     /// Checks one handoff in a fresh, sandboxed instance. Never fails: anything that
@@ -1511,6 +1525,11 @@ struct Live {
     _slot: tokio::sync::OwnedSemaphorePermit,
     store: Store<StoreState>,
     gate: LiveGate,
+    /// When it was last reset for reuse, the thread and that thread's page-fault
+    /// count ([`recycle`]).
+    reset_at: Option<recycle::FaultMark>,
+    /// Whether its last call waited, so that it may have run on several threads.
+    waited: bool,
 }
 
 enum LiveGate {
@@ -1683,6 +1702,8 @@ async fn live_check(
                 _slot: slot,
                 store,
                 gate,
+                reset_at: None,
+                waited: false,
             }
         }
     };
@@ -1690,11 +1711,21 @@ async fn live_check(
         Some(meter) => meter,
         None => p.arm(&mut live.store),
     };
-    let called = Metered::new(
-        live.gate.check(&mut live.store, &p.settings, handoff),
-        meter.clone(),
-    )
-    .await;
+    // Whether the call ever waited: then other threads may have run parts of it.
+    let mut waited = false;
+    let called = {
+        let mut metered = std::pin::pin!(Metered::new(
+            live.gate.check(&mut live.store, &p.settings, handoff),
+            meter.clone(),
+        ));
+        std::future::poll_fn(|cx| {
+            let polled = metered.as_mut().poll(cx);
+            waited |= polled.is_pending();
+            polled
+        })
+        .await
+    };
+    live.waited = waited;
     let result = match called {
         Ok(Ok(verdict)) => Ok(Answer::Verdict(verdict)),
         Ok(Err(error)) => Err(p.cause(
@@ -1716,6 +1747,13 @@ async fn live_check(
         duration: started.elapsed(),
     };
     (call, Some(live))
+}
+
+/// Whether this host lets a recycled instance's reset skip the page scan when the
+/// check faulted no page in: on Linux, unless transparent huge pages are `always` on
+/// (see [`Plugin::quick_resets`]).
+pub fn resets_can_skip_scans() -> bool {
+    recycle::huge_pages_stay_put()
 }
 
 /// Checks a verdict against the caps and the contract's rules, and its findings'

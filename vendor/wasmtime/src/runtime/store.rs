@@ -1104,9 +1104,18 @@ impl<T> Store<T> {
     /// returned without a trap; and that the host holds nothing the guest
     /// could still refer to (resources, handles). On an error the store must
     /// be dropped.
+    ///
+    /// `no_new_pages` lets a memory skip the scan for touched pages: pass
+    /// `true` only when no page of this store's memories can have been faulted
+    /// in since the last `reset_for_reuse` (for instance, everything since then
+    /// ran on one thread whose page-fault count has not moved, and transparent
+    /// huge pages cannot collapse the memories' anonymous pages). Then each
+    /// memory rewrites just the regions that reset found, which are the only
+    /// pages a write can have reached without a fault. A memory whose last
+    /// reset did not record them, or that has grown, is scanned anyway.
     #[cfg(feature = "pooling-allocator")]
-    pub fn reset_for_reuse(&mut self) -> Result<bool> {
-        self.inner.reset_for_reuse()
+    pub fn reset_for_reuse(&mut self, no_new_pages: bool) -> Result<bool> {
+        self.inner.reset_for_reuse(no_new_pages)
     }
 
     /// Configures epoch-deadline expiration to trap.
@@ -2277,7 +2286,7 @@ at https://bytecodealliance.org/security.
     /// seam's patch: resets every instance in this store to its state at
     /// instantiation (see [`Store::reset_for_reuse`]).
     #[cfg(feature = "pooling-allocator")]
-    pub(crate) fn reset_for_reuse(&mut self) -> Result<bool> {
+    pub(crate) fn reset_for_reuse(&mut self, no_new_pages: bool) -> Result<bool> {
         let engine = self.engine().clone();
         let Some(pool) = engine.allocator().as_pooling() else {
             return Ok(false);
@@ -2294,20 +2303,18 @@ at https://bytecodealliance.org/security.
         if !resettable {
             return Ok(false);
         }
-        let ids: Vec<InstanceId> = self
-            .instances
-            .iter()
-            .filter(|(_, i)| !is_stateless_dummy(i))
-            .map(|(id, _)| id)
-            .collect();
         let (pagemap, keep_resident) = pool.reuse_params();
         let tunables = wasmtime_environ::MemoryTunables::new(
             engine.tunables(),
             wasmtime_environ::MemoryKind::LinearMemory,
         );
-        for id in ids {
+        for i in 0..self.instances.len() {
+            let id = InstanceId::from_u32(u32::try_from(i)?);
+            if is_stateless_dummy(&self.instances[id]) {
+                continue;
+            }
             self.instance_mut(id)
-                .reset_for_reuse(pagemap, keep_resident, &tunables)?;
+                .reset_for_reuse(pagemap, keep_resident, &tunables, no_new_pages)?;
         }
         Ok(true)
     }

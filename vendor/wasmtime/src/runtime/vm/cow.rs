@@ -346,6 +346,99 @@ pub struct MemoryImageSlot {
     /// `mmap` resets the affected pages back to the default key 0 which is
     /// accessible from every stripe.
     pkey: Option<ProtectionKey>,
+
+    /// seam's patch: the pages that were not pristine right after the last
+    /// reset, for [`Self::reset_for_reuse`] with `no_new_pages`.
+    known_dirty: KnownDirty,
+}
+
+/// seam's patch: most regions [`KnownDirty`] remembers; a reset that found
+/// more leaves it unknown.
+const KNOWN_DIRTY_REGIONS: usize = 16;
+
+/// seam's patch: the regions of a slot a reset wrote in place, as offsets from
+/// the slot's base. Right after that reset they are exactly the slot's
+/// anonymous (copied-on-write) pages within `accessible`: every page the scan
+/// did not report is a hole, a page of the image file, or the zero page, and
+/// whatever was decommitted became a hole. Any later write to a page outside
+/// them therefore takes a page fault first.
+#[derive(Clone, Copy, Default)]
+struct KnownDirty {
+    /// Whether `regions[..len]` describe the last reset.
+    valid: bool,
+    len: usize,
+    regions: [(usize, usize); KNOWN_DIRTY_REGIONS],
+    /// `accessible` during that reset.
+    accessible: usize,
+}
+
+impl KnownDirty {
+    fn record(&mut self, base: usize, region: &[u8]) {
+        if self.len == KNOWN_DIRTY_REGIONS {
+            self.valid = false;
+            return;
+        }
+        self.regions[self.len] = (region.as_ptr().addr() - base, region.len());
+        self.len += 1;
+    }
+}
+
+/// seam's patch: moved out of `reset_with_original_mapping` for
+/// `reset_for_reuse`.
+///
+/// Manually resets `region` back to its original contents as specified
+/// in `image`.
+///
+/// This assumes that the original mmap starts at `base_addr` and
+/// `region` is a subslice within the original mmap.
+///
+/// # Panics
+///
+/// Panics if `base_addr` is not the right index due to the various
+/// indexing calculations below.
+fn manually_reset_region(base_addr: usize, image: &MemoryImage, mut region: &mut [u8]) {
+    let image_start = image.linear_memory_offset.byte_count();
+    let image_end = image_start + image.len.byte_count();
+    let mut region_start = region.as_ptr().addr() - base_addr;
+    let region_end = region_start + region.len();
+    let image_bytes = image.module_source.wasm_data();
+    let image_bytes = &image_bytes[image.module_source_offset..][..image.len.byte_count()];
+
+    // 1. Zero out the part before the image (if any).
+    if let Some(len_before_image) = image_start.checked_sub(region_start) {
+        let len = len_before_image.min(region.len());
+        let (a, b) = region.split_at_mut(len);
+        a.fill(0);
+        region = b;
+        region_start += len;
+
+        if region.is_empty() {
+            return;
+        }
+    }
+
+    debug_assert_eq!(region_end - region_start, region.len());
+    debug_assert!(region_start >= image_start);
+
+    // 2. Copy the original bytes from the image for the part that
+    //    overlaps with the image.
+    if let Some(len_in_image) = image_end.checked_sub(region_start) {
+        let len = len_in_image.min(region.len());
+        let (a, b) = region.split_at_mut(len);
+        a.copy_from_slice(&image_bytes[region_start - image_start..][..len]);
+        region = b;
+        region_start += len;
+
+        if region.is_empty() {
+            return;
+        }
+    }
+
+    debug_assert_eq!(region_end - region_start, region.len());
+    debug_assert!(region_start >= image_end);
+
+    // 3. Zero out the part after the image.
+    region.fill(0);
 }
 
 impl fmt::Debug for MemoryImageSlot {
@@ -381,6 +474,7 @@ impl MemoryImageSlot {
             image: None,
             dirty: false,
             pkey,
+            known_dirty: KnownDirty::default(),
         }
     }
 
@@ -456,6 +550,7 @@ impl MemoryImageSlot {
             _ => false,
         };
         if !images_equal {
+            self.known_dirty.valid = false;
             self.remove_image()?;
         }
 
@@ -565,6 +660,14 @@ impl MemoryImageSlot {
     /// On an error the slot is left dirty, so dropping its memory resets it as
     /// usual.
     #[allow(dead_code, reason = "only used in some cfgs")]
+    ///
+    /// With `no_new_pages` the caller knows that no page of this slot has been
+    /// faulted in since the last reset (see [`Store::reset_for_reuse`]): then
+    /// only the regions that reset wrote are written again, without a scan,
+    /// when that reset recorded them and the memory has not grown since.
+    ///
+    /// [`Store::reset_for_reuse`]: crate::Store::reset_for_reuse
+    #[allow(dead_code, reason = "only used in some cfgs")]
     pub(crate) fn reset_for_reuse(
         &mut self,
         pagemap: Option<&PageMap>,
@@ -572,7 +675,28 @@ impl MemoryImageSlot {
         initial_size_bytes: usize,
         ty: &wasmtime_environ::Memory,
         memory_tunables: &MemoryTunables<'_>,
+        no_new_pages: bool,
     ) -> Result<()> {
+        let known = self.known_dirty;
+        if no_new_pages
+            && known.valid
+            && known.accessible == self.accessible.byte_count()
+            && HostAlignedByteCount::new_rounded_up(initial_size_bytes)? == self.accessible
+        {
+            let base = self.base.as_mut_ptr();
+            for &(offset, len) in &known.regions[..known.len] {
+                // SAFETY: the region was reported by the last reset's scan within
+                // `accessible`, which has not changed, and no wasm runs now.
+                let region = unsafe { core::slice::from_raw_parts_mut(base.add(offset), len) };
+                match &self.image {
+                    Some(image) => manually_reset_region(base.addr(), image, region),
+                    None => region.fill(0),
+                }
+            }
+            self.dirty = false;
+            let image = self.image.clone();
+            return self.instantiate(initial_size_bytes, image.as_ref(), ty, memory_tunables);
+        }
         let mut decommit: Vec<vm::iovec> = Vec::new();
         self.clear_and_remain_ready(pagemap, keep_resident, |ptr, len| {
             decommit.push(vm::iovec {
@@ -633,8 +757,16 @@ impl MemoryImageSlot {
             DecommitBehavior::RestoreOriginalMapping
         );
 
-        unsafe {
-            return match &self.image {
+        // seam's patch: the regions written in place are recorded for
+        // `reset_for_reuse`.
+        let base = self.base.as_mut_ptr().addr();
+        let mut known = KnownDirty {
+            valid: true,
+            accessible: self.accessible.byte_count(),
+            ..KnownDirty::default()
+        };
+        let resident = unsafe {
+            match &self.image {
                 // If there's a backing image then manually resetting a region
                 // is a bit trickier than without an image, so delegate to the
                 // helper function below.
@@ -643,7 +775,10 @@ impl MemoryImageSlot {
                     self.base.as_mut_ptr(),
                     self.accessible,
                     keep_resident,
-                    |region| manually_reset_region(self.base.as_mut_ptr().addr(), image, region),
+                    |region| {
+                        known.record(base, region);
+                        manually_reset_region(base, image, region)
+                    },
                     decommit,
                 ),
 
@@ -654,66 +789,16 @@ impl MemoryImageSlot {
                     self.base.as_mut_ptr(),
                     self.accessible,
                     keep_resident,
-                    |region| region.fill(0),
+                    |region| {
+                        known.record(base, region);
+                        region.fill(0)
+                    },
                     decommit,
                 ),
-            };
-        }
-
-        /// Manually resets `region` back to its original contents as specified
-        /// in `image`.
-        ///
-        /// This assumes that the original mmap starts at `base_addr` and
-        /// `region` is a subslice within the original mmap.
-        ///
-        /// # Panics
-        ///
-        /// Panics if `base_addr` is not the right index due to the various
-        /// indexing calculations below.
-        fn manually_reset_region(base_addr: usize, image: &MemoryImage, mut region: &mut [u8]) {
-            let image_start = image.linear_memory_offset.byte_count();
-            let image_end = image_start + image.len.byte_count();
-            let mut region_start = region.as_ptr().addr() - base_addr;
-            let region_end = region_start + region.len();
-            let image_bytes = image.module_source.wasm_data();
-            let image_bytes = &image_bytes[image.module_source_offset..][..image.len.byte_count()];
-
-            // 1. Zero out the part before the image (if any).
-            if let Some(len_before_image) = image_start.checked_sub(region_start) {
-                let len = len_before_image.min(region.len());
-                let (a, b) = region.split_at_mut(len);
-                a.fill(0);
-                region = b;
-                region_start += len;
-
-                if region.is_empty() {
-                    return;
-                }
             }
-
-            debug_assert_eq!(region_end - region_start, region.len());
-            debug_assert!(region_start >= image_start);
-
-            // 2. Copy the original bytes from the image for the part that
-            //    overlaps with the image.
-            if let Some(len_in_image) = image_end.checked_sub(region_start) {
-                let len = len_in_image.min(region.len());
-                let (a, b) = region.split_at_mut(len);
-                a.copy_from_slice(&image_bytes[region_start - image_start..][..len]);
-                region = b;
-                region_start += len;
-
-                if region.is_empty() {
-                    return;
-                }
-            }
-
-            debug_assert_eq!(region_end - region_start, region.len());
-            debug_assert!(region_start >= image_end);
-
-            // 3. Zero out the part after the image.
-            region.fill(0);
-        }
+        };
+        self.known_dirty = known;
+        resident
     }
 
     fn set_protection(&self, range: Range<HostAlignedByteCount>, readwrite: bool) -> Result<()> {

@@ -1569,11 +1569,12 @@ impl Instance {
         pagemap: Option<&crate::runtime::vm::sys::vm::PageMap>,
         keep_resident: crate::runtime::vm::HostAlignedByteCount,
         memory_tunables: &wasmtime_environ::MemoryTunables<'_>,
+        no_new_pages: bool,
     ) -> Result<()> {
         for i in 0..self.memories.len() {
             let index = DefinedMemoryIndex::new(i);
             let memory = &mut self.as_mut().memories_mut()[index].1;
-            if !memory.reset_for_reuse(pagemap, keep_resident, memory_tunables)? {
+            if !memory.reset_for_reuse(pagemap, keep_resident, memory_tunables, no_new_pages)? {
                 bail!("memory {index:?} cannot be reset for reuse");
             }
             let vmmemory = memory.vmmemory();

@@ -459,6 +459,7 @@ impl Memory {
         pagemap: Option<&crate::runtime::vm::sys::vm::PageMap>,
         keep_resident: crate::runtime::vm::HostAlignedByteCount,
         memory_tunables: &MemoryTunables<'_>,
+        no_new_pages: bool,
     ) -> Result<bool> {
         let Memory::Local(mem) = self else {
             return Ok(false);
@@ -474,7 +475,14 @@ impl Memory {
         else {
             return Ok(false);
         };
-        slot.reset_for_reuse(pagemap, keep_resident, initial, &mem.ty, memory_tunables)?;
+        slot.reset_for_reuse(
+            pagemap,
+            keep_resident,
+            initial,
+            &mem.ty,
+            memory_tunables,
+            no_new_pages,
+        )?;
         mem.alloc.set_byte_size(initial);
         Ok(true)
     }
