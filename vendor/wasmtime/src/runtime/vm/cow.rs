@@ -354,7 +354,7 @@ pub struct MemoryImageSlot {
 
 /// seam's patch: most regions [`KnownDirty`] remembers; a reset that found
 /// more leaves it unknown.
-const KNOWN_DIRTY_REGIONS: usize = 16;
+const KNOWN_DIRTY_REGIONS: usize = 64;
 
 /// seam's patch: the regions of a slot a reset wrote in place, as offsets from
 /// the slot's base. Right after that reset they are exactly the slot's
@@ -362,7 +362,7 @@ const KNOWN_DIRTY_REGIONS: usize = 16;
 /// did not report is a hole, a page of the image file, or the zero page, and
 /// whatever was decommitted became a hole. Any later write to a page outside
 /// them therefore takes a page fault first.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct KnownDirty {
     /// Whether `regions[..len]` describe the last reset.
     valid: bool,
@@ -370,6 +370,17 @@ struct KnownDirty {
     regions: [(usize, usize); KNOWN_DIRTY_REGIONS],
     /// `accessible` during that reset.
     accessible: usize,
+}
+
+impl Default for KnownDirty {
+    fn default() -> Self {
+        KnownDirty {
+            valid: false,
+            len: 0,
+            regions: [(0, 0); KNOWN_DIRTY_REGIONS],
+            accessible: 0,
+        }
+    }
 }
 
 impl KnownDirty {
@@ -677,7 +688,7 @@ impl MemoryImageSlot {
         memory_tunables: &MemoryTunables<'_>,
         no_new_pages: bool,
     ) -> Result<()> {
-        let known = self.known_dirty;
+        let known = &self.known_dirty;
         if no_new_pages
             && known.valid
             && known.accessible == self.accessible.byte_count()
