@@ -557,6 +557,34 @@ mod sleeper {
         );
     }
 
+    /// A gate whose checks were cheap runs in the caller's task; when such a check
+    /// then waits, its deadline's timer is the seam runtime's, so it is stopped on a
+    /// runtime without timers of its own (without them, this check panicked).
+    #[test]
+    fn a_cheap_gate_that_waits_in_the_callers_task_is_stopped_at_its_deadline() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let sleeper = sleeper();
+        rt.block_on(async {
+            // Cheap checks (refused instructions) bring its recent cost down.
+            for _ in 0..30 {
+                let report = sleeper.check(&Handoff::text("nothing")).await;
+                assert!(report.outcome.error().is_some(), "{:?}", report.outcome);
+            }
+            let report = sleeper.check(&Handoff::text("max")).await;
+            assert_eq!(error_of(&report.outcome), &timeout(100));
+            let report = sleeper.check(&Handoff::text("brief")).await;
+            assert_eq!(
+                finding_messages(&report.outcome),
+                [(
+                    "sleeper.slept".to_string(),
+                    "at least 2 ms: true".to_string()
+                )]
+            );
+        });
+    }
+
     #[test]
     fn sleepers_through_the_async_api_are_stopped_and_good_checks_still_answer() {
         let rt = tokio::runtime::Builder::new_current_thread()

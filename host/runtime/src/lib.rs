@@ -314,6 +314,33 @@ impl RuntimeInner {
         self.handle().spawn(task).await.map_err(host_failure)
     }
 
+    /// Runs `task` in the caller's task when `here` (no thread hop; this runtime's
+    /// context is entered on every poll, so its timers serve the call's deadline and
+    /// WASI clocks on any executor), otherwise on the runtime's threads. A panic in
+    /// the task is an error either way, as it is for a spawned task.
+    async fn run<T: Send + 'static>(
+        &self,
+        task: impl Future<Output = T> + Send + 'static,
+        here: bool,
+    ) -> Result<T, ErrorCause> {
+        if !here {
+            return self.spawn(task).await;
+        }
+        let handle = self.handle().clone();
+        let mut task = std::pin::pin!(task);
+        std::future::poll_fn(|cx| {
+            let _entered = handle.enter();
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.as_mut().poll(cx)))
+            {
+                Ok(polled) => polled.map(Ok),
+                Err(_) => std::task::Poll::Ready(Err(ErrorCause::Host {
+                    message: "the host task running the call panicked".into(),
+                })),
+            }
+        })
+        .await
+    }
+
     /// Runs `task` to completion on this thread (or, inside some other async runtime,
     /// on the runtime's threads while this thread waits).
     fn block_on<T: Send + 'static>(
@@ -1159,11 +1186,7 @@ impl PluginInner {
         } else {
             old - old / 8 + took / 8
         };
-        // Written only when it moved by more than 1/16: every core checks this gate,
-        // and a store on each check would bounce the line between their caches.
-        if new.abs_diff(old) > old / 16 {
-            self.cost_ns.store(new.max(1), Relaxed);
-        }
+        self.cost_ns.store(new.max(1), Relaxed);
     }
 
     fn payload_cap(&self, handoff: &Handoff) -> Result<(), ErrorCause> {
@@ -1321,14 +1344,16 @@ impl Plugin {
     }
 
     /// Checks one handoff in a fresh, sandboxed instance. Never fails: anything that
-    /// goes wrong is an error verdict in the report. Safe to await on any tokio
-    /// runtime: the call runs on the runtime's own threads.
+    /// goes wrong is an error verdict in the report. Safe to await on any executor: a
+    /// gate whose recent checks were cheap (see [`limits::engine::CHECK_IN_CALLER_NS`])
+    /// runs in the caller's task, any other on the runtime's own threads.
     pub async fn check(&self, handoff: &Handoff) -> CheckReport {
         let task = self.check_task(handoff);
         let gate = self.inner.name.clone();
+        let here = in_caller(std::slice::from_ref(self));
         self.inner
             .runtime
-            .spawn(task)
+            .run(task, here)
             .await
             .unwrap_or_else(|cause| CheckReport::failed(gate, cause))
     }
@@ -1798,10 +1823,29 @@ fn spread(gates: &[Plugin]) -> bool {
     gates.len() > 1 && cost > limits::engine::CHECK_ALL_SPREAD_NS
 }
 
+/// Whether an async check of these gates runs in the caller's task: when each one's
+/// recent cost is known and together they cost less than
+/// [`limits::engine::CHECK_IN_CALLER_NS`].
+fn in_caller(gates: &[Plugin]) -> bool {
+    let mut total = 0u64;
+    for gate in gates {
+        match gate
+            .inner
+            .cost_ns
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => return false,
+            cost => total = total.saturating_add(cost),
+        }
+    }
+    total < limits::engine::CHECK_IN_CALLER_NS
+}
+
 /// Runs several gates on one handoff and returns their reports in the order of
 /// `gates`. Gates that are cheap together (see [`limits::engine::CHECK_ALL_SPREAD_NS`])
-/// run one after another on one of the runtime's threads; costlier ones run
-/// concurrently, one task each. Safe to await on any tokio runtime.
+/// run one after another, in the caller's task when very cheap
+/// ([`limits::engine::CHECK_IN_CALLER_NS`]) or else on one of the runtime's threads;
+/// costlier ones run concurrently, one task each. Safe to await on any executor.
 pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> {
     let Some(first) = gates.first() else {
         return Vec::new();
@@ -1810,7 +1854,7 @@ pub async fn check_all(gates: &[Plugin], handoff: &Handoff) -> Vec<CheckReport> 
         return first
             .inner
             .runtime
-            .spawn(in_sequence(gates, handoff))
+            .run(in_sequence(gates, handoff), in_caller(gates))
             .await
             .unwrap_or_else(|cause| failed_all(gates, cause));
     }
