@@ -102,8 +102,8 @@ pub mod engine {
     /// in sequence; on 4 KB (~85 µs each), 337 µs either way.
     pub const CHECK_ALL_SPREAD_NS: u64 = 1_000_000;
     /// Below this total recent cost (in nanoseconds), an async check (or `check_all`)
-    /// runs in the caller's own task instead of hopping to the runtime's threads and
-    /// back: waking a parked thread and being woken cost more than a cheap check (the
+    /// from a caller on one thread (a current-thread runtime, or none) runs in the
+    /// caller's own task instead of hopping to the runtime's threads and back: waking a parked thread and being woken cost more than a cheap check (the
     /// four standard gates on a short handoff, 14 µs on the caller's thread, took
     /// 52–93 µs through the hop). Costlier checks still leave the caller's executor
     /// free; a gate whose cost is not known yet (its first check) counts as costly.
