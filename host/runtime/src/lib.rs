@@ -320,9 +320,10 @@ impl RuntimeInner {
     /// the runtime's threads. A panic in the task is an error either way, as it is for
     /// a spawned task.
     ///
-    /// A multi-thread runtime's workers are left alone: they serve a server's other
-    /// requests, and `seam serve` measured better with its checks handed over (peak
-    /// 28 872–29 595 handoffs/s handing over, 24 973 running them on its workers).
+    /// A multi-thread runtime's workers are left alone, as before: they serve a
+    /// server's other requests, and `seam serve`'s load benchmark showed no gain from
+    /// running its checks on them (peaks of 24 973–29 595 handoffs/s either way, run to
+    /// run).
     async fn run<T: Send + 'static>(
         &self,
         task: impl Future<Output = T> + Send + 'static,
