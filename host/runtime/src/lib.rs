@@ -1342,9 +1342,11 @@ impl Plugin {
         self.inner.shelf.as_ref().map_or(0, |shelf| shelf.len())
     }
 
-    /// How many of this gate's resets rewrote only the pages the reset before found,
-    /// without the kernel's page scan, because no page fault showed that the check
-    /// reached another page (see `docs/sandbox.md`, "Recycled instances").
+    /// How many of this gate's resets were quick: no page fault showed that the check
+    /// reached a page the reset before had not rewritten, so only those pages were
+    /// rewritten, without the kernel's page scan — unless the memory had grown or that
+    /// reset had found more than 64 written regions, which are scanned anyway (see
+    /// `docs/sandbox.md`, "Recycled instances").
     pub fn quick_resets(&self) -> u64 {
         self.inner
             .shelf

@@ -42,7 +42,9 @@ pub(crate) struct Shelf {
     /// Set when wasmtime refused to reset one of this plugin's instances: it would
     /// refuse every time, so the plugin goes back to making a new one per check.
     refused: AtomicBool,
-    /// Resets that skipped the page scan.
+    /// Resets told that no page was faulted in (see [`Plugin::quick_resets`]).
+    ///
+    /// [`Plugin::quick_resets`]: crate::Plugin::quick_resets
     quick: AtomicU64,
     shelves: Arc<Shelves>,
 }
@@ -119,7 +121,7 @@ impl Shelf {
         self.lanes.iter().map(|lane| lock(&lane.0).len()).sum()
     }
 
-    /// How many resets skipped the page scan.
+    /// How many resets were told that no page was faulted in.
     pub(crate) fn quick_resets(&self) -> u64 {
         self.quick.load(Ordering::Relaxed)
     }

@@ -670,7 +670,6 @@ impl MemoryImageSlot {
     ///
     /// On an error the slot is left dirty, so dropping its memory resets it as
     /// usual.
-    #[allow(dead_code, reason = "only used in some cfgs")]
     ///
     /// With `no_new_pages` the caller knows that no page of this slot has been
     /// faulted in since the last reset (see [`Store::reset_for_reuse`]): then
