@@ -584,6 +584,9 @@ pub fn parse_time(spec: &str, now_ms: i64) -> Result<i64, String> {
             _ => Err(format!("the time lies outside 1970 to 9999; {hint}")),
         };
     }
+    if !duration_fits(spec) {
+        return Err(format!("number is too large; {hint}"));
+    }
     match humantime::parse_duration(spec) {
         Ok(ago) => match i64::try_from(ago.as_millis()) {
             Ok(ago) if ago <= now_ms => Ok(now_ms - ago),
@@ -594,6 +597,81 @@ pub fn parse_time(spec: &str, now_ms: i64) -> Result<i64, String> {
             ),
         },
         Err(e) => Err(format!("{e}; {hint}")),
+    }
+}
+
+/// Whether the duration `spec` surely adds up to less than `u64::MAX` seconds: an upper
+/// bound of its total, each number times its unit (the largest unit, a year, for any
+/// unit but nano-, micro- and milliseconds, and a fraction's digits counted as a whole
+/// number). `humantime` panics when the running total lands on `u64::MAX` seconds with a
+/// whole second of nanoseconds to carry (`18446744073709551615s 0.5s 0.5s`); anything
+/// near that is far beyond 1970 anyway.
+fn duration_fits(spec: &str) -> bool {
+    const YEAR_SECONDS: u128 = 31_557_600;
+    let bytes = spec.as_bytes();
+    let mut total: u128 = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let mut value: u128 = 0;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            value = value
+                .saturating_mul(10)
+                .saturating_add(u128::from(bytes[i] - b'0'));
+            i += 1;
+        }
+        // The unit: after a fraction (whose digits are the next number) and spaces.
+        let mut j = i;
+        while j < bytes.len() && (bytes[j].is_ascii_digit() || bytes[j] == b'.') {
+            j += 1;
+        }
+        while j < bytes.len() && bytes[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        let unit = &spec[j..];
+        let seconds = if unit.starts_with("ns") || unit.starts_with("nsec") {
+            value / 1_000_000_000 + 1
+        } else if unit.starts_with("us") || unit.starts_with("µs") || unit.starts_with("usec") {
+            value / 1_000_000 + 1
+        } else if unit.starts_with("ms") || unit.starts_with("msec") {
+            value / 1_000 + 1
+        } else {
+            value.saturating_mul(YEAR_SECONDS)
+        };
+        total = total.saturating_add(seconds);
+    }
+    total < u128::from(u64::MAX)
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::*;
+
+    /// Found by the `time` fuzz target: `humantime` panicked on it.
+    #[test]
+    fn a_duration_that_overflows_seconds_is_an_error() {
+        let spec = "000000000000000000000000018446744073709551615.0s0.5s00.000s0.\u{2005}\u{2005}\u{2005}5s0.0000s90.000s0.5s0.000s0.5s0";
+        for now in [0, 1_764_115_200_000, MAX_TIME_MS] {
+            let err = parse_time(spec, now).unwrap_err();
+            assert!(err.starts_with("number is too large; "), "{err}");
+            let err = parse_time("18446744073709551615s 0.5s 0.5s", now).unwrap_err();
+            assert!(err.starts_with("number is too large; "), "{err}");
+        }
+    }
+
+    #[test]
+    fn ordinary_durations_still_parse() {
+        let now = 1_764_115_200_000;
+        assert_eq!(parse_time("30m", now), Ok(now - 30 * 60_000));
+        assert_eq!(parse_time("1h 30m", now), Ok(now - 90 * 60_000));
+        assert_eq!(parse_time("1.5h", now), Ok(now - 90 * 60_000));
+        assert_eq!(parse_time("100000000000000ns", now), Ok(now - 100_000_000));
+        assert!(parse_time("999999d", now)
+            .unwrap_err()
+            .starts_with("it reaches back before 1970"));
     }
 }
 
