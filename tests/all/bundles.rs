@@ -535,7 +535,7 @@ fn round_trip_from_seam_new_to_a_signed_bundle_in_a_pipeline() {
         );
         seen += 1;
     }
-    assert_eq!(seen, 14, "the project's files and the SDK's copy");
+    assert_eq!(seen, 15, "the project's files and the SDK's copy");
     assert!(std::fs::read_to_string(krate.join("Cargo.toml"))
         .unwrap()
         .contains("seam-guest = { path = \"seam-guest\" }"));

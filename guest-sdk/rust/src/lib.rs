@@ -101,6 +101,7 @@
 extern crate self as seam_guest;
 
 mod handoff;
+mod json;
 pub mod log;
 pub mod testing;
 mod verdict;

@@ -132,7 +132,7 @@ impl Verdict {
 
     /// Sets the repaired payload the gate would pass.
     pub fn with_fix(mut self, payload: &serde_json::Value) -> Self {
-        self.fix = Some(payload.to_string());
+        self.fix = Some(crate::json::to_text(payload));
         self
     }
 

@@ -73,6 +73,10 @@ const SDK_SOURCES: &[(&str, &str)] = &[
         "src/verdict.rs",
         include_str!("../../../guest-sdk/rust/src/verdict.rs"),
     ),
+    (
+        "src/json.rs",
+        include_str!("../../../guest-sdk/rust/src/json.rs"),
+    ),
 ];
 
 /// The SDK's manifest, made standalone: the workspace's inherited keys written out.
@@ -801,3 +805,23 @@ seam bundle test {name}-0.1.0.seam                 # the cases, through the real
 The component is `target/wasm32-wasip2/release/{snake}.wasm`; `seam describe` prints
 its settings schema. See seam's docs/plugin-authoring.md and docs/bundles.md.
 "#;
+
+#[cfg(test)]
+mod sdk_tests {
+    /// A new SDK source file that is not vendored breaks every project `seam new` makes.
+    #[test]
+    fn every_sdk_source_file_is_vendored() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../guest-sdk/rust/src");
+        let mut on_disk: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| format!("src/{}", e.unwrap().file_name().to_string_lossy()))
+            .collect();
+        on_disk.sort();
+        let mut vendored: Vec<String> = super::SDK_SOURCES
+            .iter()
+            .map(|(p, _)| p.to_string())
+            .collect();
+        vendored.sort();
+        assert_eq!(vendored, on_disk);
+    }
+}
