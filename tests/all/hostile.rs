@@ -646,6 +646,68 @@ mod sleeper_router {
             .unwrap();
         let report = router.route_blocking(&Handoff::text("x"), &[]);
         assert_eq!(report.route, Err(timeout(100)));
+        // An instance whose call failed is dropped, never reused.
+        assert_eq!(router.recycling(), Ok(()));
+        assert_eq!(router.idle_instances(), 0);
+    }
+}
+
+mod counter_router {
+    use super::*;
+
+    fn router(runtime: &seam_runtime::Runtime) -> seam_runtime::Plugin {
+        let source =
+            seam_runtime::PluginSource::file(std::path::Path::new(fixtures::COUNTER_ROUTER))
+                .unwrap();
+        runtime
+            .load(
+                &source,
+                seam_types::PluginKind::Router,
+                &json!({}),
+                Limits::default(),
+            )
+            .unwrap()
+    }
+
+    fn reason(report: &seam_runtime::RouteReport) -> (&str, &str) {
+        let route = report.route.as_ref().expect("a route");
+        (route.target.as_str(), route.reason.as_str())
+    }
+
+    /// Routes run on recycled instances and see nothing an earlier route left: not the
+    /// call count in a static, not a mark on any page of a zero-initialised static.
+    #[test]
+    fn every_route_gets_a_fresh_instance() {
+        let router = router(crate::runtime());
+        assert_eq!(router.recycling(), Ok(()));
+        for _ in 0..20 {
+            let report = router.route_blocking(&Handoff::text("x"), &[]);
+            assert_eq!(reason(&report), ("next", "calls 1, traces 0"));
+            // One instance, reset after every route and used for the next.
+            assert_eq!(router.idle_instances(), 1);
+        }
+    }
+
+    /// With recycling off, every route makes a new instance and none waits idle.
+    #[test]
+    fn with_recycling_off_every_route_makes_a_new_instance() {
+        let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
+            cache: Some(seam_runtime::Cache::new(crate::test_cache_dir())),
+            recycle_instances: false,
+            max_instances: 2,
+            ..Default::default()
+        })
+        .unwrap();
+        let router = router(&runtime);
+        assert_eq!(
+            router.recycling(),
+            Err("recycling is off in the runtime's configuration".to_string())
+        );
+        for _ in 0..3 {
+            let report = router.route_blocking(&Handoff::text("x"), &[]);
+            assert_eq!(reason(&report), ("next", "calls 1, traces 0"));
+            assert_eq!(router.idle_instances(), 0);
+        }
     }
 }
 

@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use seam_guest::{Gate, Prepare};
+use seam_guest::{Gate, Prepare, Router};
 use seam_runtime::{Limits, Plugin, PluginSource, Runtime, RuntimeConfig};
-use seam_types::{Handoff, PluginKind};
+use seam_types::{GateVerdict, Handoff, PluginKind};
 use serde_json::{json, Value};
 
 const HEADPHONE: &str = "Block the noise, keep the music. These $89 noise-cancelling headphones deliver studio-grade silence and 30-hour battery — built for focus, priced for everyone.";
@@ -352,6 +352,73 @@ fn main() {
         group.finish();
     }
 
+    // A router: verdict-router's rules over the four gates' verdicts on the sentence.
+    const ROUTER: &str = "router_four-verdicts";
+    {
+        let settings = json!({
+            "rules": [
+                {"gate": "regex", "outcome": "failed", "route": "retry"},
+                {"finding": "ban.", "route": "human"}
+            ],
+            "otherwise": "next"
+        });
+        let handoff = Handoff::text(HEADPHONE);
+        let verdicts: Vec<GateVerdict> = gates
+            .iter()
+            .map(|g| GateVerdict {
+                gate: g.info().name.clone(),
+                verdict: g
+                    .check_blocking(&handoff)
+                    .outcome
+                    .verdict()
+                    .cloned()
+                    .expect("a verdict"),
+            })
+            .collect();
+        let load_router = |runtime: &Runtime| {
+            runtime
+                .load(
+                    &seam_runtime::standard("verdict-router").expect("the plugin"),
+                    PluginKind::Router,
+                    &settings,
+                    Limits::default(),
+                )
+                .expect("loading the router")
+        };
+        let router = load_router(&runtime);
+        assert_eq!(router.recycling(), Ok(()));
+        let route = router
+            .route_blocking(&handoff, &verdicts)
+            .route
+            .expect("a route");
+        assert_eq!(route.target, "next");
+        let plain = load_router(&unrecycled);
+        let native_router = {
+            let p: <seam_verdict_router::VerdictRouter as Router>::Prepared = {
+                let s = seam_guest::parse_settings(&settings.to_string()).unwrap();
+                Prepare::prepare(s).unwrap()
+            };
+            let h = seam_guest::Handoff::from_json(&handoff.payload, &handoff.context).unwrap();
+            let v: Vec<seam_guest::GateVerdict> =
+                serde_json::from_value(serde_json::to_value(&verdicts).unwrap()).unwrap();
+            move || {
+                seam_verdict_router::VerdictRouter::route(&p, &h, &v)
+                    .unwrap()
+                    .target
+                    .len()
+            }
+        };
+        let mut group = c.benchmark_group(ROUTER);
+        group.bench_function("native", |b| b.iter(&native_router));
+        group.bench_function("seam-fresh", |b| {
+            b.iter(|| router.route_blocking(&handoff, &verdicts))
+        });
+        group.bench_function("seam-new-instance", |b| {
+            b.iter(|| plain.route_blocking(&handoff, &verdicts))
+        });
+        group.finish();
+    }
+
     // Gates by language: the Rust and Python gates `seam new` makes (max_chars 10 on a
     // 20-character text), built by bench/guests.sh, which passes their paths.
     let guests: Vec<(&str, String)> = [
@@ -418,6 +485,7 @@ fn main() {
         "native",
         "plugin-code-native",
         "seam-fresh",
+        "seam-new-instance",
         "seam-fresh-check_all",
         "seam-fresh-check_all-async",
         "seam-reuse",
@@ -427,6 +495,7 @@ fn main() {
         .iter()
         .map(|s| s.0)
         .chain(fours.iter().map(|f| f.0))
+        .chain([ROUTER])
         .collect();
     for group in groups {
         let Some(native) = median(group, "native") else {

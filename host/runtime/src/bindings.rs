@@ -65,7 +65,7 @@ pub(crate) use gate::seam::plugin::types::{
     Route as WitRoute, Verdict as WitVerdict,
 };
 pub(crate) use gate::{Gate, GatePre};
-pub(crate) use router::RouterPre;
+pub(crate) use router::{Router, RouterPre};
 
 impl From<&types::Handoff> for wit::Handoff {
     fn from(h: &types::Handoff) -> Self {

@@ -476,19 +476,17 @@ impl Runtime {
         if inner.pre.contract() == Contract::V0_2 {
             self.prepare(&mut inner, source)?;
         }
-        if inner.info.kind == PluginKind::Gate {
-            let refused = if !self.inner.config.recycle_instances {
-                Err("recycling is off in the runtime's configuration".to_string())
-            } else if inner.preparation.each_call() {
-                // A reset would undo `prepare`: there is no snapshot to reset to.
-                Err("every check runs prepare first".to_string())
-            } else {
-                vet::reusable(&source.bytes)
-            };
-            match refused {
-                Ok(()) => inner.shelf = Some(self.inner.shelves.shelf()),
-                Err(reason) => inner.not_recycled = Some(reason),
-            }
+        let refused = if !self.inner.config.recycle_instances {
+            Err("recycling is off in the runtime's configuration".to_string())
+        } else if inner.preparation.each_call() {
+            // A reset would undo `prepare`: there is no snapshot to reset to.
+            Err("every call runs prepare first".to_string())
+        } else {
+            vet::reusable(&source.bytes)
+        };
+        match refused {
+            Ok(()) => inner.shelf = Some(self.inner.shelves.shelf()),
+            Err(reason) => inner.not_recycled = Some(reason),
         }
         Ok(Plugin {
             inner: Arc::new(inner),
@@ -867,9 +865,9 @@ struct PluginInner {
     /// Recent cost of a check, in nanoseconds (a moving average; 0 before the first),
     /// shared by clones; [`check_all`] decides from it whether to spread the gates.
     cost_ns: Arc<std::sync::atomic::AtomicU64>,
-    /// A gate's recycled instances ([`recycle`]), when its instances can be reset.
+    /// The plugin's recycled instances ([`recycle`]), when its instances can be reset.
     shelf: Option<Arc<recycle::Shelf>>,
-    /// Why a gate's instances are not recycled.
+    /// Why the plugin's instances are not recycled.
     not_recycled: Option<String>,
 }
 
@@ -1323,26 +1321,26 @@ impl Plugin {
         &self.inner.preparation
     }
 
-    /// Whether a gate's checks run on recycled instances (reset to the state a new
-    /// instance has, then reused), or why not: the component's code could change
-    /// state a reset does not restore, recycling is off, the plugin is a router, or
-    /// wasmtime refused to reset one of its instances.
+    /// Whether a gate's checks (a router's routes) run on recycled instances (reset to
+    /// the state a new instance has, then reused), or why not: the component's code
+    /// could change state a reset does not restore, every call runs `prepare` first,
+    /// recycling is off, or wasmtime refused to reset one of its instances.
     pub fn recycling(&self) -> Result<(), String> {
         match (&self.inner.shelf, &self.inner.not_recycled) {
             (Some(shelf), _) if shelf.in_use() => Ok(()),
             (Some(_), _) => Err("wasmtime could not reset its instances".into()),
             (None, Some(reason)) => Err(reason.clone()),
-            (None, None) => Err("it is a router".into()),
+            (None, None) => Err("it was never set up for recycling".into()),
         }
     }
 
-    /// How many reset instances of this gate wait for its next checks (0 when it is
+    /// How many reset instances of this plugin wait for its next calls (0 when it is
     /// not recycled).
     pub fn idle_instances(&self) -> usize {
         self.inner.shelf.as_ref().map_or(0, |shelf| shelf.len())
     }
 
-    /// How many of this gate's resets were quick: no page fault showed that the check
+    /// How many of this plugin's resets were quick: no page fault showed that the call
     /// reached a page the reset before had not rewritten, so only those pages were
     /// rewritten, without the kernel's page scan — unless the memory had grown or that
     /// reset had found more than 64 written regions, which are scanned anyway (see
@@ -1388,7 +1386,8 @@ impl Plugin {
                 Err(cause) => p.report(Call::failed(cause), ""),
                 Ok(handoff) => match p.shelf.as_ref().filter(|s| s.in_use()) {
                     Some(shelf) => {
-                        let (call, live) = live_check(&p, shelf.take(), &handoff).await;
+                        let (call, live) =
+                            live_call(&p, shelf.take(), Request::Check(&handoff)).await;
                         p.observe(call.duration);
                         let report = p.report(call, &handoff.payload);
                         if let Some(live) = live.filter(|_| report.outcome.error().is_none()) {
@@ -1437,9 +1436,16 @@ impl Plugin {
             .payload_cap(handoff)
             .map(|()| (handoff.into(), verdicts.iter().map(Into::into).collect()));
         async move {
-            let call = match &request {
-                Err(cause) => Call::failed(cause.clone()),
-                Ok((handoff, verdicts)) => p.clone().call(Request::Route(handoff, verdicts)).await,
+            let shelf = p.shelf.as_ref().filter(|s| s.in_use());
+            let (call, live) = match (&request, shelf) {
+                (Err(cause), _) => (Call::failed(cause.clone()), None),
+                (Ok((handoff, verdicts)), Some(shelf)) => {
+                    live_call(&p, shelf.take(), Request::Route(handoff, verdicts)).await
+                }
+                (Ok((handoff, verdicts)), None) => {
+                    let call = p.clone().call(Request::Route(handoff, verdicts)).await;
+                    (call, None)
+                }
             };
             let route = match call.result {
                 Err(cause) => Err(cause),
@@ -1451,6 +1457,10 @@ impl Plugin {
                     message: "the call answered with something other than a route".into(),
                 }),
             };
+            // As for a check: only an instance whose call answered well is reused.
+            if let (Some(shelf), Some(live), Ok(_)) = (shelf, live, &route) {
+                shelf.put_back(live);
+            }
             RouteReport {
                 plugin: p.name.clone(),
                 route,
@@ -1561,7 +1571,7 @@ pub struct WarmGate {
 struct Live {
     _slot: tokio::sync::OwnedSemaphorePermit,
     store: Store<StoreState>,
-    gate: LiveGate,
+    plugin: LivePlugin,
     /// When it was last reset for reuse, the thread and that thread's page-fault
     /// count ([`recycle`]).
     reset_at: Option<recycle::FaultMark>,
@@ -1569,39 +1579,44 @@ struct Live {
     waited: bool,
 }
 
-enum LiveGate {
-    V0_1(bindings::Gate),
-    V0_2(v2::Gate),
+/// The bindings of a live instance, by kind and contract version.
+enum LivePlugin {
+    Gate(bindings::Gate),
+    Router(bindings::Router),
+    Gate2(v2::Gate),
+    Router2(v2::Router),
 }
 
-impl LiveGate {
-    /// Makes the live instance; a 0.2.0 gate without a snapshot is prepared in it.
-    async fn make(p: &PluginInner, store: &mut Store<StoreState>) -> Result<LiveGate, Failure> {
+impl LivePlugin {
+    /// Makes the live instance; a 0.2.0 plugin without a snapshot is prepared in it.
+    async fn make(p: &PluginInner, store: &mut Store<StoreState>) -> Result<LivePlugin, Failure> {
         let instantiating = |error| Failure {
             instantiating: true,
             error,
         };
-        match &p.pre {
-            Pre::Gate(pre) => Ok(LiveGate::V0_1(
-                pre.instantiate_async(&mut *store)
-                    .await
-                    .map_err(instantiating)?,
-            )),
-            Pre::Gate2(pre) => {
-                let gate = pre
-                    .instantiate_async(&mut *store)
-                    .await
-                    .map_err(instantiating)?;
-                let gate = LiveGate::V0_2(gate);
-                gate.prepare_each_call(p, store)
-                    .await
-                    .map_err(instantiating)?;
-                Ok(gate)
-            }
-            Pre::Router(_) | Pre::Router2(_) => Err(instantiating(wasmtime::format_err!(
-                "this plugin is a router, not a gate"
-            ))),
-        }
+        let made = match &p.pre {
+            Pre::Gate(pre) => pre
+                .instantiate_async(&mut *store)
+                .await
+                .map(LivePlugin::Gate),
+            Pre::Router(pre) => pre
+                .instantiate_async(&mut *store)
+                .await
+                .map(LivePlugin::Router),
+            Pre::Gate2(pre) => pre
+                .instantiate_async(&mut *store)
+                .await
+                .map(LivePlugin::Gate2),
+            Pre::Router2(pre) => pre
+                .instantiate_async(&mut *store)
+                .await
+                .map(LivePlugin::Router2),
+        };
+        let live = made.map_err(instantiating)?;
+        live.prepare_each_call(p, store)
+            .await
+            .map_err(instantiating)?;
+        Ok(live)
     }
 
     /// Runs `prepare(settings)` in this instance if the plugin's calls cannot start
@@ -1611,28 +1626,48 @@ impl LiveGate {
         p: &PluginInner,
         store: &mut Store<StoreState>,
     ) -> wasmtime::Result<()> {
-        let LiveGate::V0_2(gate) = self else {
-            return Ok(());
-        };
         if !p.preparation.each_call() {
             return Ok(());
         }
-        if let Err(message) = gate.call_prepare(&mut *store, &p.settings).await? {
+        let prepared = match self {
+            LivePlugin::Gate2(gate) => gate.call_prepare(&mut *store, &p.settings).await?,
+            LivePlugin::Router2(router) => router.call_prepare(&mut *store, &p.settings).await?,
+            LivePlugin::Gate(_) | LivePlugin::Router(_) => return Ok(()),
+        };
+        if let Err(message) = prepared {
             wasmtime::bail!("prepare() refused the settings it had accepted at load: {message:?}");
         }
         Ok(())
     }
 
-    async fn check(
+    /// Calls `check` or `route`; asking a gate to route (or a router to check) is
+    /// answered as the plugin's error, as in a fresh instance.
+    async fn call(
         &self,
         store: &mut Store<StoreState>,
         settings: &str,
-        handoff: &bindings::WitHandoff,
-    ) -> wasmtime::Result<Result<bindings::WitVerdict, String>> {
-        match self {
-            LiveGate::V0_1(gate) => gate.call_check(store, settings, handoff).await,
-            LiveGate::V0_2(gate) => gate.call_check(store, handoff).await,
-        }
+        request: &Request<'_>,
+    ) -> wasmtime::Result<Answer> {
+        Ok(match (self, request) {
+            (LivePlugin::Gate(gate), Request::Check(h)) => {
+                Answer::Verdict(gate.call_check(store, settings, h).await?)
+            }
+            (LivePlugin::Gate2(gate), Request::Check(h)) => {
+                Answer::Verdict(gate.call_check(store, h).await?)
+            }
+            (LivePlugin::Router(router), Request::Route(h, verdicts)) => {
+                Answer::Route(router.call_route(store, settings, h, verdicts).await?)
+            }
+            (LivePlugin::Router2(router), Request::Route(h, verdicts)) => {
+                Answer::Route(router.call_route(store, h, verdicts).await?)
+            }
+            (LivePlugin::Gate(_) | LivePlugin::Gate2(_), _) => {
+                Answer::Route(Err("this plugin is a gate, not a router".into()))
+            }
+            (LivePlugin::Router(_) | LivePlugin::Router2(_), _) => {
+                Answer::Verdict(Err("this plugin is a router, not a gate".into()))
+            }
+        })
     }
 }
 
@@ -1690,7 +1725,7 @@ impl WarmGate {
                 });
                 return (p.report(call, payload), None);
             }
-            let (call, live) = live_check(&p, live, &handoff).await;
+            let (call, live) = live_call(&p, live, Request::Check(&handoff)).await;
             let report = p.report(call, payload);
             let keep = report.outcome.error().is_none();
             (report, live.filter(|_| keep))
@@ -1698,12 +1733,13 @@ impl WarmGate {
     }
 }
 
-/// One check on `live`, or on a live instance made first (holding a slot of the pool)
-/// when there is none. Returns the call, and the instance unless making it failed.
-async fn live_check(
+/// One check or route on `live`, or on a live instance made first (holding a slot of
+/// the pool) when there is none. Returns the call, and the instance unless making it
+/// failed.
+async fn live_call(
     p: &Arc<PluginInner>,
     live: Option<Live>,
-    handoff: &bindings::WitHandoff,
+    request: Request<'_>,
 ) -> (Call<Answer>, Option<Live>) {
     let started = Instant::now();
     let mut fresh_meter = None;
@@ -1719,9 +1755,9 @@ async fn live_check(
             // fresh call.
             let meter = p.arm(&mut store);
             fresh_meter = Some(meter.clone());
-            let made = Metered::new(LiveGate::make(p, &mut store), meter.clone()).await;
-            let gate = match made {
-                Ok(Ok(gate)) => gate,
+            let made = Metered::new(LivePlugin::make(p, &mut store), meter.clone()).await;
+            let plugin = match made {
+                Ok(Ok(plugin)) => plugin,
                 Ok(Err(failure)) => {
                     let cause = p.cause(&failure, &store, &meter);
                     let (log, log_truncated) = store.data().log.take();
@@ -1738,7 +1774,7 @@ async fn live_check(
             Live {
                 _slot: slot,
                 store,
-                gate,
+                plugin,
                 reset_at: None,
                 waited: false,
             }
@@ -1752,7 +1788,7 @@ async fn live_check(
     let mut waited = false;
     let called = {
         let mut metered = std::pin::pin!(Metered::new(
-            live.gate.check(&mut live.store, &p.settings, handoff),
+            live.plugin.call(&mut live.store, &p.settings, &request),
             meter.clone(),
         ));
         std::future::poll_fn(|cx| {
@@ -1764,7 +1800,7 @@ async fn live_check(
     };
     live.waited = waited;
     let result = match called {
-        Ok(Ok(verdict)) => Ok(Answer::Verdict(verdict)),
+        Ok(Ok(answer)) => Ok(answer),
         Ok(Err(error)) => Err(p.cause(
             &Failure {
                 instantiating: false,

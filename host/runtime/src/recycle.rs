@@ -7,7 +7,8 @@
 //! their copy-on-write image and initial size (only the pages the check touched), its
 //! globals to their initial values (`Store::reset_for_reuse`, seam's patch to
 //! wasmtime) — and put on its plugin's shelf for the next check. What the next check
-//! sees is exactly what a new instance would show it.
+//! sees is exactly what a new instance would show it. A router's instances are
+//! recycled the same way, route after route.
 //!
 //! An instance is put back only when that reset is complete: the component passed
 //! [`vet::reusable`](super::vet::reusable) at load (no code that changes a table, no
