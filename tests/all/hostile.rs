@@ -457,6 +457,26 @@ mod counter {
         assert_eq!(gate.idle_instances(), 1);
     }
 
+    /// A check that writes 160 separate pages (more regions than quick resets used to
+    /// remember: 64) leaves nothing behind, check after check (quick resets rewriting
+    /// the remembered regions), or after checks that write elsewhere.
+    #[test]
+    fn many_scattered_pages_are_reset_fully() {
+        let gate = fixture(fixtures::COUNTER, json!({}), Limits::default());
+        let check = |text: &str| {
+            let report = gate.check_blocking(&Handoff::text(text));
+            assert_eq!(finding_messages(&report.outcome), says("1", "0"), "{text}");
+        };
+        for _ in 0..6 {
+            check("spread");
+        }
+        check("x");
+        check("spread");
+        check("page 3");
+        check("spread");
+        assert_eq!(gate.idle_instances(), 1);
+    }
+
     /// Idle recycled instances hold pool slots, and give them up: with both slots of a
     /// pool taken, one by a gate kept warm and one by another gate's idle instance, a
     /// third gate's check takes the idle instance's slot instead of waiting for one.

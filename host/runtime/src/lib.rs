@@ -1343,7 +1343,7 @@ impl Plugin {
     /// How many of this plugin's resets were quick: no page fault showed that the call
     /// reached a page the reset before had not rewritten, so only those pages were
     /// rewritten, without the kernel's page scan — unless the memory had grown or that
-    /// reset had found more than 64 written regions, which are scanned anyway (see
+    /// reset had found more than 4096 written regions, which are scanned anyway (see
     /// `docs/sandbox.md`, "Recycled instances").
     pub fn quick_resets(&self) -> u64 {
         self.inner

@@ -352,9 +352,9 @@ pub struct MemoryImageSlot {
     known_dirty: KnownDirty,
 }
 
-/// seam's patch: most regions [`KnownDirty`] remembers; a reset that found
-/// more leaves it unknown.
-const KNOWN_DIRTY_REGIONS: usize = 64;
+/// seam's patch: most regions [`KnownDirty`] remembers (64 KiB of offsets); a
+/// reset that found more leaves it unknown.
+const KNOWN_DIRTY_REGIONS: usize = 4096;
 
 /// seam's patch: the regions of a slot a reset wrote in place, as offsets from
 /// the slot's base. Right after that reset they are exactly the slot's
@@ -362,35 +362,24 @@ const KNOWN_DIRTY_REGIONS: usize = 64;
 /// did not report is a hole, a page of the image file, or the zero page, and
 /// whatever was decommitted became a hole. Any later write to a page outside
 /// them therefore takes a page fault first.
-#[derive(Clone, Copy)]
+/// The list is kept from reset to reset, so it allocates only while it grows.
+#[derive(Default)]
 struct KnownDirty {
-    /// Whether `regions[..len]` describe the last reset.
+    /// Whether `regions` describe the last reset.
     valid: bool,
-    len: usize,
-    regions: [(usize, usize); KNOWN_DIRTY_REGIONS],
+    regions: Vec<(usize, usize)>,
     /// `accessible` during that reset.
     accessible: usize,
 }
 
-impl Default for KnownDirty {
-    fn default() -> Self {
-        KnownDirty {
-            valid: false,
-            len: 0,
-            regions: [(0, 0); KNOWN_DIRTY_REGIONS],
-            accessible: 0,
-        }
-    }
-}
-
 impl KnownDirty {
     fn record(&mut self, base: usize, region: &[u8]) {
-        if self.len == KNOWN_DIRTY_REGIONS {
+        if self.regions.len() == KNOWN_DIRTY_REGIONS {
             self.valid = false;
             return;
         }
-        self.regions[self.len] = (region.as_ptr().addr() - base, region.len());
-        self.len += 1;
+        self.regions
+            .push((region.as_ptr().addr() - base, region.len()));
     }
 }
 
@@ -694,7 +683,7 @@ impl MemoryImageSlot {
             && HostAlignedByteCount::new_rounded_up(initial_size_bytes)? == self.accessible
         {
             let base = self.base.as_mut_ptr();
-            for &(offset, len) in &known.regions[..known.len] {
+            for &(offset, len) in &known.regions {
                 // SAFETY: the region was reported by the last reset's scan within
                 // `accessible`, which has not changed, and no wasm runs now.
                 let region = unsafe { core::slice::from_raw_parts_mut(base.add(offset), len) };
@@ -770,11 +759,10 @@ impl MemoryImageSlot {
         // seam's patch: the regions written in place are recorded for
         // `reset_for_reuse`.
         let base = self.base.as_mut_ptr().addr();
-        let mut known = KnownDirty {
-            valid: true,
-            accessible: self.accessible.byte_count(),
-            ..KnownDirty::default()
-        };
+        let mut known = core::mem::take(&mut self.known_dirty);
+        known.valid = true;
+        known.accessible = self.accessible.byte_count();
+        known.regions.clear();
         let resident = unsafe {
             match &self.image {
                 // If there's a backing image then manually resetting a region
