@@ -326,7 +326,7 @@ fn emails(text: &str, ats: &[usize]) -> Vec<(usize, usize)> {
         let valid = start < at
             && domain.contains('.')
             && !domain.starts_with('.')
-            && !domain.contains("..")
+            && !domain.as_bytes().windows(2).any(|w| w == b"..")
             && tld.len() >= 2
             && tld.bytes().all(|c| c.is_ascii_alphabetic());
         if valid {
