@@ -343,10 +343,19 @@ fn three_replicas_drive_200_runs_while_two_are_killed() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Drafting steps cut by a kill before their record ran again: at least once each.
+    // Each line is the step's input, a JSON object naming its run, counted by run (CI
+    // once saw 201 distinct lines for 200 runs: a step run again need not be given
+    // the same text, and a replica killed while writing a step's input leaves that
+    // step, its child, running on a cut input, which is no JSON and counted apart).
+    // The ledger assertions above are what prove each step recorded once.
     let drafted = std::fs::read_to_string(dir.join("drafted")).unwrap();
     let mut times = std::collections::BTreeMap::<String, usize>::new();
+    let mut cut = 0;
     for line in drafted.lines() {
-        *times.entry(line.to_string()).or_default() += 1;
+        match serde_json::from_str::<serde_json::Value>(line) {
+            Ok(input) => *times.entry(input["run_id"].to_string()).or_default() += 1,
+            Err(_) => cut += 1,
+        }
     }
     assert_eq!(times.len(), RUNS, "every run drafted");
     let again: usize = times.values().map(|t| t - 1).sum();
@@ -360,7 +369,7 @@ fn three_replicas_drive_200_runs_while_two_are_killed() {
         .unwrap_or("0")
         .to_string();
     eprintln!(
-        "drafting steps that ran again after a kill: {again}; runs the survivor took over: {taken_over}"
+        "drafting steps that ran again after a kill: {again} (and {cut} on a cut input); runs the survivor took over: {taken_over}"
     );
 }
 
