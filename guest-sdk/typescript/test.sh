@@ -64,4 +64,38 @@ out=$($seam check --gate "$tmp/ts-gate/raising.wasm" --settings '{"max_chars": "
 echo "$out" | grep -q 'max_chars' || fail "the settings that do not match the schema: $out"
 out=$($seam check --gate "$tmp/ts-gate/raising.wasm" --settings '{"max_chars": -1}' --payload "$tmp/b.json" 2>&1 || true)
 echo "$out" | grep -q 'prepare: RangeError: max_chars must be 0 or more, not -1' || fail "the refused settings: $out"
-echo "typescript: the gate and router templates test, build, bundle and pass their cases; bundles sign and verify; thrown errors come back named"
+# A gate that counts in module state, run many times in one host by a Rust test: the
+# host runs it from a snapshot after `prepare`, on recycled instances, and every check
+# sees a fresh instance.
+cat > "$tmp/ts-gate/counter.ts" <<'TS'
+import { gate, s, Verdict, Finding } from "@seam/guest";
+let prepared = 0;
+let calls = 0;
+let kept: number[] = [];
+export default gate({
+  name: "ts-counter",
+  settings: s.object({ keep: s.integer({ default: 1000 }) }),
+  prepare() {
+    prepared += 1;
+  },
+  check(settings: { keep: number }, handoff) {
+    calls += 1;
+    const held = kept.length;
+    kept = new Array(settings.keep).fill(calls);
+    for (const t of handoff.texts("")) {
+      if (t.text === "boom") throw new TypeError("boom happened");
+    }
+    return new Verdict([
+      Finding.info("counter.prepared", `${prepared}`),
+      Finding.info("counter.calls", `${calls}`),
+      Finding.info("counter.held", `${held}`),
+    ]);
+  },
+});
+TS
+(cd "$tmp/ts-gate" && npx seam-guest-ts build counter.ts -o counter.wasm > /dev/null)
+SEAM_TS_COUNTER="$tmp/ts-gate/counter.wasm" cargo test --quiet -p seam-tests --test all -- --ignored --exact \
+  hostile::typescript_counter::a_typescript_gate_is_prepared_once_recycled_and_isolated > "$tmp/counter.txt" 2>&1 \
+  || { cat "$tmp/counter.txt"; fail "the counting gate: a check saw an earlier one's state"; }
+grep -q "test result: ok. 1 passed" "$tmp/counter.txt" || { cat "$tmp/counter.txt"; fail "the counting gate's test did not run"; }
+echo "typescript: the gate and router templates test, build, bundle and pass their cases; bundles sign and verify; thrown errors come back named; a counting gate sees a fresh instance every check"

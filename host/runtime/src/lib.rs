@@ -423,6 +423,7 @@ impl Runtime {
             &mut linker,
             |s| s,
         )?;
+        add_module_loader_stub(&mut linker)?;
         spawn_ticker(&engine)
             .map_err(|e| anyhow::anyhow!("starting the epoch ticker thread: {e}"))?;
         let executor = tokio::runtime::Builder::new_multi_thread()
@@ -470,11 +471,12 @@ impl Runtime {
         settings: &serde_json::Value,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
-        let mut inner = self.open(source, Some(expected), limits)?;
+        let code = code_of(source);
+        let mut inner = self.open(source, code, Some(expected), limits)?;
         schema::validate_settings(&inner.name, &inner.info.settings_schema, settings)?;
         inner.settings = settings.to_string();
         if inner.pre.contract() == Contract::V0_2 {
-            self.prepare(&mut inner, source)?;
+            self.prepare(&mut inner, code)?;
         }
         let refused = if !self.inner.config.recycle_instances {
             Err("recycling is off in the runtime's configuration".to_string())
@@ -482,7 +484,7 @@ impl Runtime {
             // A reset would undo `prepare`: there is no snapshot to reset to.
             Err("every call runs prepare first".to_string())
         } else {
-            vet::reusable(&source.bytes)
+            vet::reusable(code)
         };
         match refused {
             Ok(()) => inner.shelf = Some(self.inner.shelves.shelf()),
@@ -522,16 +524,29 @@ impl Runtime {
         Ok(shape_of(source)?.imports)
     }
 
-    /// Compiles a component (or loads it from the cache); returns it with its SHA-256.
-    fn compile(&self, source: &PluginSource) -> Result<(Component, String), LoadError> {
+    /// Compiles `code`, the component of `source` that runs ([`code_of`]), or loads it
+    /// from the cache; returns it with the SHA-256 of `source`'s bytes, which name the
+    /// plugin.
+    fn compile(
+        &self,
+        source: &PluginSource,
+        code: &[u8],
+    ) -> Result<(Component, String), LoadError> {
         let rt = &self.inner;
-        let bytes = &source.bytes[..];
-        let digest = seam_types::sha256_hex(bytes);
+        let digest = seam_types::sha256_hex(&source.bytes);
         let compiled = match &rt.config.cache {
-            Some(cache) => cache
-                .load_or_compile(&rt.engine, &digest, bytes)
-                .map(|(c, _)| c),
-            None => Component::new(&rt.engine, bytes),
+            Some(cache) => {
+                // Cached under the digest of what was compiled.
+                let key = if code.len() == source.bytes.len() {
+                    digest.clone()
+                } else {
+                    seam_types::sha256_hex(code)
+                };
+                cache
+                    .load_or_compile(&rt.engine, &key, code)
+                    .map(|(c, _)| c)
+            }
+            None => Component::new(&rt.engine, code),
         };
         let component = compiled.map_err(|e| LoadError::Compile {
             plugin: source.name.clone(),
@@ -547,13 +562,14 @@ impl Runtime {
         source: &PluginSource,
         limits: Limits,
     ) -> Result<(PluginInfo, String), LoadError> {
-        let inner = self.open(source, None, limits)?;
+        let inner = self.open(source, code_of(source), None, limits)?;
         Ok((inner.info, inner.digest))
     }
 
     fn open(
         &self,
         source: &PluginSource,
+        code: &[u8],
         expected: Option<PluginKind>,
         limits: Limits,
     ) -> Result<PluginInner, LoadError> {
@@ -636,7 +652,7 @@ impl Runtime {
                 }
             };
 
-        let (component, digest) = self.compile(source)?;
+        let (component, digest) = self.compile(source, code)?;
         let pre = self
             .pre(&component, found, contract)
             .map_err(|e| LoadError::Contract {
@@ -793,11 +809,44 @@ fn check_header(source: &PluginSource) -> Result<(), LoadError> {
     }
 }
 
+/// The component of `source` that runs: the component itself, or the one it wraps
+/// beside a stub for componentize-js's build-time module loader
+/// ([`vet::loader_wrapped`]), which the host's linker stubs the same way. Vetting reads
+/// `source` itself; the wrapped component imports nothing more.
+fn code_of(source: &PluginSource) -> &[u8] {
+    match vet::loader_wrapped(&source.bytes) {
+        Some(range) => &source.bytes[range],
+        None => &source.bytes,
+    }
+}
+
 fn shape_of(source: &PluginSource) -> Result<vet::Shape, LoadError> {
     vet::shape(&source.bytes).map_err(|reason| LoadError::Compile {
         plugin: source.name.clone(),
         reason: format!("the component is malformed: {reason}"),
     })
+}
+
+/// componentize-js's module loader ([`vet::MODULE_LOADER`]) as its own stub in the
+/// components it builds has it: every call traps. It loads the JavaScript while the
+/// component is built; nothing calls it at run time.
+fn add_module_loader_stub(linker: &mut Linker<StoreState>) -> wasmtime::Result<()> {
+    fn trap() -> wasmtime::Error {
+        wasmtime::Error::msg(format!(
+            "`{}` is only available while a component is built",
+            vet::MODULE_LOADER
+        ))
+    }
+    let mut loader = linker.instance(vet::MODULE_LOADER)?;
+    loader.func_wrap(
+        "resolve",
+        |_, _: (String, String)| -> wasmtime::Result<(Result<String, String>,)> { Err(trap()) },
+    )?;
+    loader.func_wrap(
+        "load",
+        |_, _: (String,)| -> wasmtime::Result<(Result<String, String>,)> { Err(trap()) },
+    )?;
+    Ok(())
 }
 
 /// The clock behind every deadline check: a thread that advances the engine's epoch

@@ -86,11 +86,7 @@ enum Prepared {
 impl Runtime {
     /// Runs `prepare(settings)` and makes the snapshot calls start from (see the module
     /// documentation); settings `prepare` refuses are a load error.
-    pub(crate) fn prepare(
-        &self,
-        inner: &mut PluginInner,
-        source: &super::PluginSource,
-    ) -> Result<(), LoadError> {
+    pub(crate) fn prepare(&self, inner: &mut PluginInner, code: &[u8]) -> Result<(), LoadError> {
         let rt = &self.inner;
         let kind = inner.info.kind;
         let key = snapshot_key(&inner.digest, &inner.settings, inner.limits.memory_bytes);
@@ -107,7 +103,7 @@ impl Runtime {
             }
         }
         let p = Arc::new(inner.clone());
-        let bytes = source.bytes.to_vec();
+        let bytes = code.to_vec();
         let runtime = self.clone();
         let prepared = self
             .inner

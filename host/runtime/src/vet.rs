@@ -57,19 +57,152 @@ pub(crate) fn split_version(name: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// The import componentize-js's QuickJS backend leaves in the component it builds
+/// (`jco componentize --backend qjs`): it loads the JavaScript while the component is
+/// built, and is a stub that traps at run time.
+pub(crate) const MODULE_LOADER: &str = "local:init/module-loader";
+
+/// The byte range of the component wrapped inside `bytes`, when `bytes` is nothing but
+/// a wrapper that instantiates it beside a stub for [`MODULE_LOADER`] whose every
+/// function traps or does nothing, as componentize-js's QuickJS backend builds it.
+/// Read from the binary, all of:
+/// - the wrapper holds exactly two components and no core module of its own;
+/// - one, the stub, imports nothing and exports only the [`MODULE_LOADER`] instance,
+///   and every function of every core module in it is `unreachable` or empty;
+/// - the other, the wrapped component, imports [`MODULE_LOADER`] and otherwise only
+///   what the wrapper imports, and exports the same functions as the wrapper.
+///
+/// Running the wrapped component with the host's own trapping [`MODULE_LOADER`] is
+/// then the same as running the wrapper, and its shape is one Wizer can snapshot
+/// (Wizer takes no nested components) and recycling can reset.
+pub(crate) fn loader_wrapped(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    use wasmparser::{ComponentExternalKind, Encoding, Operator};
+    /// What one nested component shows at its own top level.
+    #[derive(Default)]
+    struct Nested {
+        range: std::ops::Range<usize>,
+        imports: Vec<String>,
+        functions: Vec<String>,
+        instances: Vec<String>,
+        other_exports: usize,
+        only_traps: bool,
+    }
+    let outer = shape(bytes).ok()?;
+    let mut nested: Vec<Nested> = Vec::new();
+    let mut kinds: Vec<Encoding> = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = payload.ok()?;
+        let depth = kinds.len();
+        match payload {
+            Payload::Version { encoding, .. } => kinds.push(encoding),
+            Payload::End(_) => {
+                kinds.pop();
+            }
+            Payload::ModuleSection { .. } if depth == 1 => return None,
+            Payload::ComponentSection {
+                unchecked_range, ..
+            } if depth == 1 => {
+                if nested.len() == 2 {
+                    return None;
+                }
+                let start = usize::try_from(unchecked_range.start).ok()?;
+                let end = usize::try_from(unchecked_range.end).ok()?;
+                nested.push(Nested {
+                    range: start..end,
+                    only_traps: true,
+                    ..Nested::default()
+                });
+            }
+            Payload::ComponentImportSection(section) if depth == 2 => {
+                let n = nested.last_mut()?;
+                for import in section {
+                    let import = import.ok()?;
+                    if !matches!(import.ty, ComponentTypeRef::Type(_)) {
+                        n.imports.push(import.name.name.to_string());
+                    }
+                }
+            }
+            Payload::ComponentExportSection(section) if depth == 2 => {
+                let n = nested.last_mut()?;
+                for export in section {
+                    let export = export.ok()?;
+                    match export.kind {
+                        ComponentExternalKind::Func => {
+                            n.functions.push(export.name.name.to_string())
+                        }
+                        ComponentExternalKind::Instance => {
+                            n.instances.push(export.name.name.to_string())
+                        }
+                        _ => n.other_exports += 1,
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(body) if depth > 2 => {
+                let n = nested.last_mut()?;
+                if !n.only_traps {
+                    continue;
+                }
+                let mut ops = body.get_operators_reader().ok()?;
+                let mut first = true;
+                while !ops.eof() {
+                    match ops.read().ok()? {
+                        Operator::Unreachable if first => {}
+                        Operator::End => {}
+                        _ => n.only_traps = false,
+                    }
+                    first = false;
+                }
+            }
+            _ => {}
+        }
+    }
+    let [a, b] = <[Nested; 2]>::try_from(nested).ok()?;
+    let is_stub = |n: &Nested| {
+        n.imports.is_empty()
+            && n.functions.is_empty()
+            && n.other_exports == 0
+            && n.instances == [MODULE_LOADER]
+            && n.only_traps
+    };
+    let inner = match (is_stub(&a), is_stub(&b)) {
+        (true, false) => b,
+        (false, true) => a,
+        _ => return None,
+    };
+    let mut functions = inner.functions.clone();
+    let mut outer_functions = outer.functions.clone();
+    functions.sort();
+    outer_functions.sort();
+    let imports_covered = inner
+        .imports
+        .iter()
+        .all(|i| i == MODULE_LOADER || outer.imports.contains(i));
+    (inner.imports.iter().any(|i| i == MODULE_LOADER)
+        && imports_covered
+        && functions == outer_functions
+        && inner.range.end <= bytes.len())
+    .then_some(inner.range)
+}
+
 /// Why instances of a component cannot be reset and reused between calls, or
 /// `Ok(())` when they can. wasmtime resets memories and globals
 /// (`Store::reset_for_reuse`, seam's patch); what it cannot see is whether code
 /// changes a table, or whether a start function or a segment would have to run
 /// again. Read from the binary, every core module at every depth:
 /// - no start function;
-/// - no passive element or data segments, and data segments only into the module's
-///   own memory at a constant offset (so the copy-on-write image holds them);
+/// - data segments that write anything only into the module's own memory at a
+///   constant offset (so the copy-on-write image holds them);
 /// - no instruction that changes a table or a segment's state (`table.set`,
 ///   `table.grow`, `table.fill`, `table.copy`, `table.init`, `elem.drop`,
 ///   `memory.init`, `data.drop`).
+///
+/// Passive segments and empty data segments are allowed: without those instructions
+/// nothing ever reads or writes them, so they change nothing a reset must restore
+/// (componentize-js's QuickJS modules carry empty passive data segments, and place
+/// their functions with element segments at computed offsets, which instantiation
+/// applies once and no code changes).
 pub(crate) fn reusable(bytes: &[u8]) -> Result<(), String> {
-    use wasmparser::{DataKind, ElementKind, Encoding, Operator, TypeRef};
+    use wasmparser::{DataKind, Encoding, Operator, TypeRef};
     // One entry per module being read: how many memories it imports.
     let mut modules: Vec<u32> = Vec::new();
     let mut depth_kinds: Vec<Encoding> = Vec::new();
@@ -97,22 +230,14 @@ pub(crate) fn reusable(bytes: &[u8]) -> Result<(), String> {
                 }
             }
             Payload::StartSection { .. } => return Err("a module has a start function".into()),
-            Payload::ElementSection(section) => {
-                for element in section {
-                    if matches!(
-                        element.map_err(|e| e.to_string())?.kind,
-                        ElementKind::Passive
-                    ) {
-                        return Err("a module has a passive element segment".into());
-                    }
-                }
-            }
             Payload::DataSection(section) => {
                 for data in section {
-                    match data.map_err(|e| e.to_string())?.kind {
-                        DataKind::Passive => {
-                            return Err("a module has a passive data segment".into())
-                        }
+                    let data = data.map_err(|e| e.to_string())?;
+                    if data.data.is_empty() {
+                        continue;
+                    }
+                    match data.kind {
+                        DataKind::Passive => {}
                         DataKind::Active {
                             memory_index,
                             offset_expr,
@@ -175,6 +300,8 @@ mod tests {
         passive_elem: bool,
         passive_data: bool,
         computed_offset: bool,
+        /// The data segment is empty.
+        empty_data: bool,
         code: Vec<Instruction<'static>>,
     }
 
@@ -245,12 +372,13 @@ mod tests {
         code.function(&f);
         m.section(&code);
         let mut data = DataSection::new();
+        let bytes: &[u8] = if s.empty_data { &[] } else { &[1, 2] };
         if s.passive_data {
-            data.passive([1u8, 2]);
+            data.passive(bytes.iter().copied());
         } else if s.computed_offset {
-            data.active(0, &ConstExpr::global_get(0), [1u8]);
+            data.active(0, &ConstExpr::global_get(0), bytes.iter().copied());
         } else {
-            data.active(0, &ConstExpr::i32_const(8), [1u8]);
+            data.active(0, &ConstExpr::i32_const(8), bytes.iter().copied());
         }
         m.section(&data);
         m.finish()
@@ -282,6 +410,38 @@ mod tests {
         );
     }
 
+    /// Segments no instruction can reach, and data segments that write nothing, change
+    /// nothing a reset must restore (componentize-js's QuickJS modules have both).
+    #[test]
+    fn segments_that_nothing_reads_or_writes_are_reusable() {
+        let specs = [
+            Spec {
+                passive_elem: true,
+                ..Spec::default()
+            },
+            Spec {
+                passive_data: true,
+                ..Spec::default()
+            },
+            Spec {
+                import_memory: true,
+                computed_offset: true,
+                empty_data: true,
+                ..Spec::default()
+            },
+            Spec {
+                passive_elem: true,
+                passive_data: true,
+                import_memory: true,
+                empty_data: true,
+                ..Spec::default()
+            },
+        ];
+        for spec in specs {
+            assert_eq!(reusable(&module(spec)), Ok(()));
+        }
+    }
+
     #[test]
     fn what_a_reset_would_not_restore_is_refused_by_name() {
         let cases: Vec<(Spec, &str)> = vec![
@@ -291,20 +451,6 @@ mod tests {
                     ..Spec::default()
                 },
                 "a module has a start function",
-            ),
-            (
-                Spec {
-                    passive_elem: true,
-                    ..Spec::default()
-                },
-                "a module has a passive element segment",
-            ),
-            (
-                Spec {
-                    passive_data: true,
-                    ..Spec::default()
-                },
-                "a module has a passive data segment",
             ),
             (
                 Spec {
@@ -373,5 +519,230 @@ mod tests {
         let mut bytes = module(Spec::default());
         bytes.truncate(bytes.len() - 3);
         assert!(reusable(&bytes).is_err());
+    }
+
+    /// Components for [`super::loader_wrapped`]: read, never validated, so imports and
+    /// exports name types and functions by index without defining them.
+    mod wrapped {
+        use wasm_encoder::{
+            CodeSection, Component, ComponentExportKind, ComponentExportSection,
+            ComponentImportSection, ComponentTypeRef, Function, FunctionSection, Instruction,
+            Module, ModuleSection, NestedComponentSection, TypeSection,
+        };
+
+        use super::super::{loader_wrapped, MODULE_LOADER};
+
+        /// A module with one function running `body`.
+        fn module(body: &[Instruction<'static>]) -> Module {
+            let mut m = Module::new();
+            let mut types = TypeSection::new();
+            types.ty().function([], []);
+            m.section(&types);
+            let mut functions = FunctionSection::new();
+            functions.function(0);
+            m.section(&functions);
+            let mut code = CodeSection::new();
+            let mut f = Function::new([]);
+            for instruction in body {
+                f.instruction(instruction);
+            }
+            f.instruction(&Instruction::End);
+            code.function(&f);
+            m.section(&code);
+            m
+        }
+
+        /// A component importing `imports` (instances), holding `modules` and
+        /// `components`, exporting `functions` and `instances`.
+        fn component(
+            imports: &[&str],
+            modules: &[Module],
+            components: &[Component],
+            functions: &[&str],
+            instances: &[&str],
+        ) -> Component {
+            let mut c = Component::new();
+            if !imports.is_empty() {
+                let mut section = ComponentImportSection::new();
+                for name in imports {
+                    section.import(*name, ComponentTypeRef::Instance(0));
+                }
+                c.section(&section);
+            }
+            for m in modules {
+                c.section(&ModuleSection(m));
+            }
+            for nested in components {
+                c.section(&NestedComponentSection(nested));
+            }
+            let mut exports = ComponentExportSection::new();
+            for name in functions {
+                exports.export(*name, ComponentExportKind::Func, 0, None);
+            }
+            for name in instances {
+                exports.export(*name, ComponentExportKind::Instance, 0, None);
+            }
+            c.section(&exports);
+            c
+        }
+
+        const OUTER_IMPORTS: &[&str] = &["wasi:cli/stdout@0.2.3", "seam:plugin/host@0.2.0"];
+        const INNER_IMPORTS: &[&str] = &[MODULE_LOADER, "seam:plugin/host@0.2.0"];
+        const FUNCTIONS: &[&str] = &["describe", "prepare", "check"];
+
+        /// What a wrapper differs in from componentize-js's.
+        struct Wrapper {
+            stub_body: Vec<Instruction<'static>>,
+            stub_imports: Vec<&'static str>,
+            stub_functions: Vec<&'static str>,
+            stub_instances: Vec<&'static str>,
+            inner_imports: Vec<&'static str>,
+            inner_functions: Vec<&'static str>,
+            outer_modules: usize,
+            extra_component: bool,
+        }
+
+        impl Default for Wrapper {
+            fn default() -> Self {
+                Wrapper {
+                    stub_body: vec![Instruction::Unreachable],
+                    stub_imports: vec![],
+                    stub_functions: vec![],
+                    stub_instances: vec![MODULE_LOADER],
+                    inner_imports: INNER_IMPORTS.to_vec(),
+                    inner_functions: FUNCTIONS.to_vec(),
+                    outer_modules: 0,
+                    extra_component: false,
+                }
+            }
+        }
+
+        /// The wrapper's bytes and the wrapped component's.
+        fn wrapper(w: Wrapper) -> (Vec<u8>, Vec<u8>) {
+            let inner = component(
+                &w.inner_imports,
+                &[module(&[Instruction::I32Const(1), Instruction::Drop])],
+                &[],
+                &w.inner_functions,
+                &[],
+            );
+            let stub = component(
+                &w.stub_imports,
+                &[module(&w.stub_body), module(&[])],
+                &[],
+                &w.stub_functions,
+                &w.stub_instances,
+            );
+            let mut components = vec![inner.clone(), stub];
+            if w.extra_component {
+                components.push(component(&[], &[], &[], &[], &[]));
+            }
+            let modules: Vec<Module> = (0..w.outer_modules).map(|_| module(&[])).collect();
+            let outer = component(OUTER_IMPORTS, &modules, &components, FUNCTIONS, &[]);
+            (outer.finish(), inner.finish())
+        }
+
+        #[test]
+        fn the_component_inside_a_loader_stub_wrapper_is_found() {
+            let (outer, inner) = wrapper(Wrapper::default());
+            let range = loader_wrapped(&outer).expect("a wrapper");
+            assert_eq!(&outer[range], &inner[..]);
+        }
+
+        #[test]
+        fn a_plain_component_is_not_a_wrapper() {
+            let plain = component(OUTER_IMPORTS, &[module(&[])], &[], FUNCTIONS, &[]);
+            assert_eq!(loader_wrapped(&plain.finish()), None);
+            assert_eq!(loader_wrapped(b"\0asm\x0d\0\x01\0"), None);
+            assert_eq!(loader_wrapped(b"not wasm"), None);
+        }
+
+        /// Anything but a stub that only traps, beside a component that imports no
+        /// more than the wrapper and exports what it exports, is left whole.
+        #[test]
+        fn anything_else_is_left_whole() {
+            let cases: Vec<(&str, Wrapper)> = vec![
+                (
+                    "a stub function that computes",
+                    Wrapper {
+                        stub_body: vec![Instruction::I32Const(0), Instruction::Drop],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "a stub function that calls",
+                    Wrapper {
+                        stub_body: vec![Instruction::Call(0)],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "a stub that imports",
+                    Wrapper {
+                        stub_imports: vec!["wasi:cli/stdout@0.2.3"],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "a stub that exports a function",
+                    Wrapper {
+                        stub_functions: vec!["check"],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "a stub that exports another instance",
+                    Wrapper {
+                        stub_instances: vec![MODULE_LOADER, "local:init/other"],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "a stub for another interface",
+                    Wrapper {
+                        stub_instances: vec!["local:init/other"],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "an inner component that imports more than the wrapper",
+                    Wrapper {
+                        inner_imports: vec![MODULE_LOADER, "wasi:sockets/tcp@0.2.3"],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "an inner component without the loader",
+                    Wrapper {
+                        inner_imports: vec!["seam:plugin/host@0.2.0"],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "an inner component that exports other functions",
+                    Wrapper {
+                        inner_functions: vec!["describe", "prepare", "check", "route"],
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "a wrapper with code of its own",
+                    Wrapper {
+                        outer_modules: 1,
+                        ..Wrapper::default()
+                    },
+                ),
+                (
+                    "a wrapper with a third component",
+                    Wrapper {
+                        extra_component: true,
+                        ..Wrapper::default()
+                    },
+                ),
+            ];
+            for (case, w) in cases {
+                assert_eq!(loader_wrapped(&wrapper(w).0), None, "{case}");
+            }
+        }
     }
 }
