@@ -7,6 +7,9 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let console = seam_cli::Console {
         stdout_is_terminal: std::io::stdout().is_terminal(),
