@@ -814,10 +814,9 @@ fn check_header(source: &PluginSource) -> Result<(), LoadError> {
 /// ([`vet::loader_wrapped`]), which the host's linker stubs the same way. Vetting reads
 /// `source` itself; the wrapped component imports nothing more.
 fn code_of(source: &PluginSource) -> &[u8] {
-    match vet::loader_wrapped(&source.bytes) {
-        Some(range) => &source.bytes[range],
-        None => &source.bytes,
-    }
+    vet::loader_wrapped(&source.bytes)
+        .and_then(|range| source.bytes.get(range))
+        .unwrap_or(&source.bytes)
 }
 
 fn shape_of(source: &PluginSource) -> Result<vet::Shape, LoadError> {

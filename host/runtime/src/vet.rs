@@ -180,6 +180,7 @@ pub(crate) fn loader_wrapped(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
     (inner.imports.iter().any(|i| i == MODULE_LOADER)
         && imports_covered
         && functions == outer_functions
+        && inner.range.start < inner.range.end
         && inner.range.end <= bytes.len())
     .then_some(inner.range)
 }
@@ -655,6 +656,28 @@ mod tests {
             assert_eq!(loader_wrapped(&plain.finish()), None);
             assert_eq!(loader_wrapped(b"\0asm\x0d\0\x01\0"), None);
             assert_eq!(loader_wrapped(b"not wasm"), None);
+        }
+
+        /// Cut short anywhere or with any one byte changed, a wrapper is read without a
+        /// panic, and a range found lies inside the bytes.
+        #[test]
+        fn damaged_wrappers_are_read_safely() {
+            let (outer, _) = wrapper(Wrapper::default());
+            let within = |bytes: &[u8]| {
+                if let Some(range) = loader_wrapped(bytes) {
+                    assert!(range.start < range.end && range.end <= bytes.len());
+                }
+            };
+            for len in 0..outer.len() {
+                within(&outer[..len]);
+            }
+            for at in 0..outer.len() {
+                for flip in [0x01, 0x80, 0xff] {
+                    let mut bytes = outer.clone();
+                    bytes[at] ^= flip;
+                    within(&bytes);
+                }
+            }
         }
 
         /// Anything but a stub that only traps, beside a component that imports no
