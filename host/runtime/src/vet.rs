@@ -14,9 +14,44 @@ pub(crate) struct Shape {
     pub(crate) imports: Vec<String>,
     /// Names of exported functions (`describe`, `check`, …).
     pub(crate) functions: Vec<String>,
+    /// Names of exported instances.
+    pub(crate) instances: Vec<String>,
+    /// How many other things it exports (types, modules, components, values).
+    pub(crate) other_exports: usize,
 }
 
-/// Reads the top-level imports and exported functions of a component.
+impl Shape {
+    /// Records what `payload` adds, when it is an import or export section of the
+    /// component this shape describes.
+    fn record(&mut self, payload: &Payload<'_>) -> Result<(), String> {
+        match payload {
+            Payload::ComponentImportSection(section) => {
+                for import in section.clone() {
+                    let import = import.map_err(|e| e.to_string())?;
+                    // Type imports (`use types.{handoff}` in a world) bring no code.
+                    if !matches!(import.ty, ComponentTypeRef::Type(_)) {
+                        self.imports.push(import.name.name.to_string());
+                    }
+                }
+            }
+            Payload::ComponentExportSection(section) => {
+                for export in section.clone() {
+                    let export = export.map_err(|e| e.to_string())?;
+                    let name = export.name.name.to_string();
+                    match export.kind {
+                        ComponentExternalKind::Func => self.functions.push(name),
+                        ComponentExternalKind::Instance => self.instances.push(name),
+                        _ => self.other_exports += 1,
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// Reads the top-level imports and exports of a component.
 pub(crate) fn shape(bytes: &[u8]) -> Result<Shape, String> {
     let mut shape = Shape::default();
     // Depth 1 is the component itself; nested modules and components are deeper.
@@ -26,23 +61,7 @@ pub(crate) fn shape(bytes: &[u8]) -> Result<Shape, String> {
         match payload {
             Payload::Version { .. } => depth += 1,
             Payload::End(_) => depth = depth.saturating_sub(1),
-            Payload::ComponentImportSection(section) if depth == 1 => {
-                for import in section {
-                    let import = import.map_err(|e| e.to_string())?;
-                    // Type imports (`use types.{handoff}` in a world) bring no code.
-                    if !matches!(import.ty, ComponentTypeRef::Type(_)) {
-                        shape.imports.push(import.name.name.to_string());
-                    }
-                }
-            }
-            Payload::ComponentExportSection(section) if depth == 1 => {
-                for export in section {
-                    let export = export.map_err(|e| e.to_string())?;
-                    if export.kind == ComponentExternalKind::Func {
-                        shape.functions.push(export.name.name.to_string());
-                    }
-                }
-            }
+            _ if depth == 1 => shape.record(&payload)?,
             _ => {}
         }
     }
@@ -76,18 +95,15 @@ pub(crate) const MODULE_LOADER: &str = "local:init/module-loader";
 /// then the same as running the wrapper, and its shape is one Wizer can snapshot
 /// (Wizer takes no nested components) and recycling can reset.
 pub(crate) fn loader_wrapped(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
-    use wasmparser::{ComponentExternalKind, Encoding, Operator};
-    /// What one nested component shows at its own top level.
-    #[derive(Default)]
+    use wasmparser::{Encoding, Operator};
+    /// One nested component: where it lies, what it shows at its own top level, and
+    /// whether every function of its modules only traps or returns.
     struct Nested {
         range: std::ops::Range<usize>,
-        imports: Vec<String>,
-        functions: Vec<String>,
-        instances: Vec<String>,
-        other_exports: usize,
+        shape: Shape,
         only_traps: bool,
     }
-    let outer = shape(bytes).ok()?;
+    let mut outer = Shape::default();
     let mut nested: Vec<Nested> = Vec::new();
     let mut kinds: Vec<Encoding> = Vec::new();
     for payload in Parser::new(0).parse_all(bytes) {
@@ -109,34 +125,12 @@ pub(crate) fn loader_wrapped(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
                 let end = usize::try_from(unchecked_range.end).ok()?;
                 nested.push(Nested {
                     range: start..end,
+                    shape: Shape::default(),
                     only_traps: true,
-                    ..Nested::default()
                 });
             }
-            Payload::ComponentImportSection(section) if depth == 2 => {
-                let n = nested.last_mut()?;
-                for import in section {
-                    let import = import.ok()?;
-                    if !matches!(import.ty, ComponentTypeRef::Type(_)) {
-                        n.imports.push(import.name.name.to_string());
-                    }
-                }
-            }
-            Payload::ComponentExportSection(section) if depth == 2 => {
-                let n = nested.last_mut()?;
-                for export in section {
-                    let export = export.ok()?;
-                    match export.kind {
-                        ComponentExternalKind::Func => {
-                            n.functions.push(export.name.name.to_string())
-                        }
-                        ComponentExternalKind::Instance => {
-                            n.instances.push(export.name.name.to_string())
-                        }
-                        _ => n.other_exports += 1,
-                    }
-                }
-            }
+            _ if depth == 1 => outer.record(&payload).ok()?,
+            _ if depth == 2 => nested.last_mut()?.shape.record(&payload).ok()?,
             Payload::CodeSectionEntry(body) if depth > 2 => {
                 let n = nested.last_mut()?;
                 if !n.only_traps {
@@ -158,10 +152,10 @@ pub(crate) fn loader_wrapped(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
     }
     let [a, b] = <[Nested; 2]>::try_from(nested).ok()?;
     let is_stub = |n: &Nested| {
-        n.imports.is_empty()
-            && n.functions.is_empty()
-            && n.other_exports == 0
-            && n.instances == [MODULE_LOADER]
+        n.shape.imports.is_empty()
+            && n.shape.functions.is_empty()
+            && n.shape.other_exports == 0
+            && n.shape.instances == [MODULE_LOADER]
             && n.only_traps
     };
     let inner = match (is_stub(&a), is_stub(&b)) {
@@ -169,15 +163,15 @@ pub(crate) fn loader_wrapped(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
         (false, true) => a,
         _ => return None,
     };
-    let mut functions = inner.functions.clone();
-    let mut outer_functions = outer.functions.clone();
+    let mut functions = inner.shape.functions;
+    let mut outer_functions = outer.functions;
     functions.sort();
     outer_functions.sort();
-    let imports_covered = inner
-        .imports
+    let imports = &inner.shape.imports;
+    let imports_covered = imports
         .iter()
         .all(|i| i == MODULE_LOADER || outer.imports.contains(i));
-    (inner.imports.iter().any(|i| i == MODULE_LOADER)
+    (imports.iter().any(|i| i == MODULE_LOADER)
         && imports_covered
         && functions == outer_functions
         && inner.range.start < inner.range.end
