@@ -1087,6 +1087,171 @@ mod prepare_probe {
         );
     }
 
+    /// `inner` nested in a component of its own, which imports what `inner` imports
+    /// (its leading type, import and alias sections, copied), instantiates it, and
+    /// exports its functions: a nested component with modules, which Wizer does not
+    /// instrument.
+    fn nested(inner: &[u8]) -> Vec<u8> {
+        use wasm_encoder::{
+            Alias, ComponentAliasSection, ComponentExportKind, ComponentExportSection,
+            ComponentInstanceSection, ComponentSectionId, RawSection,
+        };
+        use wasmparser::{
+            ComponentAlias, ComponentExternalKind, ComponentOuterAliasKind, ComponentTypeRef,
+            Parser, Payload,
+        };
+        let mut outer = wasm_encoder::Component::new();
+        // What the nested component is given: each import's name, kind and index in
+        // the outer component's index space (types and instances are counted as the
+        // copied sections define them).
+        let mut args: Vec<(String, ComponentExportKind, u32)> = Vec::new();
+        let (mut types, mut instances) = (0u32, 0u32);
+        let mut functions = Vec::new();
+        let mut prefix = true;
+        let mut depth = 0usize;
+        for payload in Parser::new(0).parse_all(inner) {
+            let payload = payload.unwrap();
+            let copy = |outer: &mut wasm_encoder::Component,
+                        id: ComponentSectionId,
+                        range: std::ops::Range<u64>| {
+                outer.section(&RawSection {
+                    id: id as u8,
+                    data: &inner[range.start as usize..range.end as usize],
+                });
+            };
+            match payload {
+                Payload::Version { .. } => depth += 1,
+                Payload::End(_) => depth -= 1,
+                _ if depth != 1 => {}
+                Payload::ComponentTypeSection(r) if prefix => {
+                    types += r.count();
+                    copy(&mut outer, ComponentSectionId::Type, r.range())
+                }
+                Payload::ComponentAliasSection(r) if prefix => {
+                    for alias in r.clone() {
+                        match alias.unwrap() {
+                            ComponentAlias::InstanceExport {
+                                kind: ComponentExternalKind::Type,
+                                ..
+                            }
+                            | ComponentAlias::Outer {
+                                kind: ComponentOuterAliasKind::Type,
+                                ..
+                            } => types += 1,
+                            ComponentAlias::InstanceExport {
+                                kind: ComponentExternalKind::Instance,
+                                ..
+                            } => instances += 1,
+                            _ => {}
+                        }
+                    }
+                    copy(&mut outer, ComponentSectionId::Alias, r.range())
+                }
+                Payload::ComponentImportSection(r) => {
+                    assert!(prefix, "an import after the leading sections");
+                    for import in r.clone() {
+                        let import = import.unwrap();
+                        let name = import.name.name.to_string();
+                        match import.ty {
+                            ComponentTypeRef::Instance(_) => {
+                                args.push((name, ComponentExportKind::Instance, instances));
+                                instances += 1;
+                            }
+                            ComponentTypeRef::Type(_) => {
+                                args.push((name, ComponentExportKind::Type, types));
+                                types += 1;
+                            }
+                            other => panic!("an import of {other:?}"),
+                        }
+                    }
+                    copy(&mut outer, ComponentSectionId::Import, r.range());
+                }
+                Payload::ComponentExportSection(r) => {
+                    for export in r {
+                        let export = export.unwrap();
+                        if export.kind == ComponentExternalKind::Func {
+                            functions.push(export.name.name.to_string());
+                        }
+                    }
+                }
+                _ => prefix = false,
+            }
+        }
+        outer.section(&RawSection {
+            id: ComponentSectionId::Component as u8,
+            data: inner,
+        });
+        let mut section = ComponentInstanceSection::new();
+        section.instantiate(
+            0,
+            args.iter()
+                .map(|(name, kind, index)| (name.as_str(), *kind, *index)),
+        );
+        outer.section(&section);
+        let instance = instances;
+        let mut aliases = ComponentAliasSection::new();
+        let mut exports = ComponentExportSection::new();
+        for (i, name) in functions.iter().enumerate() {
+            aliases.alias(Alias::InstanceExport {
+                instance,
+                kind: ComponentExportKind::Func,
+                name,
+            });
+            exports.export(name, ComponentExportKind::Func, i as u32, None);
+        }
+        outer.section(&aliases);
+        outer.section(&exports);
+        outer.finish()
+    }
+
+    #[test]
+    fn a_plugin_wizer_cannot_instrument_is_compiled_as_it_is_and_prepared_before_every_check() {
+        let probe = std::fs::read(fixtures::PREPARE_PROBE).unwrap();
+        let wrapped = nested(&probe);
+        let cache = crate::pipeline::scratch("nested-cache");
+        let runtime = seam_runtime::Runtime::new(seam_runtime::RuntimeConfig {
+            cache: Some(seam_runtime::Cache::new(cache.clone())),
+            ..seam_runtime::RuntimeConfig::default()
+        })
+        .unwrap();
+        let source = PluginSource {
+            name: "nested-probe".into(),
+            bytes: wrapped.into(),
+            named_by_file: false,
+        };
+        let gate = runtime
+            .load(
+                &source,
+                seam_types::PluginKind::Gate,
+                &json!({"word": "calm"}),
+                Limits::default(),
+            )
+            .unwrap();
+        match gate.preparation() {
+            Preparation::EachCall { reason } => assert!(
+                reason.starts_with("the component's shape cannot be snapshotted"),
+                "{reason}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        for _ in 0..3 {
+            assert_eq!(
+                state(&gate),
+                r#"prepared 1, check 1, word "CALM", ballast 0"#
+            );
+        }
+        // Compiled once, as it is, under its digest: nothing instrumented or prepared.
+        let names: Vec<String> = std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+        assert!(
+            names[0].starts_with(&seam_types::sha256_hex(&source.bytes)),
+            "{names:?}"
+        );
+    }
+
     #[test]
     fn a_prepare_that_leaves_a_stream_open_is_prepared_before_every_check_instead() {
         let gate = load(json!({"print": true, "word": "p"}), Limits::default()).unwrap();

@@ -472,11 +472,11 @@ impl Runtime {
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
         let code = code_of(source);
-        let mut inner = self.open(source, code, Some(expected), limits)?;
+        let (mut inner, snapshotting) = self.open(source, code, Some(expected), limits)?;
         schema::validate_settings(&inner.name, &inner.info.settings_schema, settings)?;
         inner.settings = settings.to_string();
         if inner.pre.contract() == Contract::V0_2 {
-            self.prepare(&mut inner, code)?;
+            self.prepare(&mut inner, code, snapshotting)?;
         }
         let refused = if !self.inner.config.recycle_instances {
             Err("recycling is off in the runtime's configuration".to_string())
@@ -562,17 +562,21 @@ impl Runtime {
         source: &PluginSource,
         limits: Limits,
     ) -> Result<(PluginInfo, String), LoadError> {
-        let inner = self.open(source, code_of(source), None, limits)?;
+        let (inner, _) = self.open(source, code_of(source), None, limits)?;
         Ok((inner.info, inner.digest))
     }
 
+    /// Vets, compiles, links and describes a plugin. A `seam:plugin@0.2.0` plugin is
+    /// compiled in the instrumented form its snapshot is made from, when it has one
+    /// (see [`prepare`]): `describe()` runs the same in it, and a first load compiles
+    /// the component twice (instrumented, then the snapshot) instead of three times.
     fn open(
         &self,
         source: &PluginSource,
         code: &[u8],
         expected: Option<PluginKind>,
         limits: Limits,
-    ) -> Result<PluginInner, LoadError> {
+    ) -> Result<(PluginInner, prepare::Snapshotting), LoadError> {
         let plugin = source.name.clone();
         let rt = &self.inner;
         check_limits(&plugin, &limits, &rt.config)?;
@@ -652,7 +656,13 @@ impl Runtime {
                 }
             };
 
-        let (component, digest) = self.compile(source, code)?;
+        let (component, digest, snapshotting) = match contract {
+            Contract::V0_2 => self.compile_instrumented(source, code)?,
+            Contract::V0_1 => {
+                let (component, digest) = self.compile(source, code)?;
+                (component, digest, prepare::Snapshotting::NotNeeded)
+            }
+        };
         let pre = self
             .pre(&component, found, contract)
             .map_err(|e| LoadError::Contract {
@@ -708,7 +718,7 @@ impl Runtime {
             description,
             settings_schema,
         };
-        Ok(inner)
+        Ok((inner, snapshotting))
     }
 }
 

@@ -27,7 +27,7 @@ use wasmtime_wizer::{ComponentInstanceState, Wizer};
 use super::bindings::v2;
 use super::deadline::Metered;
 use super::sandbox::StoreState;
-use super::{Answer, ErrorCause, LoadError, PluginInner, Request, Runtime};
+use super::{Answer, ErrorCause, LoadError, PluginInner, PluginSource, Request, Runtime};
 use seam_types::PluginKind;
 
 /// How a loaded plugin's calls reach its prepared state.
@@ -77,6 +77,22 @@ fn snapshot_key(digest: &str, settings: &str, memory_bytes: usize) -> String {
     format!("prepared-{}", seam_types::sha256_hex(key.as_bytes()))
 }
 
+/// What [`Runtime::open`](super::Runtime) compiled a `seam:plugin@0.2.0` plugin as, for
+/// the snapshot to be made from.
+pub(crate) enum Snapshotting {
+    /// A `seam:plugin@0.1.0` plugin: nothing to prepare.
+    NotNeeded,
+    /// The instrumented component, which `open` linked and described.
+    From(Component),
+    /// The component itself, because it cannot be instrumented: why not.
+    Cannot(String),
+}
+
+/// The cache key of a plugin's instrumented component.
+fn instrumented_key(digest: &str) -> String {
+    format!("instrumented-{digest}")
+}
+
 /// What preparing found.
 enum Prepared {
     Snapshot(Component),
@@ -84,9 +100,51 @@ enum Prepared {
 }
 
 impl Runtime {
+    /// Compiles `code` instrumented for a snapshot (or loads it from the cache), with the
+    /// SHA-256 of `source`'s bytes. The instrumented component exports what `code` does,
+    /// and the accessors Wizer reads its state through; describing the plugin in it
+    /// spares compiling `code` itself. When `code` cannot be instrumented, or its
+    /// instrumented form not compiled, `code` is compiled as it is, and the reason kept.
+    pub(crate) fn compile_instrumented(
+        &self,
+        source: &PluginSource,
+        code: &[u8],
+    ) -> Result<(Component, String, Snapshotting), LoadError> {
+        let rt = &self.inner;
+        let digest = seam_types::sha256_hex(&source.bytes);
+        let key = instrumented_key(&digest);
+        if let Some(component) = rt
+            .config
+            .cache
+            .as_ref()
+            .and_then(|c| c.load(&rt.engine, &key))
+        {
+            return Ok((component.clone(), digest, Snapshotting::From(component)));
+        }
+        let reason = match Wizer::new().instrument_component(code) {
+            Ok((_, instrumented)) => match Component::new(&rt.engine, &instrumented) {
+                Ok(component) => {
+                    if let Some(cache) = &rt.config.cache {
+                        cache.store(&rt.engine, &key, &component);
+                    }
+                    return Ok((component.clone(), digest, Snapshotting::From(component)));
+                }
+                Err(e) => format!("the instrumented component could not be compiled ({e:#})"),
+            },
+            Err(e) => format!("the component's shape cannot be snapshotted ({e:#})"),
+        };
+        let (component, digest) = self.compile(source, code)?;
+        Ok((component, digest, Snapshotting::Cannot(reason)))
+    }
+
     /// Runs `prepare(settings)` and makes the snapshot calls start from (see the module
     /// documentation); settings `prepare` refuses are a load error.
-    pub(crate) fn prepare(&self, inner: &mut PluginInner, code: &[u8]) -> Result<(), LoadError> {
+    pub(crate) fn prepare(
+        &self,
+        inner: &mut PluginInner,
+        code: &[u8],
+        snapshotting: Snapshotting,
+    ) -> Result<(), LoadError> {
         let rt = &self.inner;
         let kind = inner.info.kind;
         let key = snapshot_key(&inner.digest, &inner.settings, inner.limits.memory_bytes);
@@ -107,7 +165,17 @@ impl Runtime {
         let runtime = self.clone();
         let prepared = self
             .inner
-            .block_on(async move { runtime.snapshot(p, bytes).await })
+            .block_on(async move {
+                match snapshotting {
+                    Snapshotting::From(instrumented) => {
+                        runtime.snapshot(p, bytes, instrumented).await
+                    }
+                    Snapshotting::Cannot(reason) => prepare_alone(p, reason).await,
+                    Snapshotting::NotNeeded => Ok(Prepared::EachCall(
+                        "the plugin was not opened for preparing".into(),
+                    )),
+                }
+            })
             .map_err(|cause| LoadError::Prepare {
                 plugin: inner.name.clone(),
                 cause,
@@ -134,32 +202,30 @@ impl Runtime {
         Ok(())
     }
 
-    /// Instruments, instantiates and prepares the plugin, and writes the prepared
-    /// instance out as a compiled component.
-    async fn snapshot(&self, p: Arc<PluginInner>, bytes: Vec<u8>) -> Result<Prepared, LoadError> {
+    /// Instantiates the instrumented component (`instrumented`, compiled from `bytes`),
+    /// prepares it, and writes the prepared instance out as a compiled component.
+    async fn snapshot(
+        &self,
+        p: Arc<PluginInner>,
+        bytes: Vec<u8>,
+        instrumented: Component,
+    ) -> Result<Prepared, LoadError> {
         let rt = &self.inner;
         let wizer = Wizer::new();
-        let (cx, instrumented) = match wizer.instrument_component(&bytes) {
-            Ok(made) => made,
+        // What Wizer reads the prepared state by (the compiled form may have come from
+        // the cache).
+        let cx = match wizer.instrument_component(&bytes) {
+            Ok((cx, _)) => cx,
             Err(e) => {
                 let reason = format!("the component's shape cannot be snapshotted ({e:#})");
                 return prepare_alone(p, reason).await;
             }
         };
-        let compiled = match &rt.config.cache {
-            Some(cache) => {
-                let key = format!("instrumented-{}", p.digest);
-                cache
-                    .load_or_compile(&rt.engine, &key, &instrumented)
-                    .map(|(c, _)| c)
-            }
-            None => Component::new(&rt.engine, &instrumented),
-        };
-        let linked = compiled.and_then(|c| rt.linker.instantiate_pre(&c));
+        let linked = rt.linker.instantiate_pre(&instrumented);
         let instance_pre = match linked {
             Ok(pre) => pre,
             Err(e) => {
-                let reason = format!("the instrumented component could not be compiled ({e:#})");
+                let reason = format!("the instrumented component could not be linked ({e:#})");
                 return prepare_alone(p, reason).await;
             }
         };
