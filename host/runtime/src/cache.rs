@@ -6,8 +6,12 @@
 //! directory is created owner-only, and a directory or file that another user owns or
 //! may write is never loaded from ([`Cache::prepare`] says why).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -160,4 +164,96 @@ fn safe_owner(meta: &std::fs::Metadata) -> Result<(), String> {
 #[cfg(not(unix))]
 fn safe_owner(_meta: &std::fs::Metadata) -> Result<(), String> {
     Ok(())
+}
+
+/// Cranelift's compiled functions, kept in memory by a hash of each function's code
+/// (wasmtime's incremental compilation). A plugin's snapshot has the functions of the
+/// instrumented component it is made from, so compiling the snapshot takes most of
+/// them from here instead of compiling them again; a component that holds the same
+/// function twice compiles it once. Kept only while a load is under way
+/// ([`FunctionCache::loading`]), so a long-running process does not hold the code of
+/// every plugin it ever compiled; bounded by [`FunctionCache::MAX_BYTES`] besides.
+#[derive(Debug, Default)]
+pub(crate) struct FunctionCache {
+    entries: Mutex<Entries>,
+    loads: AtomicUsize,
+    hits: AtomicUsize,
+    misses: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<Vec<u8>, Vec<u8>>,
+    bytes: usize,
+}
+
+/// A load under way: the last one to end empties the [`FunctionCache`].
+pub(crate) struct Loading<'a>(&'a FunctionCache);
+
+impl Drop for Loading<'_> {
+    fn drop(&mut self) {
+        if self.0.loads.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let mut entries = self.0.entries();
+            entries.map = HashMap::new();
+            entries.bytes = 0;
+        }
+    }
+}
+
+impl FunctionCache {
+    /// What the kept functions may take, keys and code together (a Python plugin's
+    /// take about 34 MB); past it the cache starts over.
+    const MAX_BYTES: usize = 256 << 20;
+
+    /// Marks a load under way until the guard is dropped.
+    pub(crate) fn loading(&self) -> Loading<'_> {
+        self.loads.fetch_add(1, Ordering::AcqRel);
+        Loading(self)
+    }
+
+    /// Functions taken from the cache and compiled, so far.
+    #[cfg(test)]
+    pub(crate) fn counts(&self) -> (usize, usize) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Bytes kept now.
+    #[cfg(test)]
+    pub(crate) fn bytes(&self) -> usize {
+        self.entries().bytes
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl wasmtime::CacheStore for FunctionCache {
+    fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        let found = self.entries().map.get(key).cloned();
+        let counter = if found.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        found.map(Cow::Owned)
+    }
+
+    fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
+        let size = key.len() + value.len();
+        let mut entries = self.entries();
+        if entries.bytes + size > Self::MAX_BYTES {
+            entries.map = HashMap::new();
+            entries.bytes = 0;
+        }
+        if let Some(old) = entries.map.insert(key.to_vec(), value) {
+            entries.bytes -= key.len() + old.len();
+        }
+        entries.bytes += size;
+        true
+    }
 }

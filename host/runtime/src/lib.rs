@@ -282,6 +282,8 @@ struct RuntimeInner {
     cache_unusable: Option<String>,
     /// Every plugin's recycled instances.
     shelves: Arc<recycle::Shelves>,
+    /// Compiled functions, while a load is under way.
+    functions: Arc<cache::FunctionCache>,
 }
 
 /// The runtime's own tokio runtime (with timers, which WASI clocks and deadlines
@@ -404,6 +406,8 @@ impl Runtime {
             .wasm_component_model(true)
             .max_wasm_stack(limits::MAX_WASM_STACK_BYTES)
             .async_stack_size(limits::CALL_STACK_BYTES);
+        let functions = Arc::new(cache::FunctionCache::default());
+        c.enable_incremental_compilation(functions.clone())?;
         let engine = Engine::new(&c)?;
         let mut config = config;
         let cache_unusable = match &config.cache {
@@ -441,6 +445,7 @@ impl Runtime {
                 config,
                 cache_unusable,
                 shelves: Arc::new(recycle::Shelves::new(n)),
+                functions,
             }),
         })
     }
@@ -471,6 +476,7 @@ impl Runtime {
         settings: &serde_json::Value,
         limits: Limits,
     ) -> Result<Plugin, LoadError> {
+        let _loading = self.inner.functions.loading();
         let code = code_of(source);
         let (mut inner, snapshotting) = self.open(source, code, Some(expected), limits)?;
         schema::validate_settings(&inner.name, &inner.info.settings_schema, settings)?;
@@ -562,6 +568,7 @@ impl Runtime {
         source: &PluginSource,
         limits: Limits,
     ) -> Result<(PluginInfo, String), LoadError> {
+        let _loading = self.inner.functions.loading();
         let (inner, _) = self.open(source, code_of(source), None, limits)?;
         Ok((inner.info, inner.digest))
     }
