@@ -1204,6 +1204,116 @@ mod prepare_probe {
         outer.finish()
     }
 
+    /// A component that exports `check` and `prepare` (so it is taken for a 0.2.0 gate)
+    /// and whose core module imports an exception tag: valid WebAssembly with every
+    /// feature on, refused by the engine, and what Wizer's reader takes to be
+    /// impossible.
+    fn tag_importing() -> Vec<u8> {
+        use wasm_encoder::{
+            Alias, CanonicalFunctionSection, CodeSection, Component, ComponentAliasSection,
+            ComponentExportKind, ComponentExportSection, ComponentTypeSection, EntityType,
+            ExportKind, ExportSection, Function, FunctionSection, ImportSection, InstanceSection,
+            Module, ModuleArg, ModuleSection, TagKind, TagSection, TagType, TypeSection,
+        };
+        let tag = TagType {
+            kind: TagKind::Exception,
+            func_type_idx: 0,
+        };
+        let unit = || {
+            let mut types = TypeSection::new();
+            types.ty().function([], []);
+            types
+        };
+        let mut defines = Module::new();
+        defines.section(&unit());
+        let mut tags = TagSection::new();
+        tags.tag(tag);
+        defines.section(&tags);
+        let mut exports = ExportSection::new();
+        exports.export("t", ExportKind::Tag, 0);
+        defines.section(&exports);
+
+        let mut imports_it = Module::new();
+        imports_it.section(&unit());
+        let mut imports = ImportSection::new();
+        imports.import("m", "t", EntityType::Tag(tag));
+        imports_it.section(&imports);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        imports_it.section(&functions);
+        let mut exports = ExportSection::new();
+        exports.export("f", ExportKind::Func, 0);
+        imports_it.section(&exports);
+        let mut code = CodeSection::new();
+        let mut body = Function::new([]);
+        body.instructions().end();
+        code.function(&body);
+        imports_it.section(&code);
+
+        let mut component = Component::new();
+        component.section(&ModuleSection(&defines));
+        component.section(&ModuleSection(&imports_it));
+        let mut instances = InstanceSection::new();
+        instances.instantiate(0, Vec::<(&str, ModuleArg)>::new());
+        instances.instantiate(1, [("m", ModuleArg::Instance(0))]);
+        component.section(&instances);
+        let mut aliases = ComponentAliasSection::new();
+        aliases.alias(Alias::CoreInstanceExport {
+            instance: 1,
+            kind: ExportKind::Func,
+            name: "f",
+        });
+        component.section(&aliases);
+        let mut types = ComponentTypeSection::new();
+        types
+            .function()
+            .params::<_, wasm_encoder::ComponentValType>([])
+            .result(None);
+        component.section(&types);
+        let mut lifts = CanonicalFunctionSection::new();
+        lifts.lift(0, 0, []);
+        lifts.lift(0, 0, []);
+        component.section(&lifts);
+        let mut exports = ComponentExportSection::new();
+        exports.export("check", ComponentExportKind::Func, 0, None);
+        exports.export("prepare", ComponentExportKind::Func, 1, None);
+        component.section(&exports);
+        component.finish()
+    }
+
+    #[test]
+    fn a_component_the_engine_refuses_is_a_compile_error_before_wizer_reads_it() {
+        let bytes = tag_importing();
+        // Valid with every feature on, as Wizer validates it.
+        wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all())
+            .validate_all(&bytes)
+            .unwrap();
+        let source = PluginSource {
+            name: "tagged".into(),
+            bytes: bytes.into(),
+            named_by_file: false,
+        };
+        for kind in [seam_types::PluginKind::Gate, seam_types::PluginKind::Router] {
+            let err = crate::runtime()
+                .load(&source, kind, &json!({}), Limits::default())
+                .expect_err("refused");
+            if kind == seam_types::PluginKind::Router {
+                assert!(matches!(err, LoadError::WrongKind { .. }), "{err:?}");
+                continue;
+            }
+            assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
+            assert!(
+                err.to_string()
+                    .starts_with("plugin `tagged` could not be compiled:"),
+                "{err}"
+            );
+        }
+        let err = crate::runtime()
+            .describe(&source, Limits::default())
+            .expect_err("refused");
+        assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
+    }
+
     #[test]
     fn a_plugin_wizer_cannot_instrument_is_compiled_as_it_is_and_prepared_before_every_check() {
         let probe = std::fs::read(fixtures::PREPARE_PROBE).unwrap();

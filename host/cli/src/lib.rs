@@ -261,7 +261,7 @@ impl EngineArgs {
 fn start_runtime(config: RuntimeConfig, no_cache: bool) -> Result<Runtime> {
     let wanted = config.cache.is_some();
     let runtime = Runtime::new(config).context("starting the wasm runtime")?;
-    let cost = "every start compiles its plugins again (1–2 s each)";
+    let cost = "every start compiles its plugins again (0.3 s for a Rust plugin, about 9 s for a Python one)";
     if let Some(why) = runtime.cache_unusable() {
         io::note(format!(
             "the compile cache is not used: {why}; {cost}. Fix the folder, or point \

@@ -20,9 +20,10 @@
 use std::sync::Arc;
 
 use serde::Serialize;
+use wasmparser::{Validator, WasmFeatures};
 use wasmtime::component::{Component, Instance, Lift, WasmList};
 use wasmtime::Store;
-use wasmtime_wizer::{ComponentInstanceState, Wizer};
+use wasmtime_wizer::{ComponentContext, ComponentInstanceState, Wizer};
 
 use super::bindings::v2;
 use super::deadline::Metered;
@@ -93,6 +94,30 @@ fn instrumented_key(digest: &str) -> String {
     format!("instrumented-{digest}")
 }
 
+/// Instruments `code` for a snapshot, or says why it cannot be.
+///
+/// Wizer validates with every WebAssembly feature on, then takes what it read to have
+/// none the engine lacks: an exception tag or an exact function import, which the
+/// engine refuses, is a panic in it. Bytes that have not been compiled yet reach it
+/// here, so they are validated first without those features (what fails goes on to be
+/// compiled as it is, and refused there if the engine refuses it), and a panic in Wizer
+/// is taken as its refusal.
+fn instrument(code: &[u8]) -> Result<(ComponentContext<'_>, Vec<u8>), String> {
+    let cannot = |why: String| format!("the component's shape cannot be snapshotted ({why})");
+    let features = WasmFeatures::all()
+        - WasmFeatures::EXCEPTIONS
+        - WasmFeatures::LEGACY_EXCEPTIONS
+        - WasmFeatures::CUSTOM_DESCRIPTORS;
+    Validator::new_with_features(features)
+        .validate_all(code)
+        .map_err(|e| cannot(e.to_string()))?;
+    match std::panic::catch_unwind(|| Wizer::new().instrument_component(code)) {
+        Ok(Ok(made)) => Ok(made),
+        Ok(Err(e)) => Err(cannot(format!("{e:#}"))),
+        Err(_) => Err(cannot("Wizer failed on it".into())),
+    }
+}
+
 /// What preparing found.
 enum Prepared {
     Snapshot(Component),
@@ -112,7 +137,13 @@ impl Runtime {
     ) -> Result<(Component, String, Snapshotting), LoadError> {
         let rt = &self.inner;
         let digest = seam_types::sha256_hex(&source.bytes);
-        let key = instrumented_key(&digest);
+        // Keyed by what is instrumented: the component inside a wrapper has its own
+        // digest (as in `compile`).
+        let key = instrumented_key(&if code.len() == source.bytes.len() {
+            digest.clone()
+        } else {
+            seam_types::sha256_hex(code)
+        });
         if let Some(component) = rt
             .config
             .cache
@@ -121,7 +152,7 @@ impl Runtime {
         {
             return Ok((component.clone(), digest, Snapshotting::From(component)));
         }
-        let reason = match Wizer::new().instrument_component(code) {
+        let reason = match instrument(code) {
             Ok((_, instrumented)) => match Component::new(&rt.engine, &instrumented) {
                 Ok(component) => {
                     if let Some(cache) = &rt.config.cache {
@@ -131,7 +162,7 @@ impl Runtime {
                 }
                 Err(e) => format!("the instrumented component could not be compiled ({e:#})"),
             },
-            Err(e) => format!("the component's shape cannot be snapshotted ({e:#})"),
+            Err(reason) => reason,
         };
         let (component, digest) = self.compile(source, code)?;
         Ok((component, digest, Snapshotting::Cannot(reason)))
@@ -214,12 +245,9 @@ impl Runtime {
         let wizer = Wizer::new();
         // What Wizer reads the prepared state by (the compiled form may have come from
         // the cache).
-        let cx = match wizer.instrument_component(&bytes) {
+        let cx = match instrument(&bytes) {
             Ok((cx, _)) => cx,
-            Err(e) => {
-                let reason = format!("the component's shape cannot be snapshotted ({e:#})");
-                return prepare_alone(p, reason).await;
-            }
+            Err(reason) => return prepare_alone(p, reason).await,
         };
         let linked = rt.linker.instantiate_pre(&instrumented);
         let instance_pre = match linked {
