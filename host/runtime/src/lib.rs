@@ -542,12 +542,7 @@ impl Runtime {
         let digest = seam_types::sha256_hex(&source.bytes);
         let compiled = match &rt.config.cache {
             Some(cache) => {
-                // Cached under the digest of what was compiled.
-                let key = if code.len() == source.bytes.len() {
-                    digest.clone()
-                } else {
-                    seam_types::sha256_hex(code)
-                };
+                let key = code_digest(source, code, &digest);
                 cache
                     .load_or_compile(&rt.engine, &key, code)
                     .map(|(c, _)| c)
@@ -747,6 +742,17 @@ impl Runtime {
     }
 }
 
+/// The digest `code` (the component of `source` that runs, [`code_of`]) is cached
+/// under: the file's, `digest`, when it is the whole file; its own when it is the
+/// component inside a wrapper, so an entry of the whole wrapper is never taken for it.
+fn code_digest(source: &PluginSource, code: &[u8], digest: &str) -> String {
+    if code.len() == source.bytes.len() {
+        digest.to_string()
+    } else {
+        seam_types::sha256_hex(code)
+    }
+}
+
 /// Refuses limits the runtime cannot honour.
 fn check_limits(plugin: &str, limits: &Limits, config: &RuntimeConfig) -> Result<(), LoadError> {
     let refuse = |reason: String| {
@@ -889,6 +895,16 @@ enum Pre {
 }
 
 impl Pre {
+    /// The linked component, whatever its contract.
+    fn instance_pre(&self) -> &wasmtime::component::InstancePre<StoreState> {
+        match self {
+            Pre::Gate(pre) => pre.instance_pre(),
+            Pre::Router(pre) => pre.instance_pre(),
+            Pre::Gate2(pre) => pre.instance_pre(),
+            Pre::Router2(pre) => pre.instance_pre(),
+        }
+    }
+
     fn contract(&self) -> Contract {
         match self {
             Pre::Gate(_) | Pre::Router(_) => Contract::V0_1,

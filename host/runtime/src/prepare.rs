@@ -83,8 +83,9 @@ fn snapshot_key(digest: &str, settings: &str, memory_bytes: usize) -> String {
 pub(crate) enum Snapshotting {
     /// A `seam:plugin@0.1.0` plugin: nothing to prepare.
     NotNeeded,
-    /// The instrumented component, which `open` linked and described.
-    From(Component),
+    /// `open` compiled, linked and described the instrumented component: the
+    /// plugin's `pre` is what the snapshot is made from.
+    Instrumented,
     /// The component itself, because it cannot be instrumented: why not.
     Cannot(String),
 }
@@ -137,20 +138,14 @@ impl Runtime {
     ) -> Result<(Component, String, Snapshotting), LoadError> {
         let rt = &self.inner;
         let digest = seam_types::sha256_hex(&source.bytes);
-        // Keyed by what is instrumented: the component inside a wrapper has its own
-        // digest (as in `compile`).
-        let key = instrumented_key(&if code.len() == source.bytes.len() {
-            digest.clone()
-        } else {
-            seam_types::sha256_hex(code)
-        });
+        let key = instrumented_key(&super::code_digest(source, code, &digest));
         if let Some(component) = rt
             .config
             .cache
             .as_ref()
             .and_then(|c| c.load(&rt.engine, &key))
         {
-            return Ok((component.clone(), digest, Snapshotting::From(component)));
+            return Ok((component, digest, Snapshotting::Instrumented));
         }
         let reason = match instrument(code) {
             Ok((_, instrumented)) => match Component::new(&rt.engine, &instrumented) {
@@ -158,7 +153,7 @@ impl Runtime {
                     if let Some(cache) = &rt.config.cache {
                         cache.store(&rt.engine, &key, &component);
                     }
-                    return Ok((component.clone(), digest, Snapshotting::From(component)));
+                    return Ok((component, digest, Snapshotting::Instrumented));
                 }
                 Err(e) => format!("the instrumented component could not be compiled ({e:#})"),
             },
@@ -198,9 +193,7 @@ impl Runtime {
             .inner
             .block_on(async move {
                 match snapshotting {
-                    Snapshotting::From(instrumented) => {
-                        runtime.snapshot(p, bytes, instrumented).await
-                    }
+                    Snapshotting::Instrumented => runtime.snapshot(p, bytes).await,
                     Snapshotting::Cannot(reason) => prepare_alone(p, reason).await,
                     Snapshotting::NotNeeded => Ok(Prepared::EachCall(
                         "the plugin was not opened for preparing".into(),
@@ -233,14 +226,9 @@ impl Runtime {
         Ok(())
     }
 
-    /// Instantiates the instrumented component (`instrumented`, compiled from `bytes`),
+    /// Instantiates the instrumented component (`p.pre`, compiled from `bytes`),
     /// prepares it, and writes the prepared instance out as a compiled component.
-    async fn snapshot(
-        &self,
-        p: Arc<PluginInner>,
-        bytes: Vec<u8>,
-        instrumented: Component,
-    ) -> Result<Prepared, LoadError> {
+    async fn snapshot(&self, p: Arc<PluginInner>, bytes: Vec<u8>) -> Result<Prepared, LoadError> {
         let rt = &self.inner;
         let wizer = Wizer::new();
         // What Wizer reads the prepared state by (the compiled form may have come from
@@ -249,14 +237,7 @@ impl Runtime {
             Ok((cx, _)) => cx,
             Err(reason) => return prepare_alone(p, reason).await,
         };
-        let linked = rt.linker.instantiate_pre(&instrumented);
-        let instance_pre = match linked {
-            Ok(pre) => pre,
-            Err(e) => {
-                let reason = format!("the instrumented component could not be linked ({e:#})");
-                return prepare_alone(p, reason).await;
-            }
-        };
+        let instance_pre = p.pre.instance_pre().clone();
 
         let plugin = p.name.clone();
         let failed = |cause: ErrorCause| LoadError::Prepare {
