@@ -456,10 +456,12 @@ mod tests {
         );
         let prepared = rt.inner.functions.counts();
         let (taken, compiled) = (prepared.0 - opened.0, prepared.1 - opened.1);
-        // Nine in ten at least (the rest are trampolines between the component's parts;
-        // 723 of 777 when this was written).
+        // Three in four at least. The rest are trampolines between the component's
+        // parts, and how many varies from run to run with the order of the parallel
+        // compile: 692 to 724 of 777 when this was written (CI once saw 696, which an
+        // earlier bound of nine in ten refused). With incremental compilation off, 0.
         assert!(
-            taken > 0 && taken * 10 >= (taken + compiled) * 9,
+            taken > 0 && taken * 4 >= (taken + compiled) * 3,
             "{taken} taken, {compiled} compiled"
         );
         assert!(rt.inner.functions.bytes() > 0);
