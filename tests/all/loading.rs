@@ -340,3 +340,106 @@ fn a_deadline_outside_its_range_is_refused_at_load() {
         );
     }
 }
+
+/// The top-level sections of a component: where each begins (its id byte) and ends.
+fn outer_sections(b: &[u8]) -> Vec<std::ops::Range<usize>> {
+    let mut sections = Vec::new();
+    let mut i = 8;
+    while i < b.len() {
+        let start = i;
+        i += 1;
+        let (mut size, mut shift) = (0usize, 0);
+        loop {
+            let byte = b[i];
+            i += 1;
+            size |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        i += size;
+        sections.push(start..i);
+    }
+    assert_eq!(i, b.len(), "the sections end where the file does");
+    sections
+}
+
+/// The section at `range` of `b` re-encoded to claim one byte more than it holds.
+fn overstated(b: &[u8], range: &std::ops::Range<usize>) -> Vec<u8> {
+    let mut i = range.start + 1;
+    while b[i] & 0x80 != 0 {
+        i += 1;
+    }
+    let contents = &b[i + 1..range.end];
+    let mut out = b[..range.start].to_vec();
+    out.push(b[range.start]);
+    let mut size = contents.len() + 1;
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        if size == 0 {
+            out.push(byte);
+            break;
+        }
+        out.push(byte | 0x80);
+    }
+    out.extend_from_slice(contents);
+    out.extend_from_slice(&b[range.end..]);
+    out
+}
+
+/// Plugin files damaged the ways files get damaged — a section missing, the file cut
+/// inside a section, a section claiming a byte more than it holds — at every one of a
+/// gate's and a router's top-level sections: each loads (a dropped custom section
+/// leaves a valid plugin) or is refused with an error naming the plugin. None panics.
+#[test]
+fn a_plugin_with_any_section_dropped_cut_or_overstated_is_refused_naming_it() {
+    for name in ["max-words", "verdict-router"] {
+        let whole = seam_runtime::standard(name)
+            .expect("a standard plugin")
+            .bytes
+            .into_owned();
+        let sections = outer_sections(&whole);
+        assert!(sections.len() > 5, "{name}: {} sections", sections.len());
+        let mut refused = 0;
+        for (i, range) in sections.iter().enumerate() {
+            let mut dropped = whole.clone();
+            dropped.drain(range.clone());
+            let cut = whole[..(range.start + range.end) / 2].to_vec();
+            let damaged = [
+                ("dropped", dropped),
+                ("cut", cut),
+                ("overstated", overstated(&whole, range)),
+            ];
+            for (how, bytes) in damaged {
+                let source = PluginSource {
+                    name: "damaged".into(),
+                    bytes: Cow::Owned(bytes),
+                    named_by_file: false,
+                };
+                for kind in [PluginKind::Gate, PluginKind::Router] {
+                    let loaded = std::panic::catch_unwind(|| {
+                        runtime().load(&source, kind, &json!({}), Limits::default())
+                    });
+                    match loaded {
+                        Err(_) => {
+                            panic!("{name}, section {i} {how}: loading it as a {kind:?} panicked")
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => {
+                            refused += 1;
+                            assert!(
+                                e.to_string().starts_with("plugin `damaged`"),
+                                "{name}, section {i} {how}, as a {kind:?}: {e}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // Cut and overstated files are refused as either kind; so is every plugin
+        // loaded as the other kind.
+        assert!(refused >= sections.len() * 4, "{name}: {refused} refused");
+    }
+}
