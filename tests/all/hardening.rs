@@ -1270,12 +1270,18 @@ mod compile_cache {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         names.sort();
-        assert_eq!(names.len(), 2, "{names:?}");
-        // The plugin compiled instrumented (described and prepared in that form; the
-        // plain form is never compiled) and the prepared snapshot for these settings.
-        assert!(names[0].starts_with("instrumented-"), "{names:?}");
-        assert!(names[1].starts_with("prepared-"), "{names:?}");
-        assert!(names.iter().all(|n| n.ends_with(".cwasm")), "{names:?}");
+        assert_eq!(names.len(), 3, "{names:?}");
+        // The functions the load compiled (for the next plugin that shares them), the
+        // plugin compiled instrumented (described and prepared in that form; the plain
+        // form is never compiled) and the prepared snapshot for these settings.
+        assert!(names[0].starts_with("functions-"), "{names:?}");
+        assert!(names[0].ends_with(".pack"), "{names:?}");
+        assert!(names[1].starts_with("instrumented-"), "{names:?}");
+        assert!(names[2].starts_with("prepared-"), "{names:?}");
+        assert!(
+            names[1..].iter().all(|n| n.ends_with(".cwasm")),
+            "{names:?}"
+        );
     }
 
     #[test]
@@ -1300,13 +1306,13 @@ mod compile_cache {
     fn a_planted_cache_file_is_replaced_not_loaded() {
         let dir = scratch("cache-planted").join("cache");
         assert_eq!(check_with_cache(&dir).0, 0);
-        // Every entry (the instrumented plugin, the prepared snapshot) made writable
-        // by others: someone else may have changed them.
+        // Every entry (the compiled functions, the instrumented plugin, the prepared
+        // snapshot) made writable by others: someone else may have changed them.
         let entries: Vec<_> = std::fs::read_dir(&dir)
             .unwrap()
             .map(|e| e.unwrap().path())
             .collect();
-        assert_eq!(entries.len(), 2, "{entries:?}");
+        assert_eq!(entries.len(), 3, "{entries:?}");
         for entry in &entries {
             std::fs::write(entry, b"planted native code").unwrap();
             std::fs::set_permissions(entry, std::fs::Permissions::from_mode(0o666)).unwrap();

@@ -417,6 +417,9 @@ impl Runtime {
         if cache_unusable.is_some() {
             config.cache = None;
         }
+        if let Some(cache) = &config.cache {
+            functions.keep_in(cache.functions_path(&engine));
+        }
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         bindings::gate::Gate::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
