@@ -11,6 +11,8 @@
 #     and the server's RSS at its start and end.
 #   sh bench/serve.sh            # about 12 minutes with the soak
 #   SOAK_SECONDS=0 sh bench/serve.sh
+#   MEASURE_SECONDS=10 CONNECTIONS=128 sh bench/serve.sh   (10 s steps, 128 connections;
+#                                                           defaults 15 and 64)
 # Needs oha (`cargo install oha --locked`); builds seam in release mode.
 set -e
 cd "$(dirname "$0")/.."
