@@ -1282,6 +1282,15 @@ mod compile_cache {
             names[1..].iter().all(|n| n.ends_with(".cwasm")),
             "{names:?}"
         );
+        // Owner-only whatever the umask (0o002 would make them group-writable, and
+        // then never loaded).
+        for name in &names {
+            let mode = std::fs::metadata(dir.join(name))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
     }
 
     #[test]

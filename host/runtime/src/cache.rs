@@ -1,5 +1,6 @@
 //! On-disk cache of compiled components, keyed by the component's SHA-256 and the
-//! engine's compatibility hash, so a restart does not recompile.
+//! engine's compatibility hash, so a restart does not recompile; and of compiled
+//! functions ([`FunctionCache`]), so a rebuilt plugin compiles only what changed.
 //!
 //! The cache directory must be writable only by the user running seam: a compiled
 //! artifact is native code that wasmtime loads without re-validating it. So the
@@ -12,6 +13,8 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+use sha2::Digest;
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
@@ -138,7 +141,7 @@ impl Cache {
         let path = self.path_for(engine, key);
         if let Ok(serialized) = component.serialize() {
             let _ = std::fs::create_dir_all(&self.dir);
-            let _ = seam_types::files::write_atomic(&path, |w| w.write_all(&serialized));
+            let _ = seam_types::files::write_private_atomic(&path, |w| w.write_all(&serialized));
         }
     }
 }
@@ -185,140 +188,227 @@ fn safe_owner(_meta: &std::fs::Metadata) -> Result<(), String> {
 /// them from here instead of compiling them again; a component that holds the same
 /// function twice compiles it once. Kept only while a load is under way
 /// ([`FunctionCache::loading`]), so a long-running process does not hold the code of
-/// every plugin it ever compiled; bounded by [`FunctionCache::MAX_BYTES`] besides.
+/// every plugin it ever compiled; past [`FunctionCache::MAX_BYTES`], new ones are not
+/// kept.
 ///
-/// With a compile cache, the functions a load used are also written to a pack file in
-/// the cache directory when the load compiled anything, and read back by the next load
-/// that compiles: a plugin rebuilt after an edit (a new digest, so its compiled form is
-/// not cached) has most of its functions unchanged — all of CPython's in a Python gate
-/// — and compiles only the rest. The pack holds what the last loads used, up to
-/// [`FunctionCache::PACK_MAX_BYTES`]; it is native code, trusted as the compiled
-/// components beside it are (owner-only, see [`Cache::prepare`]).
+/// With a compile cache, functions also outlive the process in a pack file in the
+/// cache directory. The first time a load looks a function up, the pack is read (one
+/// read, its checksum, and an index of its keys); when the loads compiled many
+/// functions the pack did not hold (a quarter of those they looked up, at least: a
+/// plugin of a new kind, not the few trampolines every compile makes anew), the last
+/// one to end writes the pack again: the functions the loads used first, then the
+/// pack's others, up to [`FunctionCache::PACK_MAX_BYTES`]. A plugin rebuilt after an
+/// edit (a new digest, so its compiled form is not cached) has most of its functions
+/// unchanged — all of CPython's in a Python gate — and compiles only the rest. The pack
+/// is native code, trusted as the compiled components beside it are (see
+/// [`Cache::prepare`]).
 #[derive(Debug, Default)]
 pub(crate) struct FunctionCache {
     entries: Mutex<Entries>,
     /// The pack file, when there is a usable compile cache.
     pack: std::sync::OnceLock<PathBuf>,
-    loads: AtomicUsize,
     hits: AtomicUsize,
     misses: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
+    /// Loads under way.
+    loads: usize,
     map: HashMap<Vec<u8>, Code>,
+    /// The pack as read; [`Stored::Pack`] ranges point into it.
+    pack: Vec<u8>,
+    /// Bytes kept: keys, compiled code and the pack.
     bytes: usize,
-    /// The pack has been read into `map` since the cache was last emptied.
+    /// The pack has been read since the cache was last emptied.
     read: bool,
-    /// Something was compiled since then (so the pack is written again).
-    compiled: bool,
+    /// Functions looked up, and compiled anew, since then.
+    looked_up: usize,
+    compiled: usize,
 }
 
 #[derive(Debug)]
 struct Code {
-    code: Vec<u8>,
+    stored: Stored,
     /// Taken or compiled by a load since the cache was last emptied.
     used: bool,
 }
 
-/// A load under way: the last one to end writes the pack (when it compiled anything)
-/// and empties the [`FunctionCache`].
+#[derive(Debug)]
+enum Stored {
+    Pack(std::ops::Range<usize>),
+    Own(Vec<u8>),
+}
+
+/// What a pack file starts with, before the SHA-256 of the rest; a pack of another
+/// format is not read.
+const PACK_MAGIC: &[u8] = b"seam compiled functions 2\n";
+
+impl Entries {
+    fn code<'a>(&'a self, code: &'a Code) -> &'a [u8] {
+        match &code.stored {
+            Stored::Pack(range) => &self.pack[range.clone()],
+            Stored::Own(bytes) => bytes,
+        }
+    }
+
+    /// Reads the pack at `path` into the (empty) cache: the file whole, and an index
+    /// of its keys. A pack that is not trusted is removed; one whose checksum does not
+    /// match, or that is cut inside a function, gives nothing.
+    fn read_pack(&mut self, path: &Path) {
+        let Some(bytes) = trusted_file(path) else {
+            return;
+        };
+        let Some(body) = bytes.strip_prefix(PACK_MAGIC) else {
+            return;
+        };
+        let Some((sum, rest)) = body.split_first_chunk::<32>() else {
+            return;
+        };
+        if sha2::Sha256::digest(rest).as_slice() != sum {
+            return;
+        }
+        let mut index = Vec::new();
+        let mut at = PACK_MAGIC.len() + 32;
+        while at < bytes.len() {
+            match (part(&bytes, &mut at), part(&bytes, &mut at)) {
+                (Some(key), Some(code)) => index.push((key, code)),
+                _ => return,
+            }
+        }
+        if self.bytes + bytes.len() > FunctionCache::MAX_BYTES {
+            return;
+        }
+        self.bytes += bytes.len();
+        for (key, code) in index {
+            let code = Code {
+                stored: Stored::Pack(code),
+                used: false,
+            };
+            self.map.insert(bytes[key].to_vec(), code);
+        }
+        self.pack = bytes;
+    }
+
+    /// The pack of these functions: the used ones, then the others, while the pack
+    /// stays within `max` bytes. [`PACK_MAGIC`], the SHA-256 of the rest, then each
+    /// function's key and code, each as its length (u32, little-endian) and its bytes.
+    fn pack(&self, max: usize) -> Vec<u8> {
+        let mut rest = Vec::new();
+        let mut size = PACK_MAGIC.len() + 32;
+        for used in [true, false] {
+            for (key, code) in self.map.iter().filter(|(_, c)| c.used == used) {
+                let code = self.code(code);
+                let (Ok(klen), Ok(clen)) = (u32::try_from(key.len()), u32::try_from(code.len()))
+                else {
+                    continue;
+                };
+                if size + 8 + key.len() + code.len() > max {
+                    continue;
+                }
+                size += 8 + key.len() + code.len();
+                rest.extend_from_slice(&klen.to_le_bytes());
+                rest.extend_from_slice(key);
+                rest.extend_from_slice(&clen.to_le_bytes());
+                rest.extend_from_slice(code);
+            }
+        }
+        let mut out = PACK_MAGIC.to_vec();
+        out.extend_from_slice(&sha2::Sha256::digest(&rest));
+        out.extend_from_slice(&rest);
+        out
+    }
+}
+
+/// One length-prefixed part of a pack at `*at`: its range, and `*at` moved past it.
+fn part(bytes: &[u8], at: &mut usize) -> Option<std::ops::Range<usize>> {
+    let len = bytes.get(*at..at.checked_add(4)?)?;
+    let len = usize::try_from(u32::from_le_bytes(len.try_into().ok()?)).ok()?;
+    let start = *at + 4;
+    let end = start.checked_add(len)?;
+    bytes.get(start..end)?;
+    *at = end;
+    Some(start..end)
+}
+
+/// The bytes of the file at `path` when it is trusted: a regular file (not a link
+/// followed, not a FIFO waited on) this user owns and no one else may write, checked on
+/// the handle it is read from. Anything else there is removed, as a planted compiled
+/// component is.
+fn trusted_file(path: &Path) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(
+        &mut options,
+        libc::O_NOFOLLOW | libc::O_NONBLOCK,
+    );
+    let opened = options.open(path);
+    let trusted = opened.as_ref().ok().and_then(|file| {
+        let meta = file.metadata().ok()?;
+        (meta.is_file() && safe_owner(&meta).is_ok()).then_some(())
+    });
+    match (opened, trusted) {
+        (Ok(mut file), Some(())) => {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes).ok()?;
+            Some(bytes)
+        }
+        (Err(e), _) if e.kind() == std::io::ErrorKind::NotFound => None,
+        _ => {
+            let _ = std::fs::remove_file(path);
+            None
+        }
+    }
+}
+
+/// A load under way: the last one to end empties the [`FunctionCache`], and writes the
+/// pack when the loads compiled many functions it lacked.
 pub(crate) struct Loading<'a>(&'a FunctionCache);
 
 impl Drop for Loading<'_> {
     fn drop(&mut self) {
-        if self.0.loads.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let mut entries = self.0.entries();
-            if entries.compiled {
-                if let Some(path) = self.0.pack.get() {
-                    write_pack(path, &entries.map);
+        let mut entries = self.0.entries();
+        entries.loads = entries.loads.saturating_sub(1);
+        if entries.loads > 0 {
+            return;
+        }
+        let ended = std::mem::take(&mut *entries);
+        drop(entries);
+        if ended.compiled > 0 && ended.compiled * 4 >= ended.looked_up {
+            if let Some(path) = self.0.pack.get() {
+                let pack = ended.pack(FunctionCache::PACK_MAX_BYTES);
+                drop(ended);
+                if let Some(dir) = path.parent() {
+                    let _ = std::fs::create_dir_all(dir);
                 }
-            }
-            *entries = Entries::default();
-        }
-    }
-}
-
-/// What a pack file starts with; a pack of another format is not read.
-const PACK_MAGIC: &[u8] = b"seam compiled functions 1\n";
-
-/// Writes the used functions of `map`, then the others, up to
-/// [`FunctionCache::PACK_MAX_BYTES`]: `PACK_MAGIC`, then for each function its key's
-/// and its code's length (u32, little-endian) each followed by the bytes. A pack that
-/// cannot be written is not an error: the next load compiles more.
-fn write_pack(path: &Path, map: &HashMap<Vec<u8>, Code>) {
-    let mut out = PACK_MAGIC.to_vec();
-    for used in [true, false] {
-        for (key, code) in map.iter().filter(|(_, c)| c.used == used) {
-            let size = 8 + key.len() + code.code.len();
-            if out.len() + size > FunctionCache::PACK_MAX_BYTES {
-                continue;
-            }
-            for part in [key, &code.code] {
-                // Below PACK_MAX_BYTES, so the length fits.
-                out.extend_from_slice(&(part.len() as u32).to_le_bytes());
-                out.extend_from_slice(part);
+                // A pack that cannot be written is not an error: the next load
+                // compiles more.
+                let _ = seam_types::files::write_private_atomic(path, |w| w.write_all(&pack));
             }
         }
     }
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let _ = seam_types::files::write_atomic(path, |w| w.write_all(&out));
-}
-
-/// The functions of the pack at `path`, when it is trusted (a file this user owns and
-/// no one else may write; anything else there is removed, as a planted compiled
-/// component is) and whole. A damaged pack gives nothing: those functions compile.
-fn read_pack(path: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let trusted =
-        std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && safe_owner(&m).is_ok());
-    if !trusted {
-        if std::fs::symlink_metadata(path).is_ok() {
-            let _ = std::fs::remove_file(path);
-        }
-        return Vec::new();
-    }
-    let Ok(bytes) = std::fs::read(path) else {
-        return Vec::new();
-    };
-    let Some(mut rest) = bytes.strip_prefix(PACK_MAGIC) else {
-        return Vec::new();
-    };
-    let take = |rest: &mut &[u8]| -> Option<Vec<u8>> {
-        let (len, after) = rest.split_first_chunk::<4>()?;
-        let len = usize::try_from(u32::from_le_bytes(*len)).ok()?;
-        let (part, after) = (after.get(..len)?, &after[len..]);
-        *rest = after;
-        Some(part.to_vec())
-    };
-    let mut functions = Vec::new();
-    while !rest.is_empty() {
-        match (take(&mut rest), take(&mut rest)) {
-            (Some(key), Some(code)) => functions.push((key, code)),
-            _ => return Vec::new(),
-        }
-    }
-    functions
 }
 
 impl FunctionCache {
     /// What the kept functions may take, keys and code together (a Python plugin's
-    /// take about 34 MB); past it the cache starts over.
+    /// take about 40 MB); past it, new ones are not kept.
     const MAX_BYTES: usize = 256 << 20;
 
-    /// What the pack on disk may take: the functions of about three Python plugins.
-    const PACK_MAX_BYTES: usize = 128 << 20;
+    /// What the pack on disk may take: CPython's functions (about 34 MB, shared by
+    /// every Python plugin built with one componentize-py release) and others beside.
+    const PACK_MAX_BYTES: usize = 64 << 20;
 
-    /// Keeps the functions loads use in the pack at `path` too (see the type's
-    /// documentation); set once, when the runtime has a usable compile cache.
+    /// Keeps functions in the pack at `path` too (see the type's documentation); set
+    /// once, when the runtime has a usable compile cache.
     pub(crate) fn keep_in(&self, path: PathBuf) {
         let _ = self.pack.set(path);
     }
 
     /// Marks a load under way until the guard is dropped.
     pub(crate) fn loading(&self) -> Loading<'_> {
-        self.loads.fetch_add(1, Ordering::AcqRel);
+        self.entries().loads += 1;
         Loading(self)
     }
 
@@ -342,37 +432,25 @@ impl FunctionCache {
     }
 }
 
-impl Entries {
-    /// Keeps `code` under `key`, starting over past [`FunctionCache::MAX_BYTES`].
-    fn keep(&mut self, key: Vec<u8>, code: Vec<u8>, used: bool) {
-        let size = key.len() + code.len();
-        if self.bytes + size > FunctionCache::MAX_BYTES {
-            self.map = HashMap::new();
-            self.bytes = 0;
-        }
-        let klen = key.len();
-        if let Some(old) = self.map.insert(key, Code { code, used }) {
-            self.bytes -= klen + old.code.len();
-        }
-        self.bytes += size;
-    }
-}
-
 impl wasmtime::CacheStore for FunctionCache {
     fn get(&self, key: &[u8]) -> Option<Cow<'_, [u8]>> {
         let mut entries = self.entries();
         if !entries.read {
             // Something is being compiled: what earlier loads compiled may be in it.
+            // Compile threads wait for the pack here rather than compile what is in it.
             entries.read = true;
             if let Some(path) = self.pack.get() {
-                for (key, code) in read_pack(path) {
-                    entries.keep(key, code, false);
-                }
+                entries.read_pack(path);
             }
         }
-        let found = entries.map.get_mut(key).map(|c| {
-            c.used = true;
-            c.code.clone()
+        entries.looked_up += 1;
+        let entries = &mut *entries;
+        let found = entries.map.get_mut(key).map(|code| {
+            code.used = true;
+            match &code.stored {
+                Stored::Pack(range) => entries.pack[range.clone()].to_vec(),
+                Stored::Own(bytes) => bytes.clone(),
+            }
         });
         let counter = if found.is_some() {
             &self.hits
@@ -385,13 +463,26 @@ impl wasmtime::CacheStore for FunctionCache {
 
     fn insert(&self, key: &[u8], value: Vec<u8>) -> bool {
         let mut entries = self.entries();
-        entries.compiled = true;
-        entries.keep(key.to_vec(), value, true);
+        entries.compiled += 1;
+        let size = key.len() + value.len();
+        if entries.bytes + size > Self::MAX_BYTES {
+            return false;
+        }
+        let code = Code {
+            stored: Stored::Own(value),
+            used: true,
+        };
+        if let Some(old) = entries.map.insert(key.to_vec(), code) {
+            if let Stored::Own(old) = old.stored {
+                entries.bytes -= key.len() + old.len();
+            }
+        }
+        entries.bytes += size;
         true
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use crate::{standard, Limits, PluginSource, Runtime, RuntimeConfig};
@@ -447,11 +538,19 @@ mod tests {
         let mode = std::fs::metadata(&pack).unwrap().permissions().mode();
         assert_eq!(mode & 0o022, 0, "no one else may write it: mode {mode:o}");
 
-        // Nearly every function comes from the pack (the rest are trampolines).
+        let written = std::fs::read(&pack).unwrap();
+
+        // Nearly every function comes from the pack (the rest are trampolines, some of
+        // which compile differently every time).
         let (taken, compiled) = describing(&runtime(&dir), &edited(1));
         assert!(
             taken * 10 >= (taken + compiled) * 9,
             "{taken} taken, {compiled} compiled"
+        );
+        // So few were compiled anew that the pack is left as it was.
+        assert!(
+            std::fs::read(&pack).unwrap() == written,
+            "the pack was rewritten"
         );
         // Without it, only the functions it holds twice (215 of 781 when written).
         let none = scratch("functions-pack-none");
@@ -484,12 +583,72 @@ mod tests {
         let mode = std::fs::metadata(&pack).unwrap().permissions().mode();
         assert_eq!(mode & 0o022, 0, "no one else may write it: mode {mode:o}");
 
-        // Cut inside a function, or not a pack at all: nothing is taken from it, and
-        // the plugin compiles (and is described) all the same.
-        let cut = &whole[..whole.len() - 3];
-        for (n, damaged) in [(2, cut), (3, b"#!/bin/sh\n".as_slice())] {
-            std::fs::write(&pack, damaged).unwrap();
+        // Cut inside a function, one byte of code changed (its checksum no longer
+        // matches), or not a pack at all: nothing is taken from it, and the plugin
+        // compiles (and is described) all the same.
+        let cut = whole[..whole.len() - 3].to_vec();
+        let mut flipped = whole.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let damaged = [(2, cut), (3, flipped), (4, b"#!/bin/sh\n".to_vec())];
+        for (n, bytes) in damaged {
+            std::fs::write(&pack, bytes).unwrap();
             few(describing(&runtime(&dir), &edited(n)));
+        }
+
+        // A link where the pack should be is removed, not followed.
+        let elsewhere = dir.join("elsewhere");
+        std::fs::write(&elsewhere, &whole).unwrap();
+        std::fs::remove_file(&pack).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &pack).unwrap();
+        few(describing(&runtime(&dir), &edited(5)));
+        assert!(!std::fs::symlink_metadata(&pack).unwrap().is_symlink());
+        assert_eq!(
+            std::fs::read(&elsewhere).unwrap(),
+            whole,
+            "the link's target is left"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Functions kept in memory, each under a one-byte key `k` with code `[k; 100]`,
+    /// used when `k` is odd.
+    fn kept(keys: std::ops::Range<u8>) -> Entries {
+        let mut entries = Entries::default();
+        for k in keys {
+            let code = Code {
+                stored: Stored::Own(vec![k; 100]),
+                used: k % 2 == 1,
+            };
+            entries.map.insert(vec![k], code);
+        }
+        entries
+    }
+
+    #[test]
+    fn a_pack_reads_back_whole_and_holds_the_used_functions_first_within_its_cap() {
+        let dir = scratch("functions-pack-format");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("functions.pack");
+        let entries = kept(0..10);
+        // Room for all, then for four functions of 109 bytes: four of the five used
+        // ones (odd), none of the others.
+        for max in [usize::MAX, PACK_MAGIC.len() + 32 + 4 * 109 + 50] {
+            std::fs::write(&path, entries.pack(max)).unwrap();
+            let mut read = Entries::default();
+            read.read_pack(&path);
+            let mut keys: Vec<u8> = read.map.keys().map(|k| k[0]).collect();
+            keys.sort();
+            if max == usize::MAX {
+                assert_eq!(keys, (0..10).collect::<Vec<u8>>());
+            } else {
+                assert_eq!(keys.len(), 4, "{keys:?}");
+                assert!(keys.iter().all(|k| k % 2 == 1), "{keys:?}");
+            }
+            for (key, code) in &read.map {
+                assert_eq!(read.code(code), vec![key[0]; 100]);
+                assert!(!code.used);
+            }
         }
         let _ = std::fs::remove_dir_all(&dir);
     }

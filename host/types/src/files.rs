@@ -115,6 +115,24 @@ pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    write_atomic_as(path, false, write)
+}
+
+/// [`write_atomic`] for a file only its owner may read or write (mode 0600 on Unix,
+/// whatever the umask): what seam caches, which it loads as native code only when no
+/// one else may have written it.
+pub fn write_private_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    write_atomic_as(path, true, write)
+}
+
+fn write_atomic_as(
+    path: &Path,
+    private: bool,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     if let Ok(meta) = std::fs::metadata(path) {
         if meta.is_dir() {
             return Err(std::io::Error::other("it is a directory"));
@@ -124,7 +142,7 @@ pub fn write_atomic(
             return write(&mut file);
         }
     }
-    let (tmp, file) = temporary_beside(path)?;
+    let (tmp, file) = temporary_beside(path, private)?;
     let result = (|| {
         let mut out = std::io::BufWriter::new(file);
         write(&mut out)?;
@@ -139,8 +157,9 @@ pub fn write_atomic(
     result
 }
 
-/// A new, empty file in `path`'s folder with a name no one else uses.
-fn temporary_beside(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+/// A new, empty file in `path`'s folder with a name no one else uses; owner-only when
+/// `private`.
+fn temporary_beside(path: &Path, private: bool) -> std::io::Result<(PathBuf, std::fs::File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = path
         .parent()
@@ -153,11 +172,15 @@ fn temporary_beside(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     loop {
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let tmp = dir.join(format!(".{stem}.{}-{n}.seam-tmp", std::process::id()));
-        match std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-        {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        }
+        #[cfg(not(unix))]
+        let _ = private;
+        match options.open(&tmp) {
             Ok(file) => return Ok((tmp, file)),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
@@ -174,6 +197,24 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    /// Whatever the umask (0o002 on many desktops gives group-writable files), a
+    /// private file is the owner's alone, replaced or new.
+    #[cfg(unix)]
+    #[test]
+    fn a_private_file_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp_dir("private");
+        let path = dir.join("cached");
+        for round in 0..2 {
+            write_private_atomic(&path, |w| w.write_all(b"code")).unwrap();
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "round {round}");
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        }
+        assert_eq!(std::fs::read(&path).unwrap(), b"code");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
