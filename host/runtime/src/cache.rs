@@ -540,11 +540,12 @@ mod tests {
 
         let written = std::fs::read(&pack).unwrap();
 
-        // Nearly every function comes from the pack (the rest are trampolines, some of
-        // which compile differently every time).
+        // Nearly every function comes from the pack: 722 to 754 of 781 in runs here.
+        // The rest are trampolines, some of which compile differently every time, so
+        // the bound leaves room (three in four; without the pack, 215 of 781).
         let (taken, compiled) = describing(&runtime(&dir), &edited(1));
         assert!(
-            taken * 10 >= (taken + compiled) * 9,
+            taken * 4 >= (taken + compiled) * 3,
             "{taken} taken, {compiled} compiled"
         );
         // So few were compiled anew that the pack is left as it was.
