@@ -244,14 +244,17 @@ enum Stored {
 /// format is not read.
 const PACK_MAGIC: &[u8] = b"seam compiled functions 2\n";
 
-impl Entries {
-    fn code<'a>(&'a self, code: &'a Code) -> &'a [u8] {
-        match &code.stored {
-            Stored::Pack(range) => &self.pack[range.clone()],
+impl Code {
+    /// The compiled code, from `pack` (the pack as read) or its own.
+    fn bytes<'a>(&'a self, pack: &'a [u8]) -> &'a [u8] {
+        match &self.stored {
+            Stored::Pack(range) => &pack[range.clone()],
             Stored::Own(bytes) => bytes,
         }
     }
+}
 
+impl Entries {
     /// Reads the pack at `path` into the (empty) cache: the file whole, and an index
     /// of its keys. A pack that is not trusted is removed; one whose checksum does not
     /// match, or that is cut inside a function, gives nothing.
@@ -298,7 +301,7 @@ impl Entries {
         let mut size = PACK_MAGIC.len() + 32;
         for used in [true, false] {
             for (key, code) in self.map.iter().filter(|(_, c)| c.used == used) {
-                let code = self.code(code);
+                let code = code.bytes(&self.pack);
                 let (Ok(klen), Ok(clen)) = (u32::try_from(key.len()), u32::try_from(code.len()))
                 else {
                     continue;
@@ -447,10 +450,7 @@ impl wasmtime::CacheStore for FunctionCache {
         let entries = &mut *entries;
         let found = entries.map.get_mut(key).map(|code| {
             code.used = true;
-            match &code.stored {
-                Stored::Pack(range) => entries.pack[range.clone()].to_vec(),
-                Stored::Own(bytes) => bytes.clone(),
-            }
+            code.bytes(&entries.pack).to_vec()
         });
         let counter = if found.is_some() {
             &self.hits
@@ -647,7 +647,7 @@ mod tests {
                 assert!(keys.iter().all(|k| k % 2 == 1), "{keys:?}");
             }
             for (key, code) in &read.map {
-                assert_eq!(read.code(code), vec![key[0]; 100]);
+                assert_eq!(code.bytes(&read.pack), vec![key[0]; 100]);
                 assert!(!code.used);
             }
         }
